@@ -1,0 +1,139 @@
+"""Chat models by name, bounded retries with backoff, and usage accounting.
+
+``make_chat_model`` accepts ``"openai:<model>"``, ``"openai-compatible:<base_url>:<model>"``
+or any LangChain ``BaseChatModel`` instance. Keys come from ``OPENAI_API_KEY`` and the base URL
+from ``OPENAI_BASE_URL``, the usual way; they are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from pydantic import BaseModel
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+__all__ = ["RetryPolicy", "Usage", "UsageTracker", "invoke_with_retries", "make_chat_model"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
+    """A chat model from a name, or ``spec`` itself when it already is one.
+
+    * ``"openai:gpt-4o-mini"``: OpenAI (``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` if set);
+    * ``"openai-compatible:http://127.0.0.1:8000/v1:my-model"``: any OpenAI-compatible server.
+    """
+    if isinstance(spec, BaseChatModel):
+        return spec
+    provider, _, rest = spec.partition(":")
+    if not rest:
+        raise ValueError(
+            f"cannot read model name {spec!r}: use 'openai:<model>', "
+            "'openai-compatible:<base_url>:<model>' or pass a LangChain chat model"
+        )
+    from langchain_openai import ChatOpenAI
+
+    if provider == "openai":
+        return ChatOpenAI(model=rest, **kwargs)
+    if provider == "openai-compatible":
+        base_url, sep, model = rest.rpartition(":")
+        if not sep or not base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"cannot read {spec!r}: write 'openai-compatible:<base_url>:<model>', "
+                "e.g. 'openai-compatible:http://127.0.0.1:8000/v1:smollm2'"
+            )
+        kwargs.setdefault("api_key", "not-needed")
+        return ChatOpenAI(model=model, base_url=base_url, **kwargs)
+    raise ValueError(f"unknown model provider {provider!r} in {spec!r}")
+
+
+class RetryPolicy(BaseModel):
+    """Bounded exponential backoff with jitter for transient API failures."""
+
+    max_attempts: int = 5
+    initial_wait: float = 1.0
+    max_wait: float = 30.0
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Rate limits, server errors, timeouts and connection errors; not other 4xx."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai depends on openai
+        return isinstance(exc, TimeoutError | ConnectionError)
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(
+        exc, openai.APITimeoutError | openai.APIConnectionError | TimeoutError | ConnectionError
+    )
+
+
+def invoke_with_retries(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    retry: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> BaseMessage:
+    """``model.invoke(messages, **kwargs)`` with bounded retries on transient errors."""
+    retry = retry or RetryPolicy()
+    retrying = Retrying(
+        stop=stop_after_attempt(retry.max_attempts),
+        wait=wait_exponential_jitter(initial=retry.initial_wait, max=retry.max_wait),
+        retry=retry_if_exception(_is_transient),
+        reraise=True,
+        before_sleep=lambda state: logger.warning(
+            "LLM call failed (%s); retry %d of %d",
+            type(state.outcome.exception()).__name__,
+            state.attempt_number,
+            retry.max_attempts - 1,
+        ),
+    )
+    return retrying(model.invoke, list(messages), **kwargs)
+
+
+class Usage(BaseModel):
+    """LLM calls and tokens used by a run."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: int = 0
+
+
+class UsageTracker(BaseCallbackHandler):
+    """A LangChain callback counting LLM calls and tokens (thread-safe).
+
+    Pass it in ``config={"callbacks": [tracker]}`` or attach it to a model's callbacks.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.usage = Usage()
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        prompt = completion = 0
+        for generations in response.generations:
+            for gen in generations:
+                meta = getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
+                prompt += meta.get("input_tokens", 0)
+                completion += meta.get("output_tokens", 0)
+        with self._lock:
+            self.usage.calls += 1
+            self.usage.prompt_tokens += prompt
+            self.usage.completion_tokens += completion
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        with self._lock:
+            self.usage.errors += 1

@@ -1,0 +1,178 @@
+"""Policies: what picks the next action. ``RandomPolicy`` and ``LLMPolicy`` share one interface.
+
+A policy gets a :class:`PolicyContext` (task, history, current observation, valid actions when
+the environment lists them) and returns an :class:`ActionChoice`. ``seed`` makes a sampled
+choice reproducible; ``greedy=True`` asks for the policy's single most likely action.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, ConfigDict, Field
+
+from armap_agents.llm import RetryPolicy, invoke_with_retries
+from armap_agents.types import Step
+
+__all__ = [
+    "ActionChoice",
+    "LLMPolicy",
+    "Policy",
+    "PolicyContext",
+    "RandomPolicy",
+    "default_action_prompt",
+    "parse_action",
+]
+
+
+class PolicyContext(BaseModel):
+    """Everything a policy may look at to choose the next action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    instruction: str
+    initial_observation: str
+    steps: list[Step] = Field(default_factory=list)
+    valid_actions: list[str] | None = None
+
+    @property
+    def observation(self) -> str:
+        return self.steps[-1].observation if self.steps else self.initial_observation
+
+
+class ActionChoice(BaseModel):
+    """A chosen action. ``parsed=False`` means the policy gave up parsing and ``action`` is raw."""
+
+    action: str
+    raw: str = ""
+    attempts: int = 1
+    parsed: bool = True
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything with ``act(context, *, seed, greedy) -> ActionChoice``."""
+
+    def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice: ...
+
+
+class RandomPolicy:
+    """Uniform over the environment's valid actions; greedy takes the first valid action."""
+
+    def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
+        if not context.valid_actions:
+            raise ValueError(
+                "RandomPolicy needs an environment that lists its valid actions "
+                "(valid_actions() returned nothing)"
+            )
+        action = context.valid_actions[0] if greedy else random.Random(seed).choice(
+            context.valid_actions
+        )
+        return ActionChoice(action=action, raw=action)
+
+
+PromptBuilder = Callable[[PolicyContext], list[BaseMessage]]
+
+
+def default_action_prompt(context: PolicyContext, max_listed: int = 60) -> list[BaseMessage]:
+    """A generic prompt: task, history, observation, valid actions, one-line answer format."""
+    system = (
+        "You are an agent acting in a text environment. Choose the single next action that "
+        "makes progress on the task. Reply with exactly one line of the form\n"
+        "Action: <action>"
+    )
+    lines = [f"Task: {context.instruction}", f"Start: {context.initial_observation}"]
+    for i, step in enumerate(context.steps, 1):
+        lines.append(f"Step {i}: {step.action} -> {step.observation}")
+    lines.append(f"Now: {context.observation}")
+    if context.valid_actions:
+        shown = context.valid_actions[:max_listed]
+        more = len(context.valid_actions) - len(shown)
+        lines.append("Valid actions:\n" + "\n".join(f"- {a}" for a in shown))
+        if more > 0:
+            lines.append(f"(and {more} more of the same form)")
+    lines.append("Your next action?")
+    return [SystemMessage(system), HumanMessage("\n".join(lines))]
+
+
+_ACTION_LINE = re.compile(r"action\s*[:：]\s*(.+)", re.IGNORECASE)
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text).lower()
+
+
+def parse_action(text: str, valid_actions: Sequence[str] | None) -> tuple[str | None, str]:
+    """Extract an action from a model's reply.
+
+    Returns ``(action, reason)``: ``action`` is None when the reply cannot be used, and
+    ``reason`` says why (it is shown to the model on a retry). With ``valid_actions`` known,
+    near misses (spacing, case, a valid action's unambiguous prefix) map onto a valid action.
+    """
+    matches = _ACTION_LINE.findall(text)
+    candidate = matches[-1] if matches else next(
+        (ln for ln in reversed(text.strip().splitlines()) if ln.strip()), ""
+    )
+    candidate = candidate.strip().strip("`*\"' ").rstrip(".")
+    if not candidate:
+        return None, "the reply was empty; answer with one line 'Action: <action>'."
+    if valid_actions is None:
+        return candidate, ""
+    if candidate in valid_actions:
+        return candidate, ""
+    squashed = _squash(candidate)
+    exact = [a for a in valid_actions if _squash(a) == squashed]
+    if exact:
+        return exact[0], ""
+    prefixed = [a for a in valid_actions if _squash(a).startswith(squashed)]
+    if len(prefixed) == 1:
+        return prefixed[0], ""
+    return None, f"{candidate!r} is not one of the valid actions listed."
+
+
+class LLMPolicy:
+    """A LangChain chat model as a policy: prompt -> reply -> parsed action.
+
+    An unusable reply is re-asked with the reason, at most ``max_reasks`` times; then the raw
+    answer is returned with ``parsed=False`` and the environment records it as invalid.
+    Transient API errors are retried per ``retry``.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        prompt: PromptBuilder = default_action_prompt,
+        temperature: float = 1.0,
+        max_reasks: int = 2,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.temperature = temperature
+        self.max_reasks = max_reasks
+        self.retry = retry or RetryPolicy()
+
+    def _call_kwargs(self, seed: int, greedy: bool) -> dict[str, Any]:
+        return {"temperature": 0.0 if greedy else self.temperature, "seed": seed % (2**31)}
+
+    def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
+        messages = self.prompt(context)
+        raw = ""
+        for attempt in range(1, self.max_reasks + 2):
+            reply = invoke_with_retries(
+                self.model, messages, self.retry, **self._call_kwargs(seed + attempt - 1, greedy)
+            )
+            raw = str(reply.content)
+            action, reason = parse_action(raw, context.valid_actions)
+            if action is not None:
+                return ActionChoice(action=action, raw=raw, attempts=attempt)
+            messages = [*messages, AIMessage(raw), HumanMessage(f"Not usable: {reason} Try again.")]
+        fallback = raw.strip().splitlines()[-1] if raw.strip() else ""
+        return ActionChoice(action=fallback, raw=raw, attempts=self.max_reasks + 1, parsed=False)

