@@ -1,0 +1,120 @@
+"""armap-agents: Automatic Reward Modeling And Planning for LLM agents, as LangGraph graphs.
+
+Explore an environment, synthesize ``(intent, positive, negative)`` triplets, train a small
+local reward model, and let it pick among an API-only LLM's candidate trajectories.
+"""
+
+from armap_agents.environments import (
+    EnvFactory,
+    Environment,
+    EnvRegistry,
+    Game24Env,
+    Game24Relabeler,
+    Relabeler,
+    default_registry,
+    make_env,
+    make_relabeler,
+)
+from armap_agents.errors import ArmapError, CheckpointError, ConfigError, SynthesisError
+from armap_agents.evaluation import EvaluationReport, TaskOutcome, evaluate_planners
+from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
+from armap_agents.graphs.explore import ExploreConfig, ExploreResult, build_explore_graph, explore
+from armap_agents.graphs.synthesize import (
+    SynthesizeConfig,
+    SynthesizeResult,
+    build_synthesize_graph,
+    synthesize,
+)
+from armap_agents.llm import RetryPolicy, Usage, UsageTracker, make_chat_model
+from armap_agents.policies import (
+    ActionChoice,
+    LLMPolicy,
+    Policy,
+    PolicyContext,
+    RandomPolicy,
+    parse_action,
+)
+from armap_agents.reward import (
+    RewardModel,
+    RewardModelConfig,
+    RewardTrainer,
+    RewardTrainerConfig,
+    TrainResult,
+)
+from armap_agents.rollout import run_episode
+from armap_agents.synthesizers import (
+    LLMSynthesizer,
+    RelabelSynthesizer,
+    SynthesisResult,
+    Synthesizer,
+)
+from armap_agents.types import (
+    Evaluation,
+    Observation,
+    Step,
+    StepResult,
+    Trajectory,
+    Triplet,
+    render_example,
+    render_trajectory,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActionChoice",
+    "ArmapError",
+    "BestOfNConfig",
+    "CheckpointError",
+    "ConfigError",
+    "EnvFactory",
+    "EnvRegistry",
+    "Environment",
+    "Evaluation",
+    "EvaluationReport",
+    "ExploreConfig",
+    "ExploreResult",
+    "Game24Env",
+    "Game24Relabeler",
+    "LLMPolicy",
+    "LLMSynthesizer",
+    "Observation",
+    "Policy",
+    "PolicyContext",
+    "RandomPolicy",
+    "Relabeler",
+    "RelabelSynthesizer",
+    "RetryPolicy",
+    "RewardModel",
+    "RewardModelConfig",
+    "RewardTrainer",
+    "RewardTrainerConfig",
+    "Step",
+    "StepResult",
+    "SynthesisError",
+    "SynthesisResult",
+    "SynthesizeConfig",
+    "SynthesizeResult",
+    "Synthesizer",
+    "TaskOutcome",
+    "TrainResult",
+    "Trajectory",
+    "Triplet",
+    "Usage",
+    "UsageTracker",
+    "__version__",
+    "build_best_of_n_graph",
+    "build_explore_graph",
+    "build_synthesize_graph",
+    "default_registry",
+    "evaluate_planners",
+    "explore",
+    "make_chat_model",
+    "make_env",
+    "make_relabeler",
+    "parse_action",
+    "render_example",
+    "render_trajectory",
+    "run_episode",
+    "synthesize",
+]

@@ -74,6 +74,25 @@ class JsonlAppender:
             os.fsync(fh.fileno())
 
 
+class AppenderPool:
+    """One :class:`JsonlAppender` per path, created once under a lock (safe across threads).
+
+    Keep a pool for the lifetime of a graph: opening an appender repairs a torn tail, which
+    must never happen while another thread is writing to the same file.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._appenders: dict[str, JsonlAppender] = {}
+
+    def get(self, path: str | Path) -> JsonlAppender:
+        key = str(path)
+        with self._lock:
+            if key not in self._appenders:
+                self._appenders[key] = JsonlAppender(key)
+            return self._appenders[key]
+
+
 def _drop_torn_tail(path: Path) -> None:
     if not path.exists() or path.stat().st_size == 0:
         return

@@ -1,0 +1,338 @@
+"""``armap``: the pipeline from the command line.
+
+Every stage reads and writes files in a run directory, and every stage resumes: rerun the same
+command after a crash and it continues where it stopped.
+
+* ``armap explore``     policy episodes -> ``trajectories.jsonl``
+* ``armap synthesize``  trajectories -> ``synthesis/triplets.{train,val}.jsonl``
+* ``armap train``       triplets -> ``reward_model/`` (+ metrics, training-curve PNG)
+* ``armap plan``        one task with ARMAP-B, printing the chosen trajectory
+* ``armap evaluate``    Sampling / Greedy / ARMAP-B / oracle table on a split
+* ``armap quickstart``  all of the above on Game of 24, offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from armap_agents.errors import ArmapError
+
+logger = logging.getLogger("armap_agents")
+
+QUICKSTART_SIZES = {
+    # name: (train tasks explored, episodes per task, max training triplets, epochs, test tasks)
+    "full": (1262, 4, 3000, 2, None),
+    "tiny": (40, 4, 200, 1, 5),
+}
+
+
+# -- building blocks shared by the subcommands --------------------------------------------
+def _policy(spec: str):
+    from armap_agents.policies import LLMPolicy, RandomPolicy
+
+    if spec == "random":
+        return RandomPolicy()
+    from armap_agents.llm import make_chat_model
+
+    return LLMPolicy(make_chat_model(spec))
+
+
+def _synthesizer(spec: str, env: str):
+    from armap_agents.environments.registry import make_relabeler
+    from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
+
+    if spec == "relabel":
+        return RelabelSynthesizer(make_relabeler(env))
+    from armap_agents.llm import make_chat_model
+
+    return LLMSynthesizer(make_chat_model(spec))
+
+
+def _env_factory(name: str):
+    from armap_agents.environments.registry import default_registry
+
+    registry = default_registry()
+    registry.make(name).close()  # fail early on a wrong name
+    return lambda: registry.make(name)
+
+
+def _read_val_accuracy(model_dir: Path) -> float | None:
+    result = model_dir / "train_result.json"
+    if not result.is_file():
+        return None
+    return json.loads(result.read_text()).get("best_val_accuracy")
+
+
+# -- stages -------------------------------------------------------------------------------
+def run_explore(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.explore import ExploreConfig, explore
+
+    config = ExploreConfig(
+        split=args.split,
+        episodes_per_task=args.episodes_per_task,
+        max_tasks=args.max_tasks,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        max_concurrency=args.concurrency,
+    )
+    result = explore(_policy(args.policy), _env_factory(args.env), args.out, config)
+    print(
+        f"explored {result.finished} new episodes ({result.already_done} already done, "
+        f"{result.failed} failed, {result.successes} successes) -> {result.output_path}"
+    )
+
+
+def run_synthesize(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.synthesize import SynthesizeConfig, synthesize
+
+    config = SynthesizeConfig(val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency)
+    result = synthesize(_synthesizer(args.synthesizer, args.env), args.trajectories, args.out, config)
+    print(
+        f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
+        f"({result.duplicates} duplicates dropped, {result.skipped_trajectories} trajectories "
+        f"skipped, {result.failed_tasks} tasks failed) -> {result.output_dir}"
+    )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from armap_agents._jsonl import read_jsonl
+    from armap_agents.graphs.synthesize import TRAIN_FILE, VAL_FILE
+    from armap_agents.reward.model import RewardModel, RewardModelConfig
+    from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig
+    from armap_agents.types import Triplet
+
+    data = Path(args.data)
+    train = read_jsonl(data / TRAIN_FILE, Triplet)
+    val = read_jsonl(data / VAL_FILE, Triplet)
+    if not train:
+        raise ArmapError(f"no training triplets in {data / TRAIN_FILE}: run `armap synthesize` first")
+    if args.max_train and len(train) > args.max_train:
+        train = random.Random(args.seed).sample(train, args.max_train)
+    if args.max_val and len(val) > args.max_val:
+        val = random.Random(args.seed).sample(val, args.max_val)
+    model = RewardModel.create(
+        RewardModelConfig(backbone=args.backbone, max_length=args.max_length, seed=args.seed)
+    )
+    trainer = RewardTrainer(
+        model,
+        RewardTrainerConfig(
+            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed
+        ),
+    )
+    result = trainer.train(train, val, output_dir=args.out)
+    acc = result.best_val_accuracy
+    print(
+        f"trained on {len(train)} triplets; best epoch {result.best_epoch}"
+        + (f", validation accuracy {acc:.1%}" if acc is not None else "")
+        + f" -> {args.out} (training curve: {Path(args.out) / 'training_curve.png'})"
+    )
+
+
+def run_plan(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
+    from armap_agents.reward.model import RewardModel
+
+    reward_model = RewardModel.load(args.model) if args.selection == "reward" else None
+    graph = build_best_of_n_graph(
+        _policy(args.policy),
+        _env_factory(args.env),
+        reward_model,
+        BestOfNConfig(n=args.n, selection=args.selection, max_steps=args.max_steps, seed=args.seed),
+    )
+    state = graph.invoke({"task_id": args.task}, {"max_concurrency": args.concurrency})
+    best = state["best"]
+    print(f"Task {args.task}: {best.intent}")
+    print(best.render())
+    verdict = best.evaluation.success if best.evaluation else None
+    print(
+        f"picked candidate {state['best_index']} of {args.n} "
+        f"(score {state['scores'][state['best_index']]:.3f}); environment says success={verdict}"
+    )
+
+
+def _evaluate(
+    *, env: str, policy: str, model_dir: Path, out_dir: Path, split: str, n: int,
+    max_tasks: int | None, seed: int, concurrency: int,
+):
+    from armap_agents.evaluation import evaluate_planners, plot_report
+    from armap_agents.reward.model import RewardModel
+
+    factory = _env_factory(env)
+    probe = factory()
+    tasks = probe.task_ids(split)[:max_tasks] if max_tasks else None
+    probe.close()
+    report = evaluate_planners(
+        _policy(policy),
+        factory,
+        RewardModel.load(model_dir),
+        split=split,
+        task_ids=tasks,
+        n=n,
+        seed=seed,
+        outcomes_path=out_dir / "outcomes.jsonl",
+        max_concurrency=concurrency,
+        reward_model_val_accuracy=_read_val_accuracy(model_dir),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(report.to_markdown() + "\n")
+    (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
+    plot_report(report, out_dir / "results.png")
+    return report
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    report = _evaluate(
+        env=args.env, policy=args.policy, model_dir=Path(args.model), out_dir=Path(args.out),
+        split=args.split, n=args.n, max_tasks=args.max_tasks, seed=args.seed,
+        concurrency=args.concurrency,
+    )
+    print(report.to_markdown())
+    print(f"\nsaved {Path(args.out) / 'report.md'} and {Path(args.out) / 'results.png'}")
+
+
+def run_quickstart(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.synthesize import TRAIN_FILE
+
+    tasks, episodes, max_train, epochs, test_tasks = QUICKSTART_SIZES[args.size]
+    run = Path(args.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    common = {"env": "game24", "seed": args.seed, "concurrency": args.concurrency}
+
+    print(f"[1/4] explore: random policy, {episodes} episodes on each of {tasks} train puzzles")
+    run_explore(argparse.Namespace(
+        **common, policy="random", out=run / "trajectories.jsonl", split="train",
+        episodes_per_task=episodes, max_tasks=tasks, max_steps=10,
+    ))
+    print("[2/4] synthesize: hindsight relabeling into (intent, positive, negative) triplets")
+    if not (run / "synthesis" / TRAIN_FILE).is_file():
+        run_synthesize(argparse.Namespace(
+            **common, synthesizer="relabel", trajectories=run / "trajectories.jsonl",
+            out=run / "synthesis", val_fraction=0.1,
+        ))
+    else:
+        print(f"      already done: {run / 'synthesis'}")
+    model_dir = run / "reward_model"
+    print("[3/4] train the reward model (all-MiniLM-L6-v2 + LoRA, Bradley-Terry loss)")
+    if not (model_dir / "train_result.json").is_file():
+        run_train(argparse.Namespace(
+            data=run / "synthesis", out=model_dir, backbone=args.backbone, max_length=128,
+            epochs=epochs, batch_size=32, lr=1e-3, seed=args.seed, max_train=max_train,
+            max_val=1000,
+        ))
+    else:
+        print(f"      already done: {model_dir}")
+    print(f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={args.n}), oracle")
+    report = _evaluate(
+        env="game24", policy="random", model_dir=model_dir, out_dir=run / "evaluation",
+        split="test", n=args.n, max_tasks=test_tasks, seed=args.seed, concurrency=args.concurrency,
+    )
+    minutes = (time.perf_counter() - started) / 60
+    print()
+    print(report.to_markdown())
+    print(f"\nquickstart finished in {minutes:.1f} min; artifacts in {run}/ "
+          f"(report: {run / 'evaluation' / 'report.md'}, plot: {run / 'evaluation' / 'results.png'}, "
+          f"training curve: {model_dir / 'training_curve.png'})")
+
+
+# -- argument parsing -----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="armap",
+        description="ARMAP: learn a reward model from an environment and plan with it.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--concurrency", type=int, default=4, help="parallel episodes / calls")
+        return p
+
+    policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
+
+    p = add("explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore)
+    p.add_argument("--env", default="game24")
+    p.add_argument("--policy", default="random", help=policy_help)
+    p.add_argument("--out", required=True, type=Path, help="trajectories JSONL file")
+    p.add_argument("--split", default="train")
+    p.add_argument("--episodes-per-task", type=int, default=4)
+    p.add_argument("--max-tasks", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=10)
+
+    p = add("synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize)
+    p.add_argument("--env", default="game24")
+    p.add_argument("--trajectories", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--synthesizer", default="relabel",
+                   help="'relabel' (the environment's programmatic relabeler) or a chat model name")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+
+    p = add("train", "train a reward model on synthesized triplets", run_train)
+    p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
+    p.add_argument("--out", required=True, type=Path, help="reward-model directory to write")
+    p.add_argument("--backbone", default="all-MiniLM-L6-v2", help="HF encoder/decoder: name or local path")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-train", type=int, default=None, help="subsample training triplets")
+    p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
+
+    p = add("plan", "solve one task with ARMAP-B (Best-of-N with the reward model)", run_plan)
+    p.add_argument("--env", default="game24")
+    p.add_argument("--model", type=Path, help="reward-model directory (for --selection reward)")
+    p.add_argument("--task", required=True)
+    p.add_argument("--policy", default="random", help=policy_help)
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--selection", choices=["reward", "oracle", "random"], default="reward")
+    p.add_argument("--max-steps", type=int, default=10)
+
+    p = add("evaluate", "compare Sampling, Greedy, ARMAP-B and oracle Best-of-N on a split", run_evaluate)
+    p.add_argument("--env", default="game24")
+    p.add_argument("--model", required=True, type=Path, help="reward-model directory")
+    p.add_argument("--out", required=True, type=Path, help="evaluation directory (resumable)")
+    p.add_argument("--policy", default="random", help=policy_help)
+    p.add_argument("--split", default="test")
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--max-tasks", type=int, default=None)
+
+    p = add("quickstart", "the whole pipeline on Game of 24, offline, then the results table", run_quickstart)
+    p.add_argument("--run-dir", default="runs/quickstart", type=Path)
+    p.add_argument("--size", choices=sorted(QUICKSTART_SIZES), default="full",
+                   help="'full' (about 10 minutes on 2 cores) or 'tiny' (a smoke test)")
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--backbone", default="all-MiniLM-L6-v2")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``armap`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (ArmapError, KeyError, ValueError, FileNotFoundError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"armap {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"armap {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The exploration graph: many episodes of a policy, fanned out with ``Send``, saved as JSONL.
+
+::
+
+    START -> plan --Send(episode) x pending--> run_episode -> END
+
+``plan`` lists the episodes the config asks for and drops those already in the output file,
+so re-running the same command resumes where a crash (or Ctrl-C) stopped it; each finished
+trajectory is appended and fsynced before the worker returns, so a crash loses at most the
+episodes in flight. Bound the parallelism with LangGraph's ``max_concurrency`` config key.
+Progress is streamed as custom events (``stream_mode="custom"``); :func:`explore` renders
+them as a progress bar.
+"""
+
+from __future__ import annotations
+
+import operator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+
+from armap_agents._jsonl import AppenderPool, iter_jsonl
+from armap_agents._progress import run_with_progress
+from armap_agents._seeding import stable_seed
+from armap_agents.environments.base import EnvFactory
+from armap_agents.policies import Policy
+from armap_agents.rollout import run_episode
+from armap_agents.types import Trajectory
+
+__all__ = ["ExploreConfig", "ExploreResult", "build_explore_graph", "explore"]
+
+
+class ExploreConfig(BaseModel):
+    """Which episodes to run: ``episodes_per_task`` seeded episodes on each task of ``split``."""
+
+    split: str = "train"
+    episodes_per_task: int = Field(4, ge=1)
+    max_tasks: int | None = Field(None, ge=1)
+    """Use only the first ``max_tasks`` tasks of the split (in the environment's order)."""
+    task_ids: list[str] | None = None
+    """Explicit task ids; overrides ``split`` and ``max_tasks``."""
+    max_steps: int = Field(10, ge=1)
+    seed: int = 0
+    max_concurrency: int = Field(4, ge=1)
+
+
+class _Episode(TypedDict):
+    task_id: str
+    index: int
+    output_path: str
+
+
+class ExploreState(TypedDict, total=False):
+    output_path: str
+    pending: list[_Episode]
+    already_done: int
+    finished: Annotated[int, operator.add]
+    failed: Annotated[int, operator.add]
+    successes: Annotated[int, operator.add]
+
+
+class ExploreResult(BaseModel):
+    """What one run of the graph did."""
+
+    output_path: str
+    already_done: int
+    finished: int
+    failed: int
+    successes: int
+
+
+def episode_id(task_id: str, index: int) -> str:
+    """The stable identity of an episode, used to resume."""
+    return f"{task_id}#{index}"
+
+
+def build_explore_graph(policy: Policy, env_factory: EnvFactory, config: ExploreConfig | None = None):
+    """A compiled exploration graph. Invoke it with ``{"output_path": "trajectories.jsonl"}``."""
+    config = config or ExploreConfig()
+    appenders = AppenderPool()
+
+    def plan(state: ExploreState) -> dict[str, Any]:
+        path = state["output_path"]
+        appenders.get(path)  # opening repairs a line torn by an earlier crash, before fan-out
+        done = {t.episode_id for t in iter_jsonl(path, Trajectory)}
+        if config.task_ids is not None:
+            tasks = list(config.task_ids)
+        else:
+            env = env_factory()
+            try:
+                tasks = env.task_ids(config.split)
+            finally:
+                env.close()
+            tasks = tasks[: config.max_tasks] if config.max_tasks else tasks
+        wanted = [(t, k) for t in tasks for k in range(config.episodes_per_task)]
+        pending = [
+            _Episode(task_id=t, index=k, output_path=path)
+            for t, k in wanted
+            if episode_id(t, k) not in done
+        ]
+        already = len(wanted) - len(pending)
+        get_stream_writer()({"event": "start", "total": len(wanted), "done": already})
+        return {"pending": pending, "already_done": already}
+
+    def fan_out(state: ExploreState) -> list[Send] | str:
+        return [Send("run_episode", ep) for ep in state["pending"]] or END
+
+    def run_one(episode: _Episode) -> dict[str, Any]:
+        env = env_factory()
+        try:
+            trajectory = run_episode(
+                env,
+                policy,
+                episode["task_id"],
+                seed=stable_seed(config.seed, episode["task_id"], episode["index"]),
+                max_steps=config.max_steps,
+                episode_id=episode_id(episode["task_id"], episode["index"]),
+            )
+        finally:
+            env.close()
+        failed = "error" in trajectory.info
+        if not failed:  # a failed episode is not recorded, so a rerun tries it again
+            appenders.get(episode["output_path"]).append(trajectory)
+        success = bool(trajectory.evaluation and trajectory.evaluation.success)
+        get_stream_writer()({"event": "episode", "failed": failed, "success": success})
+        return {"finished": int(not failed), "failed": int(failed), "successes": int(success)}
+
+    graph = StateGraph(ExploreState)
+    graph.add_node("plan", plan)
+    graph.add_node("run_episode", run_one)
+    graph.add_edge(START, "plan")
+    graph.add_conditional_edges("plan", fan_out, ["run_episode", END])
+    graph.add_edge("run_episode", END)
+    return graph.compile(name="armap-explore")
+
+
+def explore(
+    policy: Policy,
+    env_factory: EnvFactory,
+    output_path: str | Path,
+    config: ExploreConfig | None = None,
+    *,
+    progress: bool = True,
+) -> ExploreResult:
+    """Run (or resume) an exploration into ``output_path`` with a progress bar."""
+    config = config or ExploreConfig()
+    graph = build_explore_graph(policy, env_factory, config)
+    state = run_with_progress(
+        graph,
+        {"output_path": str(output_path), "finished": 0, "failed": 0, "successes": 0},
+        desc="explore",
+        unit="episode",
+        max_concurrency=config.max_concurrency,
+        progress=progress,
+    )
+    return ExploreResult(
+        output_path=str(output_path),
+        already_done=state.get("already_done", 0),
+        finished=state.get("finished", 0),
+        failed=state.get("failed", 0),
+        successes=state.get("successes", 0),
+    )

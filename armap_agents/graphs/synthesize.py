@@ -1,0 +1,204 @@
+"""The synthesis graph: trajectories -> triplets, one ``Send`` per task, deduplicated and split.
+
+::
+
+    START -> load --Send(task) x pending--> synthesize_task -> finalize -> END
+
+Each task's triplets are appended to ``raw_triplets.jsonl`` and the task is then marked done in
+``synthesis_progress.jsonl``; a rerun skips marked tasks, so an interrupted LLM synthesis
+resumes without paying twice. ``finalize`` deduplicates (by the texts the reward model sees)
+and splits train / validation *by task*, so no puzzle leaks across, into
+``triplets.train.jsonl`` and ``triplets.val.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import operator
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+
+from armap_agents._jsonl import AppenderPool, iter_jsonl, write_jsonl
+from armap_agents._progress import run_with_progress
+from armap_agents._seeding import stable_seed
+from armap_agents.synthesizers import Synthesizer
+from armap_agents.types import Trajectory, Triplet
+
+__all__ = ["SynthesizeConfig", "SynthesizeResult", "build_synthesize_graph", "synthesize", "split_of"]
+
+logger = logging.getLogger(__name__)
+
+RAW_FILE = "raw_triplets.jsonl"
+PROGRESS_FILE = "synthesis_progress.jsonl"
+TRAIN_FILE = "triplets.train.jsonl"
+VAL_FILE = "triplets.val.jsonl"
+
+
+class SynthesizeConfig(BaseModel):
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int = 0
+    max_concurrency: int = Field(4, ge=1)
+
+
+class _TaskDone(BaseModel):
+    task_id: str
+    triplets: int
+    skipped: int
+
+
+class _TaskJob(TypedDict):
+    task_id: str
+    trajectories: list[Trajectory]
+    output_dir: str
+
+
+class SynthesizeState(TypedDict, total=False):
+    trajectories_path: str
+    output_dir: str
+    pending: list[_TaskJob]
+    tasks: int
+    failed_tasks: Annotated[int, operator.add]
+    skipped: int
+    train: int
+    val: int
+    duplicates: int
+
+
+class SynthesizeResult(BaseModel):
+    """Counts of one synthesis run (over all tasks done so far, resumed ones included)."""
+
+    output_dir: str
+    tasks: int
+    failed_tasks: int
+    skipped_trajectories: int
+    duplicates: int
+    train: int
+    val: int
+
+
+def split_of(task_id: str, val_fraction: float, seed: int = 0) -> str:
+    """``"val"`` or ``"train"`` for a task, deterministically (splits are by task)."""
+    return "val" if stable_seed("split", seed, task_id) % 10_000 < val_fraction * 10_000 else "train"
+
+
+def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | None = None):
+    """A compiled synthesis graph. Invoke with ``{"trajectories_path": ..., "output_dir": ...}``."""
+    config = config or SynthesizeConfig()
+    appenders = AppenderPool()
+
+    def load(state: SynthesizeState) -> dict[str, Any]:
+        out = Path(state["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        appenders.get(out / RAW_FILE)  # opening repairs a torn tail, before workers append
+        appenders.get(out / PROGRESS_FILE)
+        done = {d.task_id for d in iter_jsonl(out / PROGRESS_FILE, _TaskDone)}
+        groups: dict[str, list[Trajectory]] = defaultdict(list)
+        for t in iter_jsonl(state["trajectories_path"], Trajectory):
+            groups[t.task_id].append(t)
+        if not groups:
+            raise FileNotFoundError(
+                f"no trajectories in {state['trajectories_path']}: run exploration first"
+            )
+        pending = [
+            _TaskJob(task_id=task, trajectories=ts, output_dir=str(out))
+            for task, ts in groups.items()
+            if task not in done
+        ]
+        get_stream_writer()({"event": "start", "total": len(groups), "done": len(groups) - len(pending)})
+        return {"pending": pending, "tasks": len(groups)}
+
+    def fan_out(state: SynthesizeState) -> list[Send] | str:
+        return [Send("synthesize_task", job) for job in state["pending"]] or "finalize"
+
+    def synthesize_task(job: _TaskJob) -> dict[str, Any]:
+        out = Path(job["output_dir"])
+        try:
+            result = synthesizer.synthesize(
+                job["trajectories"], seed=stable_seed(config.seed, job["task_id"])
+            )
+        except Exception as exc:  # noqa: BLE001 - one task's failure must not end the run
+            logger.warning("synthesis of task %s failed: %r", job["task_id"], exc)
+            get_stream_writer()({"event": "task", "failed": True})
+            return {"failed_tasks": 1}
+        raw = appenders.get(out / RAW_FILE)
+        for triplet in result.triplets:
+            raw.append(triplet)
+        appenders.get(out / PROGRESS_FILE).append(
+            _TaskDone(task_id=job["task_id"], triplets=len(result.triplets), skipped=result.skipped)
+        )
+        get_stream_writer()({"event": "task", "success": bool(result.triplets)})
+        return {"failed_tasks": 0}
+
+    def finalize(state: SynthesizeState) -> dict[str, Any]:
+        out = Path(state["output_dir"])
+        progress = {d.task_id: d for d in iter_jsonl(out / PROGRESS_FILE, _TaskDone)}
+        seen: set[tuple[str, str, str]] = set()
+        splits: dict[str, list[Triplet]] = {"train": [], "val": []}
+        duplicates = 0
+        for triplet in iter_jsonl(out / RAW_FILE, Triplet):
+            if triplet.task_id not in progress:  # written by a task that crashed before its marker
+                continue
+            key = triplet.key()
+            if key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+            splits[split_of(triplet.task_id, config.val_fraction, config.seed)].append(triplet)
+        write_jsonl(out / TRAIN_FILE, splits["train"])
+        write_jsonl(out / VAL_FILE, splits["val"])
+        counts = {
+            "tasks": state.get("tasks", 0),
+            "skipped": sum(d.skipped for d in progress.values()),
+            "train": len(splits["train"]),
+            "val": len(splits["val"]),
+            "duplicates": duplicates,
+        }
+        (out / "synthesis_summary.json").write_text(json.dumps(counts, indent=2))
+        return counts
+
+    graph = StateGraph(SynthesizeState)
+    graph.add_node("load", load)
+    graph.add_node("synthesize_task", synthesize_task)
+    graph.add_node("finalize", finalize)
+    graph.add_edge(START, "load")
+    graph.add_conditional_edges("load", fan_out, ["synthesize_task", "finalize"])
+    graph.add_edge("synthesize_task", "finalize")
+    graph.add_edge("finalize", END)
+    return graph.compile(name="armap-synthesize")
+
+
+def synthesize(
+    synthesizer: Synthesizer,
+    trajectories_path: str | Path,
+    output_dir: str | Path,
+    config: SynthesizeConfig | None = None,
+    *,
+    progress: bool = True,
+) -> SynthesizeResult:
+    """Run (or resume) synthesis with a progress bar; returns the counts."""
+    config = config or SynthesizeConfig()
+    graph = build_synthesize_graph(synthesizer, config)
+    state = run_with_progress(
+        graph,
+        {"trajectories_path": str(trajectories_path), "output_dir": str(output_dir), "failed_tasks": 0},
+        desc="synthesize",
+        unit="task",
+        max_concurrency=config.max_concurrency,
+        progress=progress,
+    )
+    return SynthesizeResult(
+        output_dir=str(output_dir),
+        tasks=state.get("tasks", 0),
+        failed_tasks=state.get("failed_tasks", 0),
+        skipped_trajectories=state.get("skipped", 0),
+        duplicates=state.get("duplicates", 0),
+        train=state.get("train", 0),
+        val=state.get("val", 0),
+    )

@@ -1,0 +1,204 @@
+"""Synthesizers turn explored trajectories into ``(intent, positive, negative)`` triplets.
+
+Two implementations behind one interface (:class:`Synthesizer`):
+
+* :class:`RelabelSynthesizer` wraps an environment's programmatic relabeler (exact labels);
+* :class:`LLMSynthesizer` asks a chat model, in hindsight, for the intent a trajectory fulfils
+  and for a plausible trajectory that does not fulfil it. The reply is JSON validated against
+  a schema; a malformed reply is re-asked with the error a bounded number of times, then the
+  trajectory is skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from armap_agents.environments.base import Relabeler
+from armap_agents.llm import RetryPolicy, invoke_with_retries
+from armap_agents.types import Step, Trajectory, Triplet, render_trajectory
+
+__all__ = [
+    "LLMSynthesizer",
+    "RelabelSynthesizer",
+    "SynthesisOutput",
+    "SynthesisResult",
+    "Synthesizer",
+    "default_synthesis_prompt",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class SynthesisResult(BaseModel):
+    """Triplets made from one task's trajectories, and how many trajectories were skipped."""
+
+    triplets: list[Triplet] = Field(default_factory=list)
+    skipped: int = 0
+    errors: list[str] = Field(default_factory=list)
+
+
+@runtime_checkable
+class Synthesizer(Protocol):
+    """Anything with ``synthesize(trajectories_of_one_task, *, seed) -> SynthesisResult``."""
+
+    def synthesize(self, trajectories: list[Trajectory], *, seed: int) -> SynthesisResult: ...
+
+
+class RelabelSynthesizer:
+    """An environment's :class:`~armap_agents.environments.base.Relabeler` as a synthesizer."""
+
+    def __init__(self, relabeler: Relabeler) -> None:
+        self.relabeler = relabeler
+
+    def synthesize(self, trajectories: list[Trajectory], *, seed: int) -> SynthesisResult:
+        return SynthesisResult(triplets=self.relabeler.relabel(trajectories, seed))
+
+
+class _NegativeStep(BaseModel):
+    action: str = Field(min_length=1)
+    observation: str = Field(min_length=1)
+
+
+class SynthesisOutput(BaseModel):
+    """The JSON an LLM synthesizer must reply with."""
+
+    intent: str = Field(min_length=8, description="the task the trajectory fulfils")
+    negative: list[_NegativeStep] = Field(
+        min_length=1, description="a plausible trajectory that does not fulfil the intent"
+    )
+
+    @field_validator("intent")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+SynthesisPrompt = Callable[[Trajectory], list[BaseMessage]]
+
+
+def default_synthesis_prompt(trajectory: Trajectory) -> list[BaseMessage]:
+    """Hindsight prompt: describe what the trajectory achieved, then write a near-miss."""
+    system = (
+        "You label agent trajectories for training a reward model. Given a trajectory, "
+        "(1) write the task intent that this trajectory fulfils, in the same style as the "
+        "original instruction but describing what was actually achieved, and (2) write a "
+        "negative trajectory: the same kind of steps, plausible-looking, starting from the same "
+        "first observation, that does NOT fulfil your intent. Reply with JSON only:\n"
+        '{"intent": "...", "negative": [{"action": "...", "observation": "..."}, ...]}'
+    )
+    user = (
+        f"Original instruction: {trajectory.intent}\n"
+        f"Trajectory:\n{render_trajectory(trajectory)}"
+    )
+    return [SystemMessage(system), HumanMessage(user)]
+
+
+_JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
+
+
+def parse_synthesis(text: str) -> SynthesisOutput:
+    """The :class:`SynthesisOutput` inside a reply (code fences and chatter around it allowed).
+
+    Raises ``ValueError`` with a message fit to show the model on a retry.
+    """
+    match = _JSON_BLOCK.search(text)
+    if match is None:
+        raise ValueError("no JSON object found in the reply")
+    try:
+        data = json.loads(match.group(0))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the JSON does not parse: {exc}") from None
+    try:
+        return SynthesisOutput.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"the JSON does not match the schema: {problems}") from None
+
+
+class LLMSynthesizer:
+    """Hindsight intents and negatives written by a chat model (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        prompt: SynthesisPrompt = default_synthesis_prompt,
+        max_attempts: int = 3,
+        max_per_task: int | None = None,
+        temperature: float = 0.7,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.model = model
+        self.prompt = prompt
+        self.max_attempts = max_attempts
+        self.max_per_task = max_per_task
+        self.temperature = temperature
+        self.retry = retry or RetryPolicy()
+
+    def _one(self, trajectory: Trajectory, seed: int) -> SynthesisOutput:
+        messages = self.prompt(trajectory)
+        error = ""
+        for attempt in range(self.max_attempts):
+            reply = invoke_with_retries(
+                self.model, messages, self.retry,
+                temperature=self.temperature, seed=(seed + attempt) % (2**31),
+            )
+            text = str(reply.content)
+            try:
+                out = parse_synthesis(text)
+            except ValueError as exc:
+                error = str(exc)
+                messages = [
+                    *messages,
+                    AIMessage(text),
+                    HumanMessage(f"That reply was not usable: {error}. Reply with the JSON only."),
+                ]
+                continue
+            if [(s.action, s.observation) for s in out.negative] == [
+                (s.action, s.observation) for s in trajectory.steps
+            ]:
+                error = "the negative is identical to the positive"
+                messages = [*messages, AIMessage(text), HumanMessage(f"{error}; write a different one.")]
+                continue
+            return out
+        raise ValueError(error)
+
+    def synthesize(self, trajectories: list[Trajectory], *, seed: int) -> SynthesisResult:
+        result = SynthesisResult()
+        usable = [t for t in trajectories if t.steps]
+        if self.max_per_task is not None:
+            usable = usable[: self.max_per_task]
+        result.skipped += len(trajectories) - len(usable)
+        for i, trajectory in enumerate(usable):
+            try:
+                out = self._one(trajectory, seed + 7919 * i)
+            except ValueError as exc:
+                logger.warning("skipping trajectory %s: %s", trajectory.episode_id, exc)
+                result.skipped += 1
+                result.errors.append(f"{trajectory.episode_id}: {exc}")
+                continue
+            positive = trajectory.model_copy(update={"intent": out.intent, "evaluation": None})
+            negative = positive.model_copy(
+                update={
+                    "steps": [Step(action=s.action, observation=s.observation) for s in out.negative],
+                    "episode_id": trajectory.episode_id + "~llm-negative",
+                    "info": {"synthetic": True},
+                }
+            )
+            result.triplets.append(
+                Triplet(
+                    intent=out.intent, positive=positive, negative=negative,
+                    task_id=trajectory.task_id, source="llm",
+                )
+            )
+        return result
