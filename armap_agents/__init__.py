@@ -4,6 +4,7 @@ Explore an environment, synthesize ``(intent, positive, negative)`` triplets, tr
 local reward model, and let it pick among an API-only LLM's candidate trajectories.
 """
 
+from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents.environments import (
     EnvFactory,
     Environment,
@@ -113,8 +114,10 @@ __all__ = [
     "make_env",
     "make_relabeler",
     "parse_action",
+    "read_jsonl",
     "render_example",
     "render_trajectory",
     "run_episode",
     "synthesize",
+    "write_jsonl",
 ]

@@ -25,7 +25,10 @@ def run_with_progress(
     """
     run_config: dict[str, Any] = dict(config or {})
     if max_concurrency is not None:
-        run_config["max_concurrency"] = max_concurrency
+        # While streaming, LangGraph parks one task of the same executor on its stream queue;
+        # without the extra slot, max_concurrency=1 with a chat-model call in a node deadlocks
+        # (seen with langgraph 1.2).
+        run_config["max_concurrency"] = max_concurrency + 1
     final: dict[str, Any] = {}
     bar = None
     failed = succeeded = 0
@@ -38,7 +41,10 @@ def run_with_progress(
                 continue
             if chunk.get("event") == "start":
                 bar = tqdm(
-                    total=chunk["total"], initial=chunk.get("done", 0), desc=desc, unit=unit,
+                    total=chunk["total"],
+                    initial=chunk.get("done", 0),
+                    desc=desc,
+                    unit=unit,
                     disable=not progress,
                 )
                 continue

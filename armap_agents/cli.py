@@ -28,7 +28,7 @@ logger = logging.getLogger("armap_agents")
 
 QUICKSTART_SIZES = {
     # name: (train tasks explored, episodes per task, max training triplets, epochs, test tasks)
-    "full": (1262, 4, 3000, 2, None),
+    "full": (1262, 4, 4000, 1, None),
     "tiny": (40, 4, 200, 1, 5),
 }
 
@@ -92,8 +92,12 @@ def run_explore(args: argparse.Namespace) -> None:
 def run_synthesize(args: argparse.Namespace) -> None:
     from armap_agents.graphs.synthesize import SynthesizeConfig, synthesize
 
-    config = SynthesizeConfig(val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency)
-    result = synthesize(_synthesizer(args.synthesizer, args.env), args.trajectories, args.out, config)
+    config = SynthesizeConfig(
+        val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
+    )
+    result = synthesize(
+        _synthesizer(args.synthesizer, args.env), args.trajectories, args.out, config
+    )
     print(
         f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
         f"({result.duplicates} duplicates dropped, {result.skipped_trajectories} trajectories "
@@ -112,7 +116,9 @@ def run_train(args: argparse.Namespace) -> None:
     train = read_jsonl(data / TRAIN_FILE, Triplet)
     val = read_jsonl(data / VAL_FILE, Triplet)
     if not train:
-        raise ArmapError(f"no training triplets in {data / TRAIN_FILE}: run `armap synthesize` first")
+        raise ArmapError(
+            f"no training triplets in {data / TRAIN_FILE}: run `armap synthesize` first"
+        )
     if args.max_train and len(train) > args.max_train:
         train = random.Random(args.seed).sample(train, args.max_train)
     if args.max_val and len(val) > args.max_val:
@@ -158,8 +164,16 @@ def run_plan(args: argparse.Namespace) -> None:
 
 
 def _evaluate(
-    *, env: str, policy: str, model_dir: Path, out_dir: Path, split: str, n: int,
-    max_tasks: int | None, seed: int, concurrency: int,
+    *,
+    env: str,
+    policy: str,
+    model_dir: Path,
+    out_dir: Path,
+    split: str,
+    n: int,
+    max_tasks: int | None,
+    seed: int,
+    concurrency: int,
 ):
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
@@ -189,8 +203,14 @@ def _evaluate(
 
 def run_evaluate(args: argparse.Namespace) -> None:
     report = _evaluate(
-        env=args.env, policy=args.policy, model_dir=Path(args.model), out_dir=Path(args.out),
-        split=args.split, n=args.n, max_tasks=args.max_tasks, seed=args.seed,
+        env=args.env,
+        policy=args.policy,
+        model_dir=Path(args.model),
+        out_dir=Path(args.out),
+        split=args.split,
+        n=args.n,
+        max_tasks=args.max_tasks,
+        seed=args.seed,
         concurrency=args.concurrency,
     )
     print(report.to_markdown())
@@ -207,39 +227,69 @@ def run_quickstart(args: argparse.Namespace) -> None:
     common = {"env": "game24", "seed": args.seed, "concurrency": args.concurrency}
 
     print(f"[1/4] explore: random policy, {episodes} episodes on each of {tasks} train puzzles")
-    run_explore(argparse.Namespace(
-        **common, policy="random", out=run / "trajectories.jsonl", split="train",
-        episodes_per_task=episodes, max_tasks=tasks, max_steps=10,
-    ))
+    run_explore(
+        argparse.Namespace(
+            **common,
+            policy="random",
+            out=run / "trajectories.jsonl",
+            split="train",
+            episodes_per_task=episodes,
+            max_tasks=tasks,
+            max_steps=10,
+        )
+    )
     print("[2/4] synthesize: hindsight relabeling into (intent, positive, negative) triplets")
     if not (run / "synthesis" / TRAIN_FILE).is_file():
-        run_synthesize(argparse.Namespace(
-            **common, synthesizer="relabel", trajectories=run / "trajectories.jsonl",
-            out=run / "synthesis", val_fraction=0.1,
-        ))
+        run_synthesize(
+            argparse.Namespace(
+                **common,
+                synthesizer="relabel",
+                trajectories=run / "trajectories.jsonl",
+                out=run / "synthesis",
+                val_fraction=0.1,
+            )
+        )
     else:
         print(f"      already done: {run / 'synthesis'}")
     model_dir = run / "reward_model"
     print("[3/4] train the reward model (all-MiniLM-L6-v2 + LoRA, Bradley-Terry loss)")
     if not (model_dir / "train_result.json").is_file():
-        run_train(argparse.Namespace(
-            data=run / "synthesis", out=model_dir, backbone=args.backbone, max_length=128,
-            epochs=epochs, batch_size=32, lr=1e-3, seed=args.seed, max_train=max_train,
-            max_val=1000,
-        ))
+        run_train(
+            argparse.Namespace(
+                data=run / "synthesis",
+                out=model_dir,
+                backbone=args.backbone,
+                max_length=128,
+                epochs=epochs,
+                batch_size=32,
+                lr=1e-3,
+                seed=args.seed,
+                max_train=max_train,
+                max_val=500,
+            )
+        )
     else:
         print(f"      already done: {model_dir}")
     print(f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={args.n}), oracle")
     report = _evaluate(
-        env="game24", policy="random", model_dir=model_dir, out_dir=run / "evaluation",
-        split="test", n=args.n, max_tasks=test_tasks, seed=args.seed, concurrency=args.concurrency,
+        env="game24",
+        policy="random",
+        model_dir=model_dir,
+        out_dir=run / "evaluation",
+        split="test",
+        n=args.n,
+        max_tasks=test_tasks,
+        seed=args.seed,
+        concurrency=args.concurrency,
     )
     minutes = (time.perf_counter() - started) / 60
     print()
     print(report.to_markdown())
-    print(f"\nquickstart finished in {minutes:.1f} min; artifacts in {run}/ "
-          f"(report: {run / 'evaluation' / 'report.md'}, plot: {run / 'evaluation' / 'results.png'}, "
-          f"training curve: {model_dir / 'training_curve.png'})")
+    print(
+        f"\nquickstart finished in {minutes:.1f} min; artifacts in {run}/ "
+        f"(report: {run / 'evaluation' / 'report.md'}, plot: {run / 'evaluation' / 'results.png'}, "
+        f"training curve: {model_dir / 'training_curve.png'})"
+    )
 
 
 # -- argument parsing -----------------------------------------------------------------------
@@ -260,7 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
 
-    p = add("explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore)
+    p = add(
+        "explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore
+    )
     p.add_argument("--env", default="game24")
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL file")
@@ -269,18 +321,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tasks", type=int, default=None)
     p.add_argument("--max-steps", type=int, default=10)
 
-    p = add("synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize)
+    p = add(
+        "synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize
+    )
     p.add_argument("--env", default="game24")
     p.add_argument("--trajectories", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--synthesizer", default="relabel",
-                   help="'relabel' (the environment's programmatic relabeler) or a chat model name")
+    p.add_argument(
+        "--synthesizer",
+        default="relabel",
+        help="'relabel' (the environment's programmatic relabeler) or a chat model name",
+    )
     p.add_argument("--val-fraction", type=float, default=0.1)
 
     p = add("train", "train a reward model on synthesized triplets", run_train)
     p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
     p.add_argument("--out", required=True, type=Path, help="reward-model directory to write")
-    p.add_argument("--backbone", default="all-MiniLM-L6-v2", help="HF encoder/decoder: name or local path")
+    p.add_argument(
+        "--backbone", default="all-MiniLM-L6-v2", help="HF encoder/decoder: name or local path"
+    )
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
@@ -297,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--selection", choices=["reward", "oracle", "random"], default="reward")
     p.add_argument("--max-steps", type=int, default=10)
 
-    p = add("evaluate", "compare Sampling, Greedy, ARMAP-B and oracle Best-of-N on a split", run_evaluate)
+    p = add(
+        "evaluate",
+        "compare Sampling, Greedy, ARMAP-B and oracle Best-of-N on a split",
+        run_evaluate,
+    )
     p.add_argument("--env", default="game24")
     p.add_argument("--model", required=True, type=Path, help="reward-model directory")
     p.add_argument("--out", required=True, type=Path, help="evaluation directory (resumable)")
@@ -306,10 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--max-tasks", type=int, default=None)
 
-    p = add("quickstart", "the whole pipeline on Game of 24, offline, then the results table", run_quickstart)
+    p = add(
+        "quickstart",
+        "the whole pipeline on Game of 24, offline, then the results table",
+        run_quickstart,
+    )
     p.add_argument("--run-dir", default="runs/quickstart", type=Path)
-    p.add_argument("--size", choices=sorted(QUICKSTART_SIZES), default="full",
-                   help="'full' (about 10 minutes on 2 cores) or 'tiny' (a smoke test)")
+    p.add_argument(
+        "--size",
+        choices=sorted(QUICKSTART_SIZES),
+        default="full",
+        help="'full' (about 10 minutes on 2 cores) or 'tiny' (a smoke test)",
+    )
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--backbone", default="all-MiniLM-L6-v2")
     return parser
@@ -329,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"armap {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"armap {args.command}: interrupted; rerun the same command to resume", file=sys.stderr)
+        print(
+            f"armap {args.command}: interrupted; rerun the same command to resume", file=sys.stderr
+        )
         return 130
     return 0
 

@@ -13,6 +13,7 @@ JSONL file as they finish, so an interrupted evaluation resumes.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 from pathlib import Path
@@ -80,9 +81,8 @@ class EvaluationReport(BaseModel):
             "|---|---:|---:|---:|",
         ]
         for r in self.rows:
-            lines.append(
-                f"| {r.method} | {r.success_rate:.1%} | {r.policy_calls:,} | {r.reward_model_calls:,} |"
-            )
+            calls = f"{r.policy_calls:,} | {r.reward_model_calls:,}"
+            lines.append(f"| {r.method} | {r.success_rate:.1%} | {calls} |")
         for key, value in self.notes.items():
             lines.append(f"\n{key}: {value}")
         return "\n".join(lines)
@@ -111,11 +111,15 @@ def evaluate_planners(
     finally:
         env.close()
     best_of_n = build_best_of_n_graph(
-        policy, env_factory, reward_model,
+        policy,
+        env_factory,
+        reward_model,
         BestOfNConfig(n=n, selection="reward", max_steps=max_steps, seed=seed),
     )
     greedy = build_best_of_n_graph(
-        policy, env_factory, None,
+        policy,
+        env_factory,
+        None,
         BestOfNConfig(n=1, selection="random", greedy=True, max_steps=max_steps, seed=seed),
     )
     run_config = {"max_concurrency": max_concurrency}
@@ -125,8 +129,9 @@ def evaluate_planners(
         done = {o.task_id: o for o in iter_jsonl(outcomes_path, TaskOutcome) if o.task_id in tasks}
         appender = JsonlAppender(outcomes_path)
     outcomes = dict(done)
-    for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress,
-                        initial=0):
+    for task_id in tqdm(
+        tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress, initial=0
+    ):
         if task_id in outcomes:
             continue
         b = best_of_n.invoke({"task_id": task_id}, run_config)
@@ -145,7 +150,10 @@ def evaluate_planners(
         if appender is not None:
             appender.append(outcome)
     return summarize(
-        [outcomes[t] for t in tasks], env=name, split=split, n=n,
+        [outcomes[t] for t in tasks],
+        env=name,
+        split=split,
+        n=n,
         reward_model_val_accuracy=reward_model_val_accuracy,
     )
 
@@ -188,12 +196,29 @@ def summarize(
         ),
     ]
     return EvaluationReport(
-        env=env, split=split, tasks=k, n=n, rows=rows,
+        env=env,
+        split=split,
+        tasks=k,
+        n=n,
+        rows=rows,
         reward_model_val_accuracy=reward_model_val_accuracy,
-        notes={"Sampling": "mean success over all N candidates (expected success of one random pick); "
-               "its policy calls are those of one candidate per task",
-               "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"},
+        notes={
+            "Sampling": "mean success over all N candidates (expected success of one random pick); "
+            "its policy calls are those of one candidate per task",
+            "machine": machine_description(),
+        },
     )
+
+
+def machine_description() -> str:
+    """CPU model, core count and Python version, for the record beside any table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def plot_report(report: EvaluationReport, path: str | Path) -> Path:

@@ -65,6 +65,7 @@ class RetryPolicy(BaseModel):
     max_attempts: int = 5
     initial_wait: float = 1.0
     max_wait: float = 30.0
+    jitter: float = 1.0
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -90,7 +91,9 @@ def invoke_with_retries(
     retry = retry or RetryPolicy()
     retrying = Retrying(
         stop=stop_after_attempt(retry.max_attempts),
-        wait=wait_exponential_jitter(initial=retry.initial_wait, max=retry.max_wait),
+        wait=wait_exponential_jitter(
+            multiplier=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter
+        ),
         retry=retry_if_exception(_is_transient),
         reraise=True,
         before_sleep=lambda state: logger.warning(

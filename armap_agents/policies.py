@@ -71,8 +71,10 @@ class RandomPolicy:
                 "RandomPolicy needs an environment that lists its valid actions "
                 "(valid_actions() returned nothing)"
             )
-        action = context.valid_actions[0] if greedy else random.Random(seed).choice(
-            context.valid_actions
+        action = (
+            context.valid_actions[0]
+            if greedy
+            else random.Random(seed).choice(context.valid_actions)
         )
         return ActionChoice(action=action, raw=action)
 
@@ -116,8 +118,10 @@ def parse_action(text: str, valid_actions: Sequence[str] | None) -> tuple[str | 
     near misses (spacing, case, a valid action's unambiguous prefix) map onto a valid action.
     """
     matches = _ACTION_LINE.findall(text)
-    candidate = matches[-1] if matches else next(
-        (ln for ln in reversed(text.strip().splitlines()) if ln.strip()), ""
+    candidate = (
+        matches[-1]
+        if matches
+        else next((ln for ln in reversed(text.strip().splitlines()) if ln.strip()), "")
     )
     candidate = candidate.strip().strip("`*\"' ").rstrip(".")
     if not candidate:

@@ -52,7 +52,9 @@ def run_episode(
             choice = policy.act(context, seed=stable_seed(seed, t), greedy=greedy)
             info["policy_calls"] += 1
             result = env.step(choice.action)
-            steps.append(Step(action=choice.action, observation=result.observation, valid=result.valid))
+            steps.append(
+                Step(action=choice.action, observation=result.observation, valid=result.valid)
+            )
             info["invalid_actions"] += not result.valid
             if result.done:
                 done = True

@@ -95,8 +95,7 @@ def default_synthesis_prompt(trajectory: Trajectory) -> list[BaseMessage]:
         '{"intent": "...", "negative": [{"action": "...", "observation": "..."}, ...]}'
     )
     user = (
-        f"Original instruction: {trajectory.intent}\n"
-        f"Trajectory:\n{render_trajectory(trajectory)}"
+        f"Original instruction: {trajectory.intent}\nTrajectory:\n{render_trajectory(trajectory)}"
     )
     return [SystemMessage(system), HumanMessage(user)]
 
@@ -150,8 +149,11 @@ class LLMSynthesizer:
         error = ""
         for attempt in range(self.max_attempts):
             reply = invoke_with_retries(
-                self.model, messages, self.retry,
-                temperature=self.temperature, seed=(seed + attempt) % (2**31),
+                self.model,
+                messages,
+                self.retry,
+                temperature=self.temperature,
+                seed=(seed + attempt) % (2**31),
             )
             text = str(reply.content)
             try:
@@ -168,7 +170,11 @@ class LLMSynthesizer:
                 (s.action, s.observation) for s in trajectory.steps
             ]:
                 error = "the negative is identical to the positive"
-                messages = [*messages, AIMessage(text), HumanMessage(f"{error}; write a different one.")]
+                messages = [
+                    *messages,
+                    AIMessage(text),
+                    HumanMessage(f"{error}; write a different one."),
+                ]
                 continue
             return out
         raise ValueError(error)
@@ -190,15 +196,20 @@ class LLMSynthesizer:
             positive = trajectory.model_copy(update={"intent": out.intent, "evaluation": None})
             negative = positive.model_copy(
                 update={
-                    "steps": [Step(action=s.action, observation=s.observation) for s in out.negative],
+                    "steps": [
+                        Step(action=s.action, observation=s.observation) for s in out.negative
+                    ],
                     "episode_id": trajectory.episode_id + "~llm-negative",
                     "info": {"synthetic": True},
                 }
             )
             result.triplets.append(
                 Triplet(
-                    intent=out.intent, positive=positive, negative=negative,
-                    task_id=trajectory.task_id, source="llm",
+                    intent=out.intent,
+                    positive=positive,
+                    negative=negative,
+                    task_id=trajectory.task_id,
+                    source="llm",
                 )
             )
         return result

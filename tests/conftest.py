@@ -1,4 +1,4 @@
-"""Shared fixtures. Models here are real (MiniLM from the installed wheel); chat models are fakes."""
+"""Shared fixtures. Models are real (MiniLM from the installed wheel); chat models are fakes."""
 
 from __future__ import annotations
 

@@ -157,7 +157,10 @@ def test_relabeler_labels_are_verified_by_the_game(env: Game24Env) -> None:
         target = Fraction(t.intent.split("to obtain ")[1].split(".")[0])
         assert t.intent == game24_intent(env.puzzle("5"), target)
         if t.source == "other-outcome":
-            assert t.positive.final_observation == f"Numbers left: {t.intent.split('obtain ')[1].split('.')[0]}"
+            assert (
+                t.positive.final_observation
+                == f"Numbers left: {t.intent.split('obtain ')[1].split('.')[0]}"
+            )
             assert t.negative.final_observation != t.positive.final_observation
         if t.source == "prefix":
             k = len(t.positive.steps)

@@ -2,7 +2,12 @@
 
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
-from armap_agents.environments.registry import EnvRegistry, default_registry, make_env, make_relabeler
+from armap_agents.environments.registry import (
+    EnvRegistry,
+    default_registry,
+    make_env,
+    make_relabeler,
+)
 
 __all__ = [
     "EnvFactory",

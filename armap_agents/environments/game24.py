@@ -83,7 +83,14 @@ def _successors(numbers: Sequence[Fraction]) -> list[tuple[str, list[Fraction]]]
     for i, j in itertools.combinations(range(len(numbers)), 2):
         a, b = numbers[i], numbers[j]
         rest = [numbers[k] for k in range(len(numbers)) if k not in (i, j)]
-        for x, op, y in ((a, "+", b), (a, "*", b), (a, "-", b), (b, "-", a), (a, "/", b), (b, "/", a)):
+        for x, op, y in (
+            (a, "+", b),
+            (a, "*", b),
+            (a, "-", b),
+            (b, "-", a),
+            (a, "/", b),
+            (b, "/", a),
+        ):
             result = _apply(x, op, y)
             if result is None:
                 continue
@@ -286,14 +293,19 @@ class Game24Relabeler:
                     dead = [o for o, s in others if value not in reachable_values(s[k])]
                     if dead:
                         negative = rng.choice(dead).prefix(k)
-                        triplets.append(self._triplet(intent, positive.prefix(k), negative, "prefix"))
+                        triplets.append(
+                            self._triplet(intent, positive.prefix(k), negative, "prefix")
+                        )
         return triplets
 
     @staticmethod
     def _triplet(intent: str, positive: Trajectory, negative: Trajectory, source: str) -> Triplet:
         negative = negative.model_copy(update={"intent": intent, "evaluation": None})
         return Triplet(
-            intent=intent, positive=positive, negative=negative, task_id=positive.task_id,
+            intent=intent,
+            positive=positive,
+            negative=negative,
+            task_id=positive.task_id,
             source=source,
         )
 
@@ -314,5 +326,6 @@ def _corrupt_one_step(
     action = f"{format_number(a)} {op} {format_number(b)} = {format_number(c)}"
     steps = list(trajectory.steps)
     steps[i] = Step(action=action, observation=steps[i].observation)
-    return trajectory.model_copy(update={"steps": steps, "episode_id": trajectory.episode_id + "~c"})
-
+    return trajectory.model_copy(
+        update={"steps": steps, "episode_id": trajectory.episode_id + "~c"}
+    )

@@ -34,7 +34,9 @@ class EnvRegistry:
         try:
             factory = self._envs[name]
         except KeyError:
-            raise KeyError(f"unknown environment {name!r}; known: {', '.join(self.names())}") from None
+            raise KeyError(
+                f"unknown environment {name!r}; known: {', '.join(self.names())}"
+            ) from None
         return factory(**kwargs)
 
     def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
@@ -62,4 +64,3 @@ def make_env(name: str, **kwargs: Any) -> Environment:
 def make_relabeler(name: str, **kwargs: Any) -> Relabeler:
     """The programmatic relabeler of a built-in environment."""
     return default_registry().relabeler(name, **kwargs)
-

@@ -86,7 +86,12 @@ def build_best_of_n_graph(
     def fan_out(state: BestOfNState) -> list[Send]:
         base = state.get("seed", config.seed)
         return [
-            Send("rollout", _Rollout(task_id=state["task_id"], index=i, seed=stable_seed(base, state["task_id"], i)))
+            Send(
+                "rollout",
+                _Rollout(
+                    task_id=state["task_id"], index=i, seed=stable_seed(base, state["task_id"], i)
+                ),
+            )
             for i in range(config.n)
         ]
 
@@ -94,8 +99,13 @@ def build_best_of_n_graph(
         env = env_factory()
         try:
             trajectory = run_episode(
-                env, policy, job["task_id"], seed=job["seed"], max_steps=config.max_steps,
-                greedy=config.greedy, episode_id=f"{job['task_id']}@{job['index']}",
+                env,
+                policy,
+                job["task_id"],
+                seed=job["seed"],
+                max_steps=config.max_steps,
+                greedy=config.greedy,
+                episode_id=f"{job['task_id']}@{job['index']}",
             )
         finally:
             env.close()
@@ -118,12 +128,15 @@ def build_best_of_n_graph(
         elif config.selection == "oracle":
             best = max(
                 range(len(candidates)),
-                key=lambda i: (candidates[i].evaluation.score if candidates[i].evaluation else -1.0, -i),
+                key=lambda i: (
+                    candidates[i].evaluation.score if candidates[i].evaluation else -1.0,
+                    -i,
+                ),
             )
         else:
-            best = random.Random(stable_seed(state.get("seed", config.seed), state["task_id"], "pick")).randrange(
-                len(candidates)
-            )
+            best = random.Random(
+                stable_seed(state.get("seed", config.seed), state["task_id"], "pick")
+            ).randrange(len(candidates))
         return {
             "scores": scores,
             "best_index": best,

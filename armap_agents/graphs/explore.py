@@ -78,7 +78,9 @@ def episode_id(task_id: str, index: int) -> str:
     return f"{task_id}#{index}"
 
 
-def build_explore_graph(policy: Policy, env_factory: EnvFactory, config: ExploreConfig | None = None):
+def build_explore_graph(
+    policy: Policy, env_factory: EnvFactory, config: ExploreConfig | None = None
+):
     """A compiled exploration graph. Invoke it with ``{"output_path": "trajectories.jsonl"}``."""
     config = config or ExploreConfig()
     appenders = AppenderPool()

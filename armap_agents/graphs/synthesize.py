@@ -31,7 +31,13 @@ from armap_agents._seeding import stable_seed
 from armap_agents.synthesizers import Synthesizer
 from armap_agents.types import Trajectory, Triplet
 
-__all__ = ["SynthesizeConfig", "SynthesizeResult", "build_synthesize_graph", "synthesize", "split_of"]
+__all__ = [
+    "SynthesizeConfig",
+    "SynthesizeResult",
+    "build_synthesize_graph",
+    "synthesize",
+    "split_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +91,9 @@ class SynthesizeResult(BaseModel):
 
 def split_of(task_id: str, val_fraction: float, seed: int = 0) -> str:
     """``"val"`` or ``"train"`` for a task, deterministically (splits are by task)."""
-    return "val" if stable_seed("split", seed, task_id) % 10_000 < val_fraction * 10_000 else "train"
+    return (
+        "val" if stable_seed("split", seed, task_id) % 10_000 < val_fraction * 10_000 else "train"
+    )
 
 
 def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | None = None):
@@ -111,7 +119,9 @@ def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | 
             for task, ts in groups.items()
             if task not in done
         ]
-        get_stream_writer()({"event": "start", "total": len(groups), "done": len(groups) - len(pending)})
+        get_stream_writer()(
+            {"event": "start", "total": len(groups), "done": len(groups) - len(pending)}
+        )
         return {"pending": pending, "tasks": len(groups)}
 
     def fan_out(state: SynthesizeState) -> list[Send] | str:
@@ -187,7 +197,11 @@ def synthesize(
     graph = build_synthesize_graph(synthesizer, config)
     state = run_with_progress(
         graph,
-        {"trajectories_path": str(trajectories_path), "output_dir": str(output_dir), "failed_tasks": 0},
+        {
+            "trajectories_path": str(trajectories_path),
+            "output_dir": str(output_dir),
+            "failed_tasks": 0,
+        },
         desc="synthesize",
         unit="task",
         max_concurrency=config.max_concurrency,

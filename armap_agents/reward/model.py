@@ -37,7 +37,8 @@ class RewardModelConfig(BaseModel):
     pooling: Literal["auto", "mean", "cls", "last"] = "auto"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = 32
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """0 by default: dropout on every LoRA input costs ~20% of a training step on CPU."""
     target_modules: list[str] | None = None
     """LoRA targets; None picks every ``nn.Linear`` of the backbone."""
     seed: int = 0
@@ -67,7 +68,9 @@ class _Scorer(nn.Module):
         self.pooling = pooling
         setattr(self, HEAD_NAME, nn.Linear(hidden_size, 1))
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra
+    ) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra)[0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "mean":
@@ -130,8 +133,11 @@ class RewardModel:
         from peft import LoraConfig
 
         targets = config.target_modules or sorted(
-            {name.rsplit(".", 1)[-1] for name, m in scorer.backbone.named_modules()
-             if isinstance(m, nn.Linear)}
+            {
+                name.rsplit(".", 1)[-1]
+                for name, m in scorer.backbone.named_modules()
+                if isinstance(m, nn.Linear)
+            }
         )
         return LoraConfig(
             r=config.lora_r,
@@ -170,7 +176,9 @@ class RewardModel:
         try:
             config = RewardModelConfig.model_validate_json(config_path.read_text())
         except (ValidationError, ValueError) as exc:
-            raise CheckpointError(f"{config_path} is corrupt or not a reward-model config: {exc}") from exc
+            raise CheckpointError(
+                f"{config_path} is corrupt or not a reward-model config: {exc}"
+            ) from exc
         if config.format_version != FORMAT_VERSION:
             raise CheckpointError(
                 f"{path} was saved in reward-model format {config.format_version}; "

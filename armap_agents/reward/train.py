@@ -23,7 +23,13 @@ from tqdm.auto import tqdm
 from armap_agents.reward.model import RewardModel
 from armap_agents.types import Triplet, render_trajectory
 
-__all__ = ["EpochMetrics", "RewardTrainer", "RewardTrainerConfig", "TrainResult", "pairwise_metrics"]
+__all__ = [
+    "EpochMetrics",
+    "RewardTrainer",
+    "RewardTrainerConfig",
+    "TrainResult",
+    "pairwise_metrics",
+]
 
 
 class RewardTrainerConfig(BaseModel):
@@ -83,11 +89,17 @@ class RewardTrainer:
 
     def _tokenize(self, triplets: Sequence[Triplet]) -> list[tuple[list[int], list[int]]]:
         intents = [t.intent for t in triplets]
-        pos = self.model.encode(intents, [render_trajectory(t.positive) for t in triplets], pad=False)
-        neg = self.model.encode(intents, [render_trajectory(t.negative) for t in triplets], pad=False)
+        pos = self.model.encode(
+            intents, [render_trajectory(t.positive) for t in triplets], pad=False
+        )
+        neg = self.model.encode(
+            intents, [render_trajectory(t.negative) for t in triplets], pad=False
+        )
         return list(zip(pos["input_ids"], neg["input_ids"], strict=True))
 
-    def _batches(self, examples: list[tuple[list[int], list[int]]], rng: random.Random) -> list[list[int]]:
+    def _batches(
+        self, examples: list[tuple[list[int], list[int]]], rng: random.Random
+    ) -> list[list[int]]:
         """Shuffled batches of example indices, each drawn from one length bucket."""
         bs = self.config.batch_size
         order = list(range(len(examples)))
@@ -133,7 +145,11 @@ class RewardTrainer:
         warmup = int(total * cfg.warmup_ratio)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer,
-            lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)),
+            lambda s: (
+                (s + 1) / max(1, warmup)
+                if s < warmup
+                else max(0.0, (total - s) / max(1, total - warmup))
+            ),
         )
         out = Path(output_dir) if output_dir is not None else None
         history: list[EpochMetrics] = []
@@ -157,7 +173,9 @@ class RewardTrainer:
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
             module.eval()
-            acc, margin = pairwise_metrics(self.model, val, cfg.eval_batch_size) if val else (None, None)
+            acc, margin = (
+                pairwise_metrics(self.model, val, cfg.eval_batch_size) if val else (None, None)
+            )
             metrics = EpochMetrics(
                 epoch=epoch,
                 train_loss=sum(losses) / len(losses),

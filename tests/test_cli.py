@@ -1,0 +1,118 @@
+"""The `armap` command: help, clear errors, crash-safe exploration, quickstart end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from armap_agents._jsonl import read_jsonl
+from armap_agents.cli import main
+from armap_agents.types import Trajectory
+
+ARMAP = [sys.executable, "-m", "armap_agents.cli"]
+
+
+def test_help_lists_the_commands(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("explore", "synthesize", "train", "plan", "evaluate", "quickstart"):
+        assert command in out
+
+
+def test_errors_are_clear_not_tracebacks(tmp_path, capsys) -> None:
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "rm")]) == 2
+    assert "no training triplets" in capsys.readouterr().err
+    assert main(["explore", "--env", "nope", "--out", str(tmp_path / "t.jsonl")]) == 2
+    assert "unknown environment 'nope'" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "e")]) == 2
+    assert "not a saved reward model" in capsys.readouterr().err
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_killing_explore_midway_loses_and_duplicates_nothing(tmp_path) -> None:
+    out = tmp_path / "t.jsonl"
+    args = [
+        *ARMAP,
+        "explore",
+        "--out",
+        str(out),
+        "--max-tasks",
+        "400",
+        "--episodes-per-task",
+        "4",
+        "--seed",
+        "3",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _lines(out) < 100 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = _lines(out)
+    assert 100 <= partial < 1600, "the kill did not land midway"
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = read_jsonl(out, Trajectory)
+    ids = [t.episode_id for t in resumed]
+    assert len(ids) == 1600 == len(set(ids))
+    # identical to an uninterrupted run
+    clean = tmp_path / "clean.jsonl"
+    assert (
+        main(
+            [
+                "explore",
+                "--out",
+                str(clean),
+                "--max-tasks",
+                "400",
+                "--episodes-per-task",
+                "4",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
+    by_id = {t.episode_id: t for t in read_jsonl(clean, Trajectory)}
+    assert all(by_id[t.episode_id] == t for t in resumed)
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(["quickstart", "--size", "tiny", "--run-dir", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "| ARMAP-B (N=16) |" in out and "| oracle Best-of-16 |" in out
+    report = json.loads((run / "evaluation" / "report.json").read_text())
+    assert report["tasks"] == 5 and len(report["rows"]) == 4
+    for path in (
+        "trajectories.jsonl",
+        "synthesis/triplets.train.jsonl",
+        "reward_model/armap_reward.json",
+        "reward_model/training_curve.png",
+        "evaluation/results.png",
+        "evaluation/report.md",
+    ):
+        assert (run / path).is_file(), path
+    # every stage resumes: a second run redoes nothing and prints the same table
+    assert main(["quickstart", "--size", "tiny", "--run-dir", str(run)]) == 0
+    again = capsys.readouterr().out
+    assert "already done" in again
+    table = lambda text: [ln for ln in text.splitlines() if ln.startswith("|")]  # noqa: E731
+    assert table(again) == table(out)
+    # plan with the trained model
+    assert main(["plan", "--model", str(run / "reward_model"), "--task", "950", "--n", "4"]) == 0
+    assert "picked candidate" in capsys.readouterr().out

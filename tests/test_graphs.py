@@ -1,0 +1,219 @@
+"""Every graph runs, with RandomPolicy and with a scripted fake chat model."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from armap_agents._jsonl import read_jsonl
+from armap_agents.environments.game24 import Game24Env, Game24Relabeler
+from armap_agents.errors import ConfigError
+from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
+from armap_agents.graphs.explore import ExploreConfig, explore
+from armap_agents.graphs.synthesize import (
+    TRAIN_FILE,
+    VAL_FILE,
+    SynthesizeConfig,
+    split_of,
+    synthesize,
+)
+from armap_agents.llm import RetryPolicy
+from armap_agents.policies import LLMPolicy, RandomPolicy
+from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer, parse_synthesis
+from armap_agents.testing import ScriptedChatModel
+from armap_agents.types import Trajectory, Triplet
+
+NO_WAIT = RetryPolicy(max_attempts=2, initial_wait=0.0, max_wait=0.0, jitter=0.0)
+
+
+def first_valid_action(messages) -> str:
+    """A fake LLM that answers with the last listed valid action."""
+    listed = re.findall(r"^- (.+)$", str(messages[-1].content), re.MULTILINE)
+    return f"Action: {listed[-1]}"
+
+
+def test_explore_writes_and_resumes(tmp_path) -> None:
+    out = tmp_path / "t.jsonl"
+    config = ExploreConfig(max_tasks=3, episodes_per_task=2, seed=1)
+    first = explore(RandomPolicy(), Game24Env, out, config, progress=False)
+    assert (first.finished, first.already_done) == (6, 0)
+    more = explore(
+        RandomPolicy(),
+        Game24Env,
+        out,
+        config.model_copy(update={"episodes_per_task": 3}),
+        progress=False,
+    )
+    assert (more.finished, more.already_done) == (3, 6)
+    records = read_jsonl(out, Trajectory)
+    ids = [t.episode_id for t in records]
+    assert len(ids) == 9 == len(set(ids))
+    # seeded: a fresh run writes the same trajectories
+    fresh = tmp_path / "fresh.jsonl"
+    explore(
+        RandomPolicy(),
+        Game24Env,
+        fresh,
+        config.model_copy(update={"episodes_per_task": 3}),
+        progress=False,
+    )
+    by_id = {t.episode_id: t for t in read_jsonl(fresh, Trajectory)}
+    assert all(by_id[t.episode_id] == t for t in records)
+
+
+def test_explore_with_a_scripted_llm_policy(tmp_path) -> None:
+    model = ScriptedChatModel(responder=first_valid_action)
+    config = ExploreConfig(task_ids=["1", "2"], episodes_per_task=1)
+    result = explore(LLMPolicy(model), Game24Env, tmp_path / "t.jsonl", config, progress=False)
+    assert result.finished == 2
+    for t in read_jsonl(tmp_path / "t.jsonl", Trajectory):
+        assert len(t.steps) == 3 and all(s.valid for s in t.steps)
+        assert t.info["policy_calls"] == 3
+    assert len(model.calls) == 6
+
+
+class _BrokenPolicy:
+    def act(self, context, *, seed, greedy=False):
+        raise RuntimeError("the API is down")
+
+
+def test_failed_episodes_are_counted_not_recorded(tmp_path) -> None:
+    result = explore(
+        _BrokenPolicy(),
+        Game24Env,
+        tmp_path / "t.jsonl",
+        ExploreConfig(task_ids=["1"], episodes_per_task=2),
+        progress=False,
+    )
+    assert (result.finished, result.failed) == (0, 2)
+    assert read_jsonl(tmp_path / "t.jsonl", Trajectory) == []
+
+
+@pytest.fixture
+def explored(tmp_path):
+    path = tmp_path / "t.jsonl"
+    explore(
+        RandomPolicy(),
+        Game24Env,
+        path,
+        ExploreConfig(max_tasks=30, episodes_per_task=4),
+        progress=False,
+    )
+    return path
+
+
+class _Counting:
+    def __init__(self, inner) -> None:
+        self.inner, self.tasks = inner, []
+
+    def synthesize(self, trajectories, *, seed):
+        self.tasks.append(trajectories[0].task_id)
+        return self.inner.synthesize(trajectories, seed=seed)
+
+
+def test_synthesis_splits_by_task_dedupes_and_resumes(tmp_path, explored) -> None:
+    out = tmp_path / "syn"
+    counting = _Counting(RelabelSynthesizer(Game24Relabeler()))
+    config = SynthesizeConfig(val_fraction=0.3)
+    result = synthesize(counting, explored, out, config, progress=False)
+    assert result.tasks == 30 and len(counting.tasks) == 30
+    train = read_jsonl(out / TRAIN_FILE, Triplet)
+    val = read_jsonl(out / VAL_FILE, Triplet)
+    assert (len(train), len(val)) == (result.train, result.val) and train and val
+    assert not {t.task_id for t in train} & {t.task_id for t in val}
+    assert all(split_of(t.task_id, 0.3) == "val" for t in val)
+    keys = [t.key() for t in train + val]
+    assert len(keys) == len(set(keys))
+    # a rerun synthesizes nothing again and writes the same files
+    again = synthesize(counting, explored, out, config, progress=False)
+    assert len(counting.tasks) == 30 and (again.train, again.val) == (result.train, result.val)
+
+
+def _synthesis_json(intent: str) -> str:
+    return json.dumps(
+        {
+            "intent": intent,
+            "negative": [{"action": "1 + 1 = 2", "observation": "Numbers left: 2 3 4"}],
+        }
+    )
+
+
+def test_llm_synthesizer_validates_retries_and_skips(tmp_path, explored) -> None:
+    replies = iter(["not json at all", _synthesis_json("reach the value shown at the end")] * 1000)
+    model = ScriptedChatModel(responder=lambda messages: next(replies))
+    synthesizer = LLMSynthesizer(model, max_per_task=1, max_attempts=2, retry=NO_WAIT)
+    result = synthesize(
+        synthesizer, explored, tmp_path / "syn", SynthesizeConfig(max_concurrency=1), progress=False
+    )
+    assert result.train + result.val == 30 and result.skipped_trajectories == 30 * 3
+    triplet = read_jsonl(tmp_path / "syn" / TRAIN_FILE, Triplet)[0]
+    assert triplet.source == "llm" and triplet.negative.actions == ["1 + 1 = 2"]
+    # the retry showed the model why its first reply was rejected
+    assert "no JSON object" in str(model.calls[1][0][-1].content)
+
+    hopeless = LLMSynthesizer(
+        ScriptedChatModel(replies=['{"intent": "x"}']), max_attempts=3, retry=NO_WAIT
+    )
+    trajectories = read_jsonl(explored, Trajectory)[:2]
+    out = hopeless.synthesize(trajectories, seed=0)
+    assert out.triplets == [] and out.skipped == 2 and "schema" in out.errors[0]
+
+
+def test_parse_synthesis_accepts_fenced_json() -> None:
+    out = parse_synthesis("Sure!\n```json\n" + _synthesis_json("obtain 10 from 1 2 3 4") + "\n```")
+    assert out.intent == "obtain 10 from 1 2 3 4" and len(out.negative) == 1
+
+
+class FakeStepCountReward:
+    """A fake reward model for graph tests: prefers trajectories with more valid steps."""
+
+    def score(self, intent, trajectories, *, batch_size=64):
+        return [float(sum(s.valid for s in t.steps)) for t in trajectories]
+
+
+def test_best_of_n_with_a_scripted_llm_policy() -> None:
+    replies = iter(["Action: 4 + 8 = 12", "Action: 6 - 4 = 2", "Action: 12 * 2 = 24"] * 4)
+    model = ScriptedChatModel(responder=lambda messages: next(replies))
+    env_factory = lambda: Game24Env(puzzles=[(4, 4, 6, 8)])  # noqa: E731
+    graph = build_best_of_n_graph(
+        LLMPolicy(model, retry=NO_WAIT),
+        env_factory,
+        FakeStepCountReward(),
+        BestOfNConfig(n=1, max_steps=3),
+    )
+    state = graph.invoke({"task_id": "1"})
+    assert state["best"].evaluation.success and state["policy_calls"] == 3
+
+
+def test_best_of_n_selects_by_reward_and_by_oracle() -> None:
+    graph = build_best_of_n_graph(
+        RandomPolicy(), Game24Env, FakeStepCountReward(), BestOfNConfig(n=8, seed=3)
+    )
+    state = graph.invoke({"task_id": "950"}, {"max_concurrency": 4})
+    assert [c.info["candidate"] for c in state["candidates"]] == list(range(8))
+    assert state["scores"][state["best_index"]] == max(state["scores"])
+    assert state["reward_model_calls"] == 8
+    # the same seed gives the same candidates
+    again = graph.invoke({"task_id": "950"})
+    assert [c.actions for c in again["candidates"]] == [c.actions for c in state["candidates"]]
+    oracle = build_best_of_n_graph(
+        RandomPolicy(), Game24Env, None, BestOfNConfig(n=64, selection="oracle")
+    )
+    state = oracle.invoke({"task_id": "901"})
+    successes = [c.evaluation.success for c in state["candidates"]]
+    assert state["best"].evaluation.success == any(successes)
+
+
+def test_reward_selection_needs_a_reward_model() -> None:
+    with pytest.raises(ConfigError, match="needs a reward_model"):
+        build_best_of_n_graph(RandomPolicy(), Game24Env, None, BestOfNConfig())
+
+
+def test_greedy_is_deterministic() -> None:
+    graph = build_best_of_n_graph(
+        RandomPolicy(), Game24Env, None, BestOfNConfig(n=1, greedy=True, selection="random")
+    )
+    a, b = graph.invoke({"task_id": "901", "seed": 1}), graph.invoke({"task_id": "901", "seed": 2})
+    assert a["best"].actions == b["best"].actions

@@ -1,0 +1,133 @@
+import httpx
+import openai
+import pytest
+from langchain_core.messages import HumanMessage
+
+from armap_agents.environments.game24 import Game24Env
+from armap_agents.llm import RetryPolicy, UsageTracker, invoke_with_retries, make_chat_model
+from armap_agents.policies import LLMPolicy, PolicyContext, RandomPolicy, parse_action
+from armap_agents.rollout import run_episode
+from armap_agents.testing import ScriptedChatModel
+
+NO_WAIT = RetryPolicy(max_attempts=3, initial_wait=0.0, max_wait=0.0, jitter=0.0)
+VALID = ["4 + 8 = 12", "4 * 8 = 32", "4 - 8 = -4"]
+
+
+def _context(valid=VALID) -> PolicyContext:
+    return PolicyContext(
+        task_id="1",
+        instruction="reach 24",
+        initial_observation="Numbers left: 4 8",
+        valid_actions=valid,
+    )
+
+
+def test_random_policy_is_seeded_and_greedy_takes_the_first() -> None:
+    policy = RandomPolicy()
+    picks = {policy.act(_context(), seed=s).action for s in range(30)}
+    assert picks == set(VALID)
+    assert policy.act(_context(), seed=5).action == policy.act(_context(), seed=5).action
+    assert policy.act(_context(), seed=5, greedy=True).action == VALID[0]
+    with pytest.raises(ValueError, match="valid actions"):
+        policy.act(_context(valid=None), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Action: 4 + 8 = 12", "4 + 8 = 12"),
+        ("I think so.\nACTION:  4+8=12.", "4 + 8 = 12"),
+        ("action: `4 * 8`", "4 * 8 = 32"),  # unambiguous prefix of a valid action
+        ("4 - 8 = -4", "4 - 8 = -4"),  # no 'Action:' line: the last line
+    ],
+)
+def test_parse_action_maps_near_misses(reply: str, expected: str) -> None:
+    assert parse_action(reply, VALID) == (expected, "")
+
+
+def test_parse_action_explains_failures() -> None:
+    action, reason = parse_action("Action: 4 / 8", VALID)
+    assert action is None and "not one of the valid actions" in reason
+    assert parse_action("", VALID)[0] is None
+    assert parse_action("Action: anything", None) == ("anything", "")
+
+
+def test_llm_policy_reasks_then_succeeds() -> None:
+    model = ScriptedChatModel(replies=["no idea", "Action: 4 * 8 = 32"])
+    choice = LLMPolicy(model, retry=NO_WAIT).act(_context(), seed=1)
+    assert choice.action == "4 * 8 = 32" and choice.attempts == 2 and choice.parsed
+    second_prompt = model.calls[1][0]
+    assert "Not usable" in str(second_prompt[-1].content)
+
+
+def test_llm_policy_gives_up_and_the_env_records_invalid() -> None:
+    model = ScriptedChatModel(replies=["blah"])
+    policy = LLMPolicy(model, max_reasks=1, retry=NO_WAIT)
+    trajectory = run_episode(Game24Env(), policy, "1", seed=0, max_steps=2)
+    assert len(model.calls) == 4  # 2 steps x (ask + 1 re-ask)
+    assert all(not s.valid for s in trajectory.steps)
+    assert trajectory.info["invalid_actions"] == 2 and "error" not in trajectory.info
+
+
+def test_llm_policy_plays_a_whole_game() -> None:
+    env = Game24Env(puzzles=[(4, 4, 6, 8)])
+    script = ["Action: 4 + 8 = 12", "Action: 6 - 4 = 2", "Action: 12 * 2 = 24"]
+    trajectory = run_episode(env, LLMPolicy(ScriptedChatModel(replies=script)), "1", seed=0)
+    assert trajectory.evaluation.success and trajectory.actions == [s[8:] for s in script]
+
+
+def _rate_limit() -> openai.RateLimitError:
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    return openai.RateLimitError(
+        "slow down", response=httpx.Response(429, request=request), body=None
+    )
+
+
+def _bad_request() -> openai.BadRequestError:
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    return openai.BadRequestError("bad", response=httpx.Response(400, request=request), body=None)
+
+
+class _Flaky(ScriptedChatModel):
+    failures: list = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        if self.failures:
+            raise self.failures.pop(0)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_transient_errors_are_retried_with_a_bound() -> None:
+    model = _Flaky(replies=["ok"], failures=[_rate_limit(), _rate_limit()])
+    assert invoke_with_retries(model, [HumanMessage("hi")], NO_WAIT).content == "ok"
+    model = _Flaky(replies=["ok"], failures=[_rate_limit()] * 3)
+    with pytest.raises(openai.RateLimitError):
+        invoke_with_retries(model, [HumanMessage("hi")], NO_WAIT)
+
+
+def test_client_errors_are_not_retried() -> None:
+    model = _Flaky(replies=["ok"], failures=[_bad_request(), _bad_request()])
+    with pytest.raises(openai.BadRequestError):
+        invoke_with_retries(model, [HumanMessage("hi")], NO_WAIT)
+    assert len(model.failures) == 1  # one attempt only
+
+
+def test_usage_tracker_counts_calls_and_tokens() -> None:
+    tracker = UsageTracker()
+    model = ScriptedChatModel(replies=["two words"])
+    model.invoke([HumanMessage("one two three")], config={"callbacks": [tracker]})
+    assert tracker.usage.calls == 1
+    assert tracker.usage.prompt_tokens == 3 and tracker.usage.completion_tokens == 2
+
+
+def test_make_chat_model_names() -> None:
+    fake = ScriptedChatModel(replies=["x"])
+    assert make_chat_model(fake) is fake
+    model = make_chat_model("openai-compatible:http://127.0.0.1:9/v1:my-model")
+    assert model.model_name == "my-model" and str(model.openai_api_base) == "http://127.0.0.1:9/v1"
+    with pytest.raises(ValueError, match="openai-compatible:<base_url>:<model>"):
+        make_chat_model("openai-compatible:my-model")
+    with pytest.raises(ValueError, match="unknown model provider"):
+        make_chat_model("nope:model")
+    with pytest.raises(ValueError, match="cannot read model name"):
+        make_chat_model("gpt-4o")

@@ -1,0 +1,120 @@
+"""The reward model really trains, saves, reloads bit-identically and fails clearly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from armap_agents.environments.game24 import Game24Env, Game24Relabeler
+from armap_agents.errors import CheckpointError, ConfigError
+from armap_agents.policies import RandomPolicy
+from armap_agents.reward.model import RewardModel, RewardModelConfig
+from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig, pairwise_metrics
+from armap_agents.rollout import run_episode
+
+
+def _triplets(task_ids: list[str]):
+    """Outcome triplets: same puzzle, the positive reaches the intent's target, the negative not."""
+    env, relabeler = Game24Env(), Game24Relabeler(corrupt_rate=0.0, prefixes=False)
+    out = []
+    for task_id in task_ids:
+        trajectories = [
+            run_episode(env, RandomPolicy(), task_id, seed=s, episode_id=f"{task_id}#{s}")
+            for s in range(4)
+        ]
+        out += relabeler.relabel(trajectories, seed=int(task_id))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, small_reward_model_config):
+    train = _triplets([str(i) for i in range(1, 25)])
+    val = _triplets([str(i) for i in range(400, 412)])
+    model = RewardModel.create(small_reward_model_config)
+    before = pairwise_metrics(model, val)[0]
+    out = tmp_path_factory.mktemp("rm")
+    result = RewardTrainer(
+        model, RewardTrainerConfig(epochs=4, batch_size=16, learning_rate=2e-3, seed=0)
+    ).train(train, val, output_dir=out, progress=False)
+    return model, result, before, out, val
+
+
+def test_loss_falls_and_accuracy_rises(trained) -> None:
+    _, result, before, _, _ = trained
+    losses = [m.train_loss for m in result.history]
+    assert losses[-1] < losses[0] - 0.05, losses
+    best = result.best_val_accuracy
+    assert best is not None and best >= before + 0.1 and best >= 0.7, (before, best)
+
+
+def test_training_writes_its_records(trained) -> None:
+    _, result, _, out, _ = trained
+    assert (out / "training_curve.png").stat().st_size > 1000
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+    saved = json.loads((out / "train_result.json").read_text())
+    assert saved["best_epoch"] == result.best_epoch
+    assert (
+        not list(out.glob("*.bin")) and not list(out.glob("*.pt")) and not list(out.glob("*.pkl"))
+    )
+    assert (out / "adapter_model.safetensors").is_file()
+    config = json.loads((out / "armap_reward.json").read_text())
+    assert config["backbone"] == "all-MiniLM-L6-v2" and config["format_version"] == 1
+
+
+def test_reload_gives_bit_identical_scores(trained) -> None:
+    model, _, _, out, val = trained
+    reloaded = RewardModel.load(out)
+    trajectories = [t.positive for t in val[:10]] + [t.negative for t in val[:10]]
+    intent = val[0].intent
+    assert reloaded.score(intent, trajectories) == model.score(intent, trajectories)
+
+
+def test_scores_keep_input_order_and_do_not_depend_on_batching(trained) -> None:
+    model, _, _, _, val = trained
+    intents = [t.intent for t in val[:12]]
+    texts = [t.positive.render() for t in val[:12]]
+    together = model.score_texts(intents, texts, batch_size=64)
+    alone = [model.score_texts([i], [t])[0] for i, t in zip(intents, texts, strict=True)]
+    assert together == pytest.approx(alone, abs=1e-4)
+
+
+def test_untrained_model_is_seeded(small_reward_model_config) -> None:
+    a = RewardModel.create(small_reward_model_config)
+    b = RewardModel.create(small_reward_model_config)
+    texts = ["Observation: Numbers left: 24"]
+    assert a.score_texts(["obtain 24"], texts) == b.score_texts(["obtain 24"], texts)
+
+
+def test_missing_or_corrupt_checkpoints_fail_clearly(trained, tmp_path) -> None:
+    _, _, _, out, _ = trained
+    with pytest.raises(CheckpointError, match="armap_reward.json is missing"):
+        RewardModel.load(tmp_path)
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in out.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="cannot read the weights"):
+        RewardModel.load(broken)
+
+    (broken / "armap_reward.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        RewardModel.load(broken)
+
+    config = json.loads((out / "armap_reward.json").read_text())
+    (broken / "armap_reward.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(CheckpointError, match="format 99"):
+        RewardModel.load(broken)
+
+
+def test_unknown_backbone_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot load reward-model backbone"):
+        RewardModel.create(RewardModelConfig(backbone=str(tmp_path / "no-such-model")))
+
+
+def test_training_needs_data(small_reward_model_config) -> None:
+    model = RewardModel.create(small_reward_model_config)
+    with pytest.raises(ValueError, match="no training triplets"):
+        RewardTrainer(model).train([])
