@@ -9,6 +9,7 @@ optional, and when present it must be right.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import random
 import re
@@ -37,11 +38,12 @@ _ACTION_RE = re.compile(
 _OP_ALIASES = {"x": "*", "×": "*", "÷": "/"}
 
 
-def load_puzzles() -> list[tuple[int, ...]]:
-    """The 1,362 puzzles in rank order (index 0 is rank 1)."""
+@functools.cache
+def load_puzzles() -> tuple[tuple[int, ...], ...]:
+    """The 1,362 puzzles in rank order (index 0 is rank 1). Read once per process (immutable)."""
     text = resources.files("armap_agents.environments").joinpath("data/game24.csv").read_text()
     rows = csv.DictReader(text.splitlines())
-    return [tuple(int(x) for x in row["Puzzles"].split()) for row in rows]
+    return tuple(tuple(int(x) for x in row["Puzzles"].split()) for row in rows)
 
 
 def format_number(x: Fraction) -> str:
