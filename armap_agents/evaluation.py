@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
+from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.policies import Policy
@@ -223,11 +224,7 @@ def machine_description() -> str:
 
 def plot_report(report: EvaluationReport, path: str | Path) -> Path:
     """A bar chart of success rate per method (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     names = [r.method for r in report.rows]
     values = [100 * r.success_rate for r in report.rows]
@@ -235,9 +232,4 @@ def plot_report(report: EvaluationReport, path: str | Path) -> Path:
     ax.bar_label(bars, fmt="%.1f%%")
     ax.set(ylabel="success rate (%)", title=f"{report.env} / {report.split}: {report.tasks} tasks")
     ax.set_ylim(0, max(values + [1.0]) * 1.25)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

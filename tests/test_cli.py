@@ -44,18 +44,8 @@ def _lines(path: Path) -> int:
 @pytest.mark.slow
 def test_killing_explore_midway_loses_and_duplicates_nothing(tmp_path) -> None:
     out = tmp_path / "t.jsonl"
-    args = [
-        *ARMAP,
-        "explore",
-        "--out",
-        str(out),
-        "--max-tasks",
-        "400",
-        "--episodes-per-task",
-        "4",
-        "--seed",
-        "3",
-    ]
+    explore_args = ["explore", "--max-tasks", "1000", "--episodes-per-task", "4", "--seed", "3"]
+    args = [*ARMAP, *explore_args, "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while _lines(out) < 100 and time.monotonic() < deadline and proc.poll() is None:
@@ -63,29 +53,14 @@ def test_killing_explore_midway_loses_and_duplicates_nothing(tmp_path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = _lines(out)
-    assert 100 <= partial < 1600, "the kill did not land midway"
+    assert 100 <= partial < 4000, "the kill did not land midway"
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     resumed = read_jsonl(out, Trajectory)
     ids = [t.episode_id for t in resumed]
-    assert len(ids) == 1600 == len(set(ids))
+    assert len(ids) == 4000 == len(set(ids))
     # identical to an uninterrupted run
     clean = tmp_path / "clean.jsonl"
-    assert (
-        main(
-            [
-                "explore",
-                "--out",
-                str(clean),
-                "--max-tasks",
-                "400",
-                "--episodes-per-task",
-                "4",
-                "--seed",
-                "3",
-            ]
-        )
-        == 0
-    )
+    assert main([*explore_args, "--out", str(clean)]) == 0
     by_id = {t.episode_id: t for t in read_jsonl(clean, Trajectory)}
     assert all(by_id[t.episode_id] == t for t in resumed)
 

@@ -118,3 +118,33 @@ def test_training_needs_data(small_reward_model_config) -> None:
     model = RewardModel.create(small_reward_model_config)
     with pytest.raises(ValueError, match="no training triplets"):
         RewardTrainer(model).train([])
+
+
+def test_a_local_decoder_backbone_works(tmp_path) -> None:
+    """Any local HF directory is accepted; a decoder-only model pools its last token."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model
+
+    from armap_agents.reward.model import resolve_backbone
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"))
+    tiny = tmp_path / "tiny-gpt2"
+    GPT2Model(
+        GPT2Config(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2)
+    ).save_pretrained(tiny)
+    tokenizer.save_pretrained(tiny)
+    model = RewardModel.create(RewardModelConfig(backbone=str(tiny), max_length=64, lora_r=4))
+    assert model.describe()["pooling"] == "last"
+    triplets = _triplets(["3", "4"])
+    RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=8)).train(
+        triplets, output_dir=tmp_path / "rm", progress=False
+    )
+    texts = [t.positive.render() for t in triplets[:4]]
+    reloaded = RewardModel.load(tmp_path / "rm")
+    assert reloaded.score_texts([triplets[0].intent] * 4, texts) == model.score_texts(
+        [triplets[0].intent] * 4, texts
+    )
+
+
+def test_wrong_lora_targets_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot put LoRA"):
+        RewardModel.create(RewardModelConfig(target_modules=["no_such_layer"]))

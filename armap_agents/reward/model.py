@@ -59,6 +59,23 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
+def _is_decoder(hf_config) -> bool:
+    """True for decoder-only language models (GPT-2, Llama, Qwen, SmolLM ...), which pool the
+    last token; encoders (BERT, MiniLM, RoBERTa ...) mean-pool."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(hf_config, "model_type", "")
+    if getattr(hf_config, "is_decoder", False):
+        return True
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    )
+
+
 class _Scorer(nn.Module):
     """Backbone -> pooled hidden state -> scalar."""
 
@@ -117,9 +134,7 @@ class RewardModel:
                 f"cannot load reward-model backbone {config.backbone!r} (from {source!r}): "
                 f"give a local model directory or a hub id in the local cache.{hint}"
             ) from exc
-        is_decoder = bool(getattr(hf_config, "is_decoder", False)) or any(
-            a.endswith("ForCausalLM") for a in (getattr(hf_config, "architectures", None) or [])
-        )
+        is_decoder = _is_decoder(hf_config)
         pooling = config.pooling if config.pooling != "auto" else ("last" if is_decoder else "mean")
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -131,15 +146,16 @@ class RewardModel:
     @staticmethod
     def _lora_config(config: RewardModelConfig, scorer: _Scorer):
         from peft import LoraConfig
+        from transformers.pytorch_utils import Conv1D  # GPT-2 style projections
 
-        targets = config.target_modules or sorted(
-            {
-                name.rsplit(".", 1)[-1]
-                for name, m in scorer.backbone.named_modules()
-                if isinstance(m, nn.Linear)
-            }
-        )
+        projections = {
+            name.rsplit(".", 1)[-1]: m
+            for name, m in scorer.backbone.named_modules()
+            if isinstance(m, nn.Linear | Conv1D)
+        }
+        targets = config.target_modules or sorted(projections)
         return LoraConfig(
+            fan_in_fan_out=any(isinstance(projections.get(t), Conv1D) for t in targets),
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
@@ -157,7 +173,10 @@ class RewardModel:
         lora = cls._lora_config(config, scorer)
         if HEAD_NAME not in (lora.modules_to_save or []):  # pragma: no cover - guarded above
             raise ConfigError("the score head must be in modules_to_save or it is never trained")
-        module = get_peft_model(scorer, lora)
+        try:
+            module = get_peft_model(scorer, lora)
+        except ValueError as exc:  # e.g. target_modules that the backbone does not have
+            raise ConfigError(f"cannot put LoRA on {config.backbone!r}: {exc}") from exc
         module.eval()
         return cls(config, module, tokenizer)
 
@@ -242,10 +261,15 @@ class RewardModel:
         return self.score_texts([intent] * len(texts), texts, batch_size=batch_size)
 
     def describe(self) -> dict:
-        """Backbone, pooling and parameter counts (total / trainable)."""
+        """Backbone, resolved pooling and parameter counts (total / trainable)."""
         total = sum(p.numel() for p in self.module.parameters())
         trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
-        return {"backbone": self.config.backbone, "parameters": total, "trainable": trainable}
+        return {
+            "backbone": self.config.backbone,
+            "pooling": self.module.get_base_model().pooling,
+            "parameters": total,
+            "trainable": trainable,
+        }
 
     def __repr__(self) -> str:
         return f"RewardModel({json.dumps(self.describe())})"

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
+from armap_agents._plotting import pyplot, save_figure
 from armap_agents.reward.model import RewardModel
 from armap_agents.types import Triplet, render_trajectory
 
@@ -220,11 +221,7 @@ class RewardTrainer:
 
 def plot_training_curve(result: TrainResult, path: str | Path) -> Path:
     """A PNG with the per-batch training loss and the per-epoch validation accuracy."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     losses = result.step_losses
     ax_loss.plot(losses, color="#bbb", linewidth=0.8, label="batch")
@@ -241,9 +238,4 @@ def plot_training_curve(result: TrainResult, path: str | Path) -> Path:
         ax_acc.set_ylim(0.0, 1.0)
     ax_acc.set(xlabel="epoch", ylabel="pairwise accuracy", title="validation accuracy")
     ax_acc.set_xticks(epochs)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
