@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 
 import pytest
 
-from armap_agents._jsonl import read_jsonl
+from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
 from armap_agents.errors import ConfigError
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
@@ -217,3 +218,15 @@ def test_greedy_is_deterministic() -> None:
     )
     a, b = graph.invoke({"task_id": "901", "seed": 1}), graph.invoke({"task_id": "901", "seed": 2})
     assert a["best"].actions == b["best"].actions
+
+
+def test_synthesis_output_does_not_depend_on_file_order(tmp_path, explored) -> None:
+    """Exploration appends in completion order; synthesis must not care."""
+    shuffled = read_jsonl(explored, Trajectory)
+    random.Random(7).shuffle(shuffled)
+    write_jsonl(tmp_path / "shuffled.jsonl", shuffled)
+    synthesizer = RelabelSynthesizer(Game24Relabeler())
+    synthesize(synthesizer, explored, tmp_path / "a", progress=False)
+    synthesize(synthesizer, tmp_path / "shuffled.jsonl", tmp_path / "b", progress=False)
+    for name in (TRAIN_FILE, VAL_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -89,6 +90,11 @@ class SynthesizeResult(BaseModel):
     val: int
 
 
+def _natural_key(text: str) -> list[int | str]:
+    """Sort key that puts ``"9#2"`` before ``"10#0"`` and ``"5#2"`` before ``"5#10"``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def split_of(task_id: str, val_fraction: float, seed: int = 0) -> str:
     """``"val"`` or ``"train"`` for a task, deterministically (splits are by task)."""
     return (
@@ -114,9 +120,14 @@ def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | 
             raise FileNotFoundError(
                 f"no trajectories in {state['trajectories_path']}: run exploration first"
             )
+        # files fill in completion order; sort so a synthesizer sees the same input every run
         pending = [
-            _TaskJob(task_id=task, trajectories=ts, output_dir=str(out))
-            for task, ts in groups.items()
+            _TaskJob(
+                task_id=task,
+                trajectories=sorted(ts, key=lambda t: _natural_key(t.episode_id)),
+                output_dir=str(out),
+            )
+            for task, ts in sorted(groups.items(), key=lambda kv: _natural_key(kv[0]))
             if task not in done
         ]
         get_stream_writer()(
@@ -149,12 +160,15 @@ def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | 
     def finalize(state: SynthesizeState) -> dict[str, Any]:
         out = Path(state["output_dir"])
         progress = {d.task_id: d for d in iter_jsonl(out / PROGRESS_FILE, _TaskDone)}
+        by_task: dict[str, list[Triplet]] = defaultdict(list)
+        for triplet in iter_jsonl(out / RAW_FILE, Triplet):
+            if triplet.task_id in progress:  # else written by a task that crashed before its marker
+                by_task[triplet.task_id].append(triplet)
         seen: set[tuple[str, str, str]] = set()
         splits: dict[str, list[Triplet]] = {"train": [], "val": []}
         duplicates = 0
-        for triplet in iter_jsonl(out / RAW_FILE, Triplet):
-            if triplet.task_id not in progress:  # written by a task that crashed before its marker
-                continue
+        ordered = (t for task in sorted(by_task, key=_natural_key) for t in by_task[task])
+        for triplet in ordered:  # task order, not completion order: the same files every run
             key = triplet.key()
             if key in seen:
                 duplicates += 1
