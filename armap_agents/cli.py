@@ -24,8 +24,6 @@ from pathlib import Path
 
 from armap_agents.errors import ArmapError
 
-logger = logging.getLogger("armap_agents")
-
 QUICKSTART_SIZES = {
     # name: (train tasks explored, episodes per task, max training triplets, epochs, test tasks)
     "full": (1262, 4, 4000, 1, None),

@@ -1,4 +1,4 @@
-"""Evaluate planners on a split: Sampling, Greedy, ARMAP-B and oracle Best-of-N side by side.
+"""Evaluate planners on a split: Sampling, Greedy, ARMAP-B, ARMAP-R, ARMAP-M and oracle Best-of-N.
 
 For each task the Best-of-N graph draws N candidates once; the same candidates give
 
@@ -7,7 +7,8 @@ For each task the Best-of-N graph draws N candidates once; the same candidates g
 * **Sampling**: the expected success of one candidate drawn at random, i.e. the mean over the N
   candidates (far less noisy than a single draw);
 
-and **Greedy** is one more episode with ``greedy=True``. Per-task outcomes are appended to a
+**Greedy** is one more episode with ``greedy=True``; **ARMAP-R** (Reflexion) and **ARMAP-M**
+(MCTS) run with the same policy-call budget as Best-of-N. Per-task outcomes are appended to a
 JSONL file as they finish, so an interrupted evaluation resumes.
 """
 
@@ -16,7 +17,10 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
@@ -25,25 +29,42 @@ from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
+from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
+from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
 from armap_agents.policies import Policy
 from armap_agents.reward.model import RewardModel
 
-__all__ = ["EvaluationReport", "TaskOutcome", "evaluate_planners", "plot_report"]
+__all__ = [
+    "PLANNER_ROWS",
+    "EvaluationReport",
+    "MethodOutcome",
+    "TaskOutcome",
+    "evaluate_planners",
+    "plot_report",
+    "summarize",
+]
+
+PLANNER_ROWS = ("best_of_n", "reflexion", "mcts")
+
+
+class MethodOutcome(BaseModel):
+    """One method on one task."""
+
+    success: bool
+    policy_calls: int
+    reward_model_calls: int = 0
+    seconds: float = 0.0
 
 
 class TaskOutcome(BaseModel):
     """What happened on one task."""
 
     task_id: str
-    successes: list[bool]
-    """Per Best-of-N candidate, by the environment's evaluator."""
-    scores: list[float]
-    """Per candidate, by the reward model."""
-    picked: int
-    greedy_success: bool
-    policy_calls: int
-    greedy_policy_calls: int
-    reward_model_calls: int
+    candidates: list[bool] = Field(default_factory=list)
+    """Per Best-of-N candidate: success by the environment's evaluator."""
+    scores: list[float] = Field(default_factory=list)
+    """Per Best-of-N candidate: the reward model's score."""
+    methods: dict[str, MethodOutcome]
 
 
 class MethodRow(BaseModel):
@@ -51,6 +72,7 @@ class MethodRow(BaseModel):
     success_rate: float
     policy_calls: int
     reward_model_calls: int = 0
+    seconds: float = 0.0
 
 
 class EvaluationReport(BaseModel):
@@ -68,9 +90,9 @@ class EvaluationReport(BaseModel):
         return next(r for r in self.rows if r.method == method)
 
     def to_markdown(self) -> str:
-        """A markdown table (success rates in percent)."""
+        """A markdown table (success rates in percent; calls and wall time summed over tasks)."""
         lines = [
-            f"Environment `{self.env}`, split `{self.split}`: {self.tasks} tasks, N = {self.n}.",
+            f"Environment `{self.env}`, split `{self.split}`: {self.tasks} tasks, N = {self.n}."
         ]
         if self.reward_model_val_accuracy is not None:
             lines.append(
@@ -78,15 +100,26 @@ class EvaluationReport(BaseModel):
             )
         lines += [
             "",
-            "| method | success rate | policy calls | reward-model calls |",
-            "|---|---:|---:|---:|",
+            "| method | success rate | policy calls | reward-model calls | wall time (s) |",
+            "|---|---:|---:|---:|---:|",
         ]
         for r in self.rows:
             calls = f"{r.policy_calls:,} | {r.reward_model_calls:,}"
-            lines.append(f"| {r.method} | {r.success_rate:.1%} | {calls} |")
+            lines.append(f"| {r.method} | {r.success_rate:.1%} | {calls} | {r.seconds:.1f} |")
         for key, value in self.notes.items():
             lines.append(f"\n{key}: {value}")
         return "\n".join(lines)
+
+
+def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def _success(state: dict[str, Any]) -> bool:
+    best = state["best"]
+    return bool(best.evaluation and best.evaluation.success)
 
 
 def evaluate_planners(
@@ -97,14 +130,24 @@ def evaluate_planners(
     split: str = "test",
     task_ids: list[str] | None = None,
     n: int = 16,
+    planners: Sequence[str] = PLANNER_ROWS,
     max_steps: int = 10,
     seed: int = 0,
     outcomes_path: str | Path | None = None,
     max_concurrency: int = 8,
     reward_model_val_accuracy: float | None = None,
+    mcts_config: MCTSConfig | None = None,
+    reflexion_config: ReflexionConfig | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
-    """Run Greedy and Best-of-N on every task and aggregate the table (resumable)."""
+    """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
+
+    ARMAP-R and ARMAP-M get the policy-call budget Best-of-N used on the same task, unless
+    their configs say otherwise.
+    """
+    unknown = set(planners) - set(PLANNER_ROWS)
+    if unknown:
+        raise ValueError(f"unknown planners {sorted(unknown)}; choose from {PLANNER_ROWS}")
     env = env_factory()
     try:
         name = env.name
@@ -124,28 +167,59 @@ def evaluate_planners(
         BestOfNConfig(n=1, selection="random", greedy=True, max_steps=max_steps, seed=seed),
     )
     run_config = {"max_concurrency": max_concurrency}
-    done: dict[str, TaskOutcome] = {}
+    outcomes: dict[str, TaskOutcome] = {}
     appender = None
     if outcomes_path is not None:
-        done = {o.task_id: o for o in iter_jsonl(outcomes_path, TaskOutcome) if o.task_id in tasks}
+        outcomes = {
+            o.task_id: o for o in iter_jsonl(outcomes_path, TaskOutcome) if o.task_id in tasks
+        }
         appender = JsonlAppender(outcomes_path)
-    outcomes = dict(done)
-    for task_id in tqdm(
-        tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress, initial=0
-    ):
-        if task_id in outcomes:
+    for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress):
+        if task_id in outcomes and all(
+            _row_key(p, n) in outcomes[task_id].methods for p in planners
+        ):
             continue
-        b = best_of_n.invoke({"task_id": task_id}, run_config)
-        g = greedy.invoke({"task_id": task_id}, run_config)
+        b, b_secs = _timed(lambda: best_of_n.invoke({"task_id": task_id}, run_config))  # noqa: B023
+        g, g_secs = _timed(lambda: greedy.invoke({"task_id": task_id}, run_config))  # noqa: B023
+        budget = b["policy_calls"]
+        methods = {
+            "Greedy": MethodOutcome(
+                success=_success(g), policy_calls=g["policy_calls"], seconds=g_secs
+            ),
+            _row_key("best_of_n", n): MethodOutcome(
+                success=_success(b),
+                policy_calls=budget,
+                reward_model_calls=b["reward_model_calls"],
+                seconds=b_secs,
+            ),
+        }
+        if "reflexion" in planners:
+            cfg = reflexion_config or ReflexionConfig(max_trials=n, max_steps=max_steps, seed=seed)
+            graph = build_reflexion_graph(policy, env_factory, reward_model, cfg)
+            r, secs = _timed(lambda: graph.invoke({"task_id": task_id}, run_config))  # noqa: B023
+            methods["ARMAP-R"] = MethodOutcome(
+                success=_success(r),
+                policy_calls=r["policy_calls"],
+                reward_model_calls=r["reward_model_calls"],
+                seconds=secs,
+            )
+        if "mcts" in planners:
+            cfg = mcts_config or MCTSConfig(
+                iterations=10 * n, max_policy_calls=budget, max_steps=max_steps, seed=seed
+            )
+            graph = build_mcts_graph(policy, env_factory, reward_model, cfg)
+            m, secs = _timed(lambda: graph.invoke({"task_id": task_id}, run_config))  # noqa: B023
+            methods["ARMAP-M"] = MethodOutcome(
+                success=_success(m),
+                policy_calls=m["policy_calls"],
+                reward_model_calls=m["reward_model_calls"],
+                seconds=secs,
+            )
         outcome = TaskOutcome(
             task_id=task_id,
-            successes=[bool(c.evaluation and c.evaluation.success) for c in b["candidates"]],
+            candidates=[bool(c.evaluation and c.evaluation.success) for c in b["candidates"]],
             scores=b["scores"],
-            picked=b["best_index"],
-            greedy_success=bool(g["best"].evaluation and g["best"].evaluation.success),
-            policy_calls=b["policy_calls"],
-            greedy_policy_calls=g["policy_calls"],
-            reward_model_calls=b["reward_model_calls"],
+            methods=methods,
         )
         outcomes[task_id] = outcome
         if appender is not None:
@@ -159,6 +233,10 @@ def evaluate_planners(
     )
 
 
+def _row_key(planner: str, n: int) -> str:
+    return {"best_of_n": f"ARMAP-B (N={n})", "reflexion": "ARMAP-R", "mcts": "ARMAP-M"}[planner]
+
+
 def summarize(
     outcomes: list[TaskOutcome],
     *,
@@ -167,45 +245,51 @@ def summarize(
     n: int,
     reward_model_val_accuracy: float | None = None,
 ) -> EvaluationReport:
-    """Aggregate per-task outcomes into the four rows of the table."""
+    """Aggregate per-task outcomes into the rows of the table."""
     if not outcomes:
         raise ValueError("no outcomes to summarize")
-    k = len(outcomes)
-    bon_calls = sum(o.policy_calls for o in outcomes)
-    rm_calls = sum(o.reward_model_calls for o in outcomes)
+    armap_b = _row_key("best_of_n", n)
+
+    def row(method: str, label: str | None = None) -> MethodRow:
+        results = [o.methods[method] for o in outcomes]
+        return MethodRow(
+            method=label or method,
+            success_rate=statistics.fmean(r.success for r in results),
+            policy_calls=sum(r.policy_calls for r in results),
+            reward_model_calls=sum(r.reward_model_calls for r in results),
+            seconds=sum(r.seconds for r in results),
+        )
+
+    bon = row(armap_b)
     rows = [
         MethodRow(
             method="Sampling",
-            success_rate=statistics.fmean(statistics.fmean(o.successes) for o in outcomes),
-            policy_calls=round(bon_calls / n),
+            success_rate=statistics.fmean(statistics.fmean(o.candidates) for o in outcomes),
+            policy_calls=round(bon.policy_calls / n),
+            seconds=bon.seconds / n,
         ),
-        MethodRow(
-            method="Greedy",
-            success_rate=statistics.fmean(o.greedy_success for o in outcomes),
-            policy_calls=sum(o.greedy_policy_calls for o in outcomes),
-        ),
-        MethodRow(
-            method=f"ARMAP-B (N={n})",
-            success_rate=statistics.fmean(o.successes[o.picked] for o in outcomes),
-            policy_calls=bon_calls,
-            reward_model_calls=rm_calls,
-        ),
+        row("Greedy"),
+        bon,
+        *(row(m) for m in ("ARMAP-R", "ARMAP-M") if all(m in o.methods for o in outcomes)),
         MethodRow(
             method=f"oracle Best-of-{n}",
-            success_rate=statistics.fmean(any(o.successes) for o in outcomes),
-            policy_calls=bon_calls,
+            success_rate=statistics.fmean(any(o.candidates) for o in outcomes),
+            policy_calls=bon.policy_calls,
+            seconds=bon.seconds,
         ),
     ]
     return EvaluationReport(
         env=env,
         split=split,
-        tasks=k,
+        tasks=len(outcomes),
         n=n,
         rows=rows,
         reward_model_val_accuracy=reward_model_val_accuracy,
         notes={
-            "Sampling": "mean success over all N candidates (expected success of one random pick); "
-            "its policy calls are those of one candidate per task",
+            "Sampling": "mean success over all N candidates (expected success of one random "
+            "pick); its policy calls and time are those of one candidate per task",
+            "Budgets": "ARMAP-R and ARMAP-M stop starting new work once they have spent "
+            "Best-of-N's policy calls on the task",
             "machine": machine_description(),
         },
     )

@@ -40,6 +40,8 @@ class PolicyContext(BaseModel):
     initial_observation: str
     steps: list[Step] = Field(default_factory=list)
     valid_actions: list[str] | None = None
+    notes: list[str] = Field(default_factory=list)
+    """Guidance for this attempt, e.g. reflections on earlier failed attempts (Reflexion)."""
 
     @property
     def observation(self) -> str:
@@ -89,7 +91,12 @@ def default_action_prompt(context: PolicyContext, max_listed: int = 60) -> list[
         "makes progress on the task. Reply with exactly one line of the form\n"
         "Action: <action>"
     )
-    lines = [f"Task: {context.instruction}", f"Start: {context.initial_observation}"]
+    lines = [f"Task: {context.instruction}"]
+    if context.notes:
+        lines.append(
+            "Lessons from earlier attempts:\n" + "\n".join(f"- {n}" for n in context.notes)
+        )
+    lines.append(f"Start: {context.initial_observation}")
     for i, step in enumerate(context.steps, 1):
         lines.append(f"Step {i}: {step.action} -> {step.observation}")
     lines.append(f"Now: {context.observation}")

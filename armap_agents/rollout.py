@@ -1,17 +1,55 @@
-"""One episode of a policy in an environment: the loop every graph's worker node runs."""
+"""One episode of a policy in an environment: the loop every graph's worker node runs.
+
+:func:`run_episode` optionally replays a fixed action prefix first (no policy calls), which is
+how planners without state copies reach a search-tree node: reset, then replay the node's
+actions. :func:`replay` does only that part.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import Environment
 from armap_agents.policies import Policy, PolicyContext
-from armap_agents.types import Step, Trajectory
+from armap_agents.types import Observation, Step, Trajectory
 
-__all__ = ["run_episode"]
+__all__ = ["policy_context", "replay", "run_episode"]
 
 logger = logging.getLogger(__name__)
+
+
+def replay(
+    env: Environment, task_id: str, actions: Sequence[str]
+) -> tuple[Observation, list[Step], bool]:
+    """Reset ``env`` to ``task_id`` and replay ``actions``: ``(first observation, steps, done)``."""
+    observation = env.reset(task_id)
+    steps: list[Step] = []
+    done = False
+    for action in actions:
+        result = env.step(action)
+        steps.append(Step(action=action, observation=result.observation, valid=result.valid))
+        done = result.done
+    return observation, steps, done
+
+
+def policy_context(
+    env: Environment,
+    task_id: str,
+    observation: Observation,
+    steps: Sequence[Step],
+    notes: Sequence[str] = (),
+) -> PolicyContext:
+    """What the policy sees in ``env``'s current state."""
+    return PolicyContext(
+        task_id=task_id,
+        instruction=observation.instruction,
+        initial_observation=observation.text,
+        steps=list(steps),
+        valid_actions=env.valid_actions(),
+        notes=list(notes),
+    )
 
 
 def run_episode(
@@ -23,47 +61,47 @@ def run_episode(
     max_steps: int = 10,
     greedy: bool = False,
     episode_id: str = "",
+    prefix: Sequence[str] = (),
+    notes: Sequence[str] = (),
 ) -> Trajectory:
     """Play one episode and return its trajectory, evaluated by the environment.
 
+    ``prefix`` actions are replayed first without asking the policy; ``max_steps`` counts them.
+    ``notes`` (e.g. reflections on earlier attempts) are shown to the policy at every step.
     Never raises for a failing policy or environment: the episode ends there and
     ``info["error"]`` says what happened, so a run accounts for every episode.
     ``info["policy_calls"]`` counts the policy's decisions.
     """
-    observation = env.reset(task_id)
-    trajectory = Trajectory(
-        task_id=task_id,
-        intent=observation.instruction,
-        initial_observation=observation.text,
-        episode_id=episode_id,
-    )
-    steps: list[Step] = []
     info: dict = {"policy_calls": 0, "invalid_actions": 0, "seed": seed}
+    observation = Observation(instruction="", text="")
+    steps: list[Step] = []
     done = False
+    evaluation = None
     try:
-        for t in range(max_steps):
-            context = PolicyContext(
-                task_id=task_id,
-                instruction=observation.instruction,
-                initial_observation=observation.text,
-                steps=steps,
-                valid_actions=env.valid_actions(),
-            )
-            choice = policy.act(context, seed=stable_seed(seed, t), greedy=greedy)
+        observation, steps, done = replay(env, task_id, prefix)
+        while not done and len(steps) < max_steps:
+            context = policy_context(env, task_id, observation, steps, notes)
+            choice = policy.act(context, seed=stable_seed(seed, len(steps)), greedy=greedy)
             info["policy_calls"] += 1
             result = env.step(choice.action)
             steps.append(
                 Step(action=choice.action, observation=result.observation, valid=result.valid)
             )
             info["invalid_actions"] += not result.valid
-            if result.done:
-                done = True
-                break
+            if result.valid and result.info:
+                info["env"] = result.info  # what the environment reported last (e.g. a price)
+            done = result.done
         evaluation = env.evaluate()
     except Exception as exc:  # noqa: BLE001 - an episode failure must not end the run
         logger.warning("episode %s of task %s failed: %r", episode_id, task_id, exc)
         info["error"] = f"{type(exc).__name__}: {exc}"
-        evaluation = None
-    return trajectory.model_copy(
-        update={"steps": steps, "done": done, "evaluation": evaluation, "info": info}
+    return Trajectory(
+        task_id=task_id,
+        intent=observation.instruction,
+        initial_observation=observation.text,
+        steps=steps,
+        episode_id=episode_id,
+        done=done,
+        evaluation=evaluation,
+        info=info,
     )

@@ -14,6 +14,7 @@ selection rule, for metrics only).
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -26,6 +27,7 @@ from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
 from armap_agents.policies import Policy
 from armap_agents.reward.model import RewardModel
+from armap_agents.reward.objectives import WeightedObjective, combined_value
 from armap_agents.rollout import run_episode
 from armap_agents.types import Trajectory
 
@@ -63,6 +65,9 @@ class BestOfNState(TypedDict, total=False):
     seed: int
     candidates: Annotated[list[Trajectory], _merge_candidates]
     scores: list[float]
+    """Reward-model score per candidate."""
+    values: list[float]
+    """Score plus weighted objectives per candidate: what ``selection="reward"`` maximises."""
     best_index: int
     best: Trajectory
     policy_calls: int
@@ -74,10 +79,14 @@ def build_best_of_n_graph(
     env_factory: EnvFactory,
     reward_model: RewardModel | None = None,
     config: BestOfNConfig | None = None,
+    *,
+    objectives: Sequence[WeightedObjective] = (),
 ):
     """A compiled Best-of-N graph. Invoke with ``{"task_id": "905"}``.
 
-    Parallel rollouts are bounded by LangGraph's ``max_concurrency`` config key.
+    With ``selection="reward"`` the pick maximises ``score + sum(weight * objective)`` (see
+    :mod:`armap_agents.reward.objectives`). Parallel rollouts are bounded by LangGraph's
+    ``max_concurrency`` config key.
     """
     config = config or BestOfNConfig()
     if config.selection == "reward" and reward_model is None:
@@ -123,8 +132,9 @@ def build_best_of_n_graph(
             reward_calls = len(candidates)
         else:
             scores = [0.0] * len(candidates)
+        values = [combined_value(s, t, objectives) for s, t in zip(scores, candidates, strict=True)]
         if config.selection == "reward":
-            best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
+            best = max(range(len(candidates)), key=lambda i: (values[i], -i))
         elif config.selection == "oracle":
             best = max(
                 range(len(candidates)),
@@ -139,6 +149,7 @@ def build_best_of_n_graph(
             ).randrange(len(candidates))
         return {
             "scores": scores,
+            "values": values,
             "best_index": best,
             "best": candidates[best],
             "policy_calls": sum(int(t.info.get("policy_calls", 0)) for t in candidates),

@@ -1,6 +1,13 @@
 """The reward model: a small local scorer of ``(intent, trajectory)``, and its trainer."""
 
 from armap_agents.reward.model import RewardModel, RewardModelConfig, resolve_backbone
+from armap_agents.reward.objectives import (
+    Objective,
+    WeightedObjective,
+    combined_value,
+    fewer_steps,
+    numeric_attribute,
+)
 from armap_agents.reward.train import (
     EpochMetrics,
     RewardTrainer,
@@ -12,6 +19,11 @@ from armap_agents.reward.train import (
 
 __all__ = [
     "EpochMetrics",
+    "Objective",
+    "WeightedObjective",
+    "combined_value",
+    "fewer_steps",
+    "numeric_attribute",
     "RewardModel",
     "RewardModelConfig",
     "RewardTrainer",

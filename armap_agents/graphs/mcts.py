@@ -1,0 +1,416 @@
+"""ARMAP-M: Monte Carlo tree search with the reward model as the value of a leaf.
+
+::
+
+    START -> init -> select --(leaf is terminal)--> backup
+    select --Send(propose) x k--> propose -> expand --Send(evaluate) x children--> evaluate
+    evaluate -> backup --(budget left)--> select
+    backup --(budget spent)--> finish -> END
+
+* **select** walks down from the root by UCT, ``Q/N + c * sqrt(ln N_parent / N)``, to a node
+  that has no children yet;
+* **propose** (``expansion_k`` parallel policy calls, distinct seeds) suggests actions;
+  **expand** keeps the distinct valid ones as children;
+* **evaluate** (parallel, one per new child) either rolls out to a terminal state with the
+  policy (``evaluation="rollout"``, as in the paper) or keeps the partial trajectory
+  (``"partial"``);
+* **backup** scores all new evaluations in one batched reward-model call, adds the custom
+  objectives, and adds the value to every node on the path to the root.
+
+The tree is plain data in the graph state: a flat ``dict`` of node id -> node (parent id,
+action, visits, value sum, reward-model score ...). With a checkpointer (e.g. LangGraph's
+``SqliteSaver``) an interrupted search resumes from its last superstep and, because every
+random choice is seeded from ``(seed, node id)``, ends with the same result as an
+uninterrupted run.
+
+Environments are reached by replaying a node's actions from ``reset()`` (no state copies
+needed). That costs one ``reset`` plus ``depth`` steps per proposal and evaluation: nothing for
+Game of 24, but measurable for slow simulators (see the ScienceWorld notes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+
+from armap_agents._seeding import stable_seed
+from armap_agents.environments.base import EnvFactory
+from armap_agents.errors import ConfigError
+from armap_agents.policies import Policy
+from armap_agents.reward.model import RewardModel
+from armap_agents.reward.objectives import WeightedObjective, combined_value
+from armap_agents.rollout import policy_context, replay, run_episode
+from armap_agents.types import Trajectory
+
+__all__ = ["MCTSConfig", "MCTSState", "TreeNode", "build_mcts_graph", "uct_score", "backup_path"]
+
+ROOT = "0"
+
+
+class MCTSConfig(BaseModel):
+    """Search budget and behaviour."""
+
+    iterations: int = Field(16, ge=1)
+    """At most this many select-expand-evaluate-backup rounds."""
+    max_policy_calls: int | None = Field(48, ge=1)
+    """Stop starting new rounds once this many policy calls are spent (None: no limit)."""
+    max_steps: int = Field(10, ge=1)
+    """Depth limit of the tree and horizon of rollouts (steps from the root)."""
+    expansion_k: int = Field(3, ge=1)
+    """Policy samples per expansion; their distinct valid actions become the children."""
+    exploration_constant: float = Field(1.0, ge=0.0)
+    evaluation: Literal["rollout", "partial"] = "rollout"
+    seed: int = 0
+
+
+class TreeNode(TypedDict):
+    """One node of the search tree (plain data, so any checkpointer can store it)."""
+
+    id: str
+    parent: str | None
+    action: str | None
+    depth: int
+    observation: str
+    terminal: bool
+    children: list[str]
+    visits: int
+    value_sum: float
+    score: float | None
+    """Reward-model score of this node's evaluation (its rollout, or itself)."""
+    value: float | None
+    """``score`` plus weighted objectives: what is backed up."""
+    rollout: list[str]
+    """Actions after this node in its evaluation (empty for partial evaluation)."""
+    complete: bool
+    """Whether the evaluated trajectory reached a terminal state."""
+
+
+def _merge_nodes(old: dict[str, TreeNode], new: dict[str, TreeNode]) -> dict[str, TreeNode]:
+    return {**old, **new}
+
+
+def _collect(old: list[dict] | None, new: list[dict] | None) -> list[dict]:
+    """Reducer for per-round results: ``None`` clears, lists accumulate."""
+    if new is None:
+        return []
+    return [*(old or []), *new]
+
+
+class MCTSState(TypedDict, total=False):
+    """Input: ``task_id`` (and optionally ``seed``). Output: ``best``, ``path`` and the tree."""
+
+    task_id: str
+    seed: int
+    nodes: Annotated[dict[str, TreeNode], _merge_nodes]
+    iteration: int
+    leaf: str
+    proposals: Annotated[list[dict], _collect]
+    evaluations: Annotated[list[dict], _collect]
+    policy_calls: int
+    reward_model_calls: int
+    best_node: str
+    path: list[str]
+    best: Trajectory
+
+
+def uct_score(child: TreeNode, parent_visits: int, c: float) -> float:
+    """UCT of a child: mean value plus the exploration bonus (infinite when unvisited)."""
+    if child["visits"] == 0:
+        return math.inf
+    mean = child["value_sum"] / child["visits"]
+    return mean + c * math.sqrt(math.log(max(parent_visits, 1)) / child["visits"])
+
+
+def path_to(nodes: dict[str, TreeNode], node_id: str) -> list[str]:
+    """Node ids from the root to ``node_id``."""
+    path = []
+    current: str | None = node_id
+    while current is not None:
+        path.append(current)
+        current = nodes[current]["parent"]
+    return path[::-1]
+
+
+def actions_to(nodes: dict[str, TreeNode], node_id: str) -> list[str]:
+    """The actions that lead from the root to ``node_id``."""
+    return [nodes[n]["action"] for n in path_to(nodes, node_id)[1:]]  # type: ignore[misc]
+
+
+def backup_path(nodes: dict[str, TreeNode], node_id: str, value: float) -> dict[str, TreeNode]:
+    """Copies of the nodes on the path to ``node_id`` with one more visit and ``value`` added."""
+    updated = {}
+    for n in path_to(nodes, node_id):
+        node = nodes[n]
+        updated[n] = {**node, "visits": node["visits"] + 1, "value_sum": node["value_sum"] + value}
+    return updated
+
+
+def select_leaf(nodes: dict[str, TreeNode], c: float) -> str:
+    """Walk down by UCT (ties: the first child) to a node without children."""
+    current = nodes[ROOT]
+    while current["children"]:
+        children = [nodes[k] for k in current["children"]]
+        current = max(children, key=lambda ch: uct_score(ch, current["visits"], c))
+    return current["id"]
+
+
+def _new_node(
+    node_id: str,
+    parent: str | None,
+    action: str | None,
+    depth: int,
+    observation: str,
+    terminal: bool,
+) -> TreeNode:
+    return TreeNode(
+        id=node_id,
+        parent=parent,
+        action=action,
+        depth=depth,
+        observation=observation,
+        terminal=terminal,
+        children=[],
+        visits=0,
+        value_sum=0.0,
+        score=None,
+        value=None,
+        rollout=[],
+        complete=terminal,
+    )
+
+
+def build_mcts_graph(
+    policy: Policy,
+    env_factory: EnvFactory,
+    reward_model: RewardModel,
+    config: MCTSConfig | None = None,
+    *,
+    objectives: Sequence[WeightedObjective] = (),
+    checkpointer: Any = None,
+):
+    """A compiled MCTS graph. Invoke with ``{"task_id": "905"}``.
+
+    Pass a LangGraph ``checkpointer`` (and a ``thread_id`` in the run config) to make the
+    search resumable: ``graph.invoke(None, config)`` continues an interrupted run.
+    """
+    config = config or MCTSConfig()
+    if reward_model is None:
+        raise ConfigError("MCTS needs a reward model: its scores are the leaf values")
+
+    def seed_of(state: MCTSState) -> int:
+        return state.get("seed", config.seed)
+
+    def init(state: MCTSState) -> dict[str, Any]:
+        env = env_factory()
+        try:
+            observation = env.reset(state["task_id"])
+        finally:
+            env.close()
+        root = _new_node(ROOT, None, None, 0, observation.text, False)
+        return {
+            "nodes": {ROOT: root},
+            "iteration": 0,
+            "policy_calls": 0,
+            "reward_model_calls": 0,
+            "proposals": None,
+            "evaluations": None,
+        }
+
+    def select(state: MCTSState) -> dict[str, Any]:
+        leaf = select_leaf(state["nodes"], config.exploration_constant)
+        node = state["nodes"][leaf]
+        if node["terminal"] or node["depth"] >= config.max_steps:
+            # nothing to expand: back its known value up again
+            return {"leaf": leaf, "evaluations": [{"node": leaf, "reuse": True}]}
+        return {"leaf": leaf}
+
+    def after_select(state: MCTSState) -> list[Send] | str:
+        if state.get("evaluations"):
+            return "backup"
+        return [
+            Send(
+                "propose",
+                {
+                    "task_id": state["task_id"],
+                    "leaf": state["leaf"],
+                    "index": i,
+                    "actions": actions_to(state["nodes"], state["leaf"]),
+                    "seed": stable_seed(seed_of(state), state["leaf"], "propose", i),
+                },
+            )
+            for i in range(config.expansion_k)
+        ]
+
+    def propose(job: dict) -> dict[str, Any]:
+        env = env_factory()
+        try:
+            observation, steps, _ = replay(env, job["task_id"], job["actions"])
+            context = policy_context(env, job["task_id"], observation, steps)
+            choice = policy.act(context, seed=job["seed"])
+        finally:
+            env.close()
+        return {"proposals": [{"index": job["index"], "action": choice.action}]}
+
+    def expand(state: MCTSState) -> dict[str, Any]:
+        leaf = state["nodes"][state["leaf"]]
+        actions = actions_to(state["nodes"], leaf["id"])
+        proposals = sorted(state["proposals"], key=lambda p: p["index"])
+        new: dict[str, TreeNode] = {}
+        seen: set[str] = set()
+        env = env_factory()
+        try:
+            for proposal in proposals:
+                if proposal["action"] in seen:
+                    continue
+                seen.add(proposal["action"])
+                replay(env, state["task_id"], actions)
+                result = env.step(proposal["action"])
+                if not result.valid:
+                    continue
+                child_id = f"{leaf['id']}.{len(new)}"
+                new[child_id] = _new_node(
+                    child_id,
+                    leaf["id"],
+                    proposal["action"],
+                    leaf["depth"] + 1,
+                    result.observation,
+                    result.done,
+                )
+        finally:
+            env.close()
+        updates: dict[str, TreeNode] = dict(new)
+        if new:
+            updates[leaf["id"]] = {**leaf, "children": list(new)}
+        else:  # every proposal was invalid or repeated: treat the leaf as a dead end
+            updates[leaf["id"]] = {**leaf, "terminal": True}
+        return {
+            "nodes": updates,
+            "proposals": None,
+            "policy_calls": state["policy_calls"] + len(proposals),
+        }
+
+    def after_expand(state: MCTSState) -> list[Send]:
+        leaf = state["nodes"][state["leaf"]]
+        targets = leaf["children"] or [leaf["id"]]
+        return [
+            Send(
+                "evaluate",
+                {
+                    "task_id": state["task_id"],
+                    "node": n,
+                    "actions": actions_to(state["nodes"], n),
+                    "terminal": state["nodes"][n]["terminal"],
+                    "seed": stable_seed(seed_of(state), n, "rollout"),
+                },
+            )
+            for n in targets
+        ]
+
+    def evaluate(job: dict) -> dict[str, Any]:
+        rollout = config.evaluation == "rollout" and not job["terminal"]
+        env = env_factory()
+        try:
+            trajectory = run_episode(
+                env,
+                policy,
+                job["task_id"],
+                seed=job["seed"],
+                prefix=job["actions"],
+                max_steps=config.max_steps if rollout else len(job["actions"]),
+            )
+        finally:
+            env.close()
+        return {"evaluations": [{"node": job["node"], "trajectory": trajectory}]}
+
+    def backup(state: MCTSState) -> dict[str, Any]:
+        nodes = dict(state["nodes"])
+        evaluations = sorted(state["evaluations"], key=lambda e: e["node"])
+        fresh = [e for e in evaluations if not e.get("reuse")]
+        scores: list[float] = []
+        if fresh:
+            trajectories = [e["trajectory"] for e in fresh]
+            scores = reward_model.score(trajectories[0].intent, trajectories)
+        calls = 0
+        for e, score in zip(fresh, scores, strict=True):
+            trajectory: Trajectory = e["trajectory"]
+            node = nodes[e["node"]]
+            depth = node["depth"]
+            nodes[e["node"]] = {
+                **node,
+                "score": score,
+                "value": combined_value(score, trajectory, objectives),
+                "rollout": [s.action for s in trajectory.steps[depth:]],
+                "complete": trajectory.done or node["terminal"],
+            }
+            calls += int(trajectory.info.get("policy_calls", 0))
+        for e in evaluations:
+            value = nodes[e["node"]]["value"]
+            nodes.update(backup_path(nodes, e["node"], value if value is not None else 0.0))
+        writer = get_stream_writer()
+        writer({"event": "iteration", "iteration": state["iteration"] + 1, "nodes": len(nodes)})
+        return {
+            "nodes": nodes,
+            "evaluations": None,
+            "iteration": state["iteration"] + 1,
+            "policy_calls": state["policy_calls"] + calls,
+            "reward_model_calls": state["reward_model_calls"] + len(fresh),
+        }
+
+    def after_backup(state: MCTSState) -> str:
+        spent = (
+            config.max_policy_calls is not None and state["policy_calls"] >= config.max_policy_calls
+        )
+        if state["iteration"] >= config.iterations or spent:
+            return "finish"
+        return "select"
+
+    def finish(state: MCTSState) -> dict[str, Any]:
+        nodes = state["nodes"]
+        evaluated = [n for n in nodes.values() if n["value"] is not None]
+        complete = [n for n in evaluated if n["complete"]] or evaluated
+        best = max(complete, key=lambda n: (n["value"], -len(n["id"])))
+        actions = actions_to(nodes, best["id"]) + best["rollout"]
+        env = env_factory()
+        try:  # replay the winner once more to record it (and the evaluator's verdict, for metrics)
+            trajectory = run_episode(
+                env,
+                policy,
+                state["task_id"],
+                seed=0,
+                prefix=actions,
+                max_steps=len(actions),
+                episode_id=f"{state['task_id']}@mcts",
+            )
+        finally:
+            env.close()
+        trajectory.info.update(
+            policy_calls=state["policy_calls"],
+            node=best["id"],
+            score=best["score"],
+            value=best["value"],
+        )
+        return {"best_node": best["id"], "path": path_to(nodes, best["id"]), "best": trajectory}
+
+    graph = StateGraph(MCTSState)
+    graph.add_node("init", init)
+    graph.add_node("select", select)
+    graph.add_node("propose", propose)
+    graph.add_node("expand", expand)
+    graph.add_node("evaluate", evaluate)
+    graph.add_node("backup", backup)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "init")
+    graph.add_edge("init", "select")
+    graph.add_conditional_edges("select", after_select, ["propose", "backup"])
+    graph.add_edge("propose", "expand")
+    graph.add_conditional_edges("expand", after_expand, ["evaluate"])
+    graph.add_edge("evaluate", "backup")
+    graph.add_conditional_edges("backup", after_backup, ["select", "finish"])
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, name="armap-mcts")

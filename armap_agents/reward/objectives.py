@@ -1,0 +1,63 @@
+"""Custom objectives that every planner adds to the learned reward.
+
+The value a planner maximises is ``reward_model_score + sum(weight_i * objective_i(trajectory))``.
+An objective is any callable ``Trajectory -> float`` (higher is better); weights set the
+trade-off against the reward model's score. Two are shipped:
+
+* :func:`fewer_steps`: minus the number of steps (prefer short solutions);
+* :func:`numeric_attribute`: a number the environment reported for the trajectory (e.g. a
+  price), read from ``trajectory.info``; negate it with ``sign=-1`` to prefer lower values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from armap_agents.types import Trajectory
+
+__all__ = ["Objective", "WeightedObjective", "combined_value", "fewer_steps", "numeric_attribute"]
+
+Objective = Callable[[Trajectory], float]
+
+
+@dataclass(frozen=True)
+class WeightedObjective:
+    """An objective and its weight in the planner's value."""
+
+    fn: Objective
+    weight: float = 1.0
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or getattr(self.fn, "__name__", "objective")
+
+
+def fewer_steps(trajectory: Trajectory) -> float:
+    """``-len(steps)``: with a positive weight, shorter trajectories are worth more."""
+    return -float(len(trajectory.steps))
+
+
+def numeric_attribute(key: str, *, sign: float = 1.0, default: float = 0.0) -> Objective:
+    """An objective reading the number ``trajectory.info[key]`` (or ``info["env"][key]``,
+    where :func:`~armap_agents.rollout.run_episode` keeps what the environment reported on the
+    last step). ``sign=-1`` prefers lower values, e.g. ``numeric_attribute("price", sign=-1)``.
+    A missing or non-numeric value counts as ``default``."""
+
+    def objective(trajectory: Trajectory) -> float:
+        value = trajectory.info.get(key, trajectory.info.get("env", {}).get(key, default))
+        try:
+            return sign * float(value)
+        except (TypeError, ValueError):
+            return sign * default
+
+    objective.__name__ = f"{'-' if sign < 0 else ''}{key}"
+    return objective
+
+
+def combined_value(
+    score: float, trajectory: Trajectory, objectives: Sequence[WeightedObjective] = ()
+) -> float:
+    """The planner's value: the reward-model score plus the weighted objectives."""
+    return score + sum(o.weight * o.fn(trajectory) for o in objectives)
