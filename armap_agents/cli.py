@@ -24,6 +24,19 @@ from pathlib import Path
 
 from armap_agents.errors import ArmapError
 
+PLANNER_NAMES = ("best_of_n", "reflexion", "mcts")
+
+
+def _planner_list(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in names if p not in PLANNER_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown planner(s) {unknown}; choose from {PLANNER_NAMES}"
+        )
+    return names
+
+
 QUICKSTART_SIZES = {
     # name: (train tasks explored, episodes per task, max training triplets, epochs, test tasks)
     "full": (1262, 4, 4000, 1, None),
@@ -139,26 +152,99 @@ def run_train(args: argparse.Namespace) -> None:
     )
 
 
+def _objectives(specs: Sequence[str]):
+    """``fewer_steps:0.5`` or ``price:-1`` (a numeric attribute; weight < 0: lower is better)."""
+    from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
+
+    out = []
+    for spec in specs:
+        name, _, weight = spec.partition(":")
+        try:
+            w = float(weight or 1.0)
+        except ValueError:
+            raise ValueError(f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT") from None
+        fn = fewer_steps if name == "fewer_steps" else numeric_attribute(name)
+        out.append(WeightedObjective(fn, w, name))
+    return out
+
+
 def run_plan(args: argparse.Namespace) -> None:
-    from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
+    from contextlib import ExitStack
+
+    from armap_agents.planners import build_planner
     from armap_agents.reward.model import RewardModel
 
-    reward_model = RewardModel.load(args.model) if args.selection == "reward" else None
-    graph = build_best_of_n_graph(
-        _policy(args.policy),
-        _env_factory(args.env),
-        reward_model,
-        BestOfNConfig(n=args.n, selection=args.selection, max_steps=args.max_steps, seed=args.seed),
-    )
-    state = graph.invoke({"task_id": args.task}, {"max_concurrency": args.concurrency})
+    needs_model = args.planner != "best_of_n" or args.selection == "reward"
+    if needs_model and args.model is None:
+        raise ArmapError(f"--planner {args.planner} needs --model (a reward-model directory)")
+    reward_model = RewardModel.load(args.model) if needs_model else None
+    config: dict = {"max_steps": args.max_steps, "seed": args.seed}
+    extra: dict = {"objectives": _objectives(args.objective)}
+    if args.planner == "best_of_n":
+        config.update(n=args.n, selection=args.selection)
+    elif args.planner == "mcts":
+        config.update(
+            iterations=args.iterations,
+            max_policy_calls=args.max_policy_calls,
+            expansion_k=args.expansion_k,
+            evaluation=args.evaluation,
+            exploration_constant=args.exploration_constant,
+        )
+    else:
+        config.update(max_trials=args.trials, threshold=args.threshold)
+        if args.memory is not None:
+            from armap_agents.memory import TrajectoryMemory
+
+            extra.update(memory=TrajectoryMemory.open(args.memory), memory_path=args.memory)
+        if args.reflector:
+            from armap_agents.llm import make_chat_model
+
+            extra["reflector"] = make_chat_model(args.reflector)
+    run_config: dict = {"max_concurrency": args.concurrency}
+    with ExitStack() as stack:
+        if args.checkpoint is not None:
+            if args.planner == "best_of_n":
+                raise ArmapError("--checkpoint applies to --planner mcts or reflexion")
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            extra["checkpointer"] = stack.enter_context(
+                SqliteSaver.from_conn_string(str(args.checkpoint))
+            )
+            run_config["configurable"] = {
+                "thread_id": args.thread_id or f"{args.planner}-{args.task}"
+            }
+        graph = build_planner(
+            args.planner,
+            _policy(args.policy),
+            _env_factory(args.env),
+            reward_model,
+            config,
+            **extra,
+        )
+        inputs = {"task_id": args.task}
+        if "checkpointer" in extra and graph.get_state(run_config).next:
+            print(f"resuming the interrupted run from {args.checkpoint}")
+            inputs = None
+        state = graph.invoke(inputs, run_config)
     best = state["best"]
     print(f"Task {args.task}: {best.intent}")
     print(best.render())
     verdict = best.evaluation.success if best.evaluation else None
     print(
-        f"picked candidate {state['best_index']} of {args.n} "
-        f"(score {state['scores'][state['best_index']]:.3f}); environment says success={verdict}"
+        f"{args.planner}: {state['policy_calls']} policy calls, {state['reward_model_calls']} "
+        f"reward-model calls; environment says success={verdict}"
     )
+    if args.planner == "best_of_n":
+        i = state["best_index"]
+        print(f"picked candidate {i} of {args.n} (score {state['scores'][i]:.3f})")
+    if args.planner == "mcts":
+        from armap_agents.tree_view import write_tree_html, write_tree_json
+
+        if args.tree_html is not None:
+            print(f"search tree: {write_tree_html(state, args.tree_html)} (open it in a browser)")
+        if args.tree_json is not None:
+            print(f"search tree JSON: {write_tree_json(state, args.tree_json)}")
 
 
 def _evaluate(
@@ -172,6 +258,7 @@ def _evaluate(
     max_tasks: int | None,
     seed: int,
     concurrency: int,
+    planners: Sequence[str],
 ):
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
@@ -187,6 +274,7 @@ def _evaluate(
         split=split,
         task_ids=tasks,
         n=n,
+        planners=planners,
         seed=seed,
         outcomes_path=out_dir / "outcomes.jsonl",
         max_concurrency=concurrency,
@@ -210,6 +298,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
         max_tasks=args.max_tasks,
         seed=args.seed,
         concurrency=args.concurrency,
+        planners=args.planners,
     )
     print(report.to_markdown())
     print(f"\nsaved {Path(args.out) / 'report.md'} and {Path(args.out) / 'results.png'}")
@@ -268,7 +357,10 @@ def run_quickstart(args: argparse.Namespace) -> None:
         )
     else:
         print(f"      already done: {model_dir}")
-    print(f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={args.n}), oracle")
+    print(
+        f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={args.n}), "
+        "ARMAP-R, ARMAP-M, oracle"
+    )
     report = _evaluate(
         env="game24",
         policy="random",
@@ -279,6 +371,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         max_tasks=test_tasks,
         seed=args.seed,
         concurrency=args.concurrency,
+        planners=PLANNER_NAMES,
     )
     minutes = (time.perf_counter() - started) / 60
     print()
@@ -345,18 +438,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train", type=int, default=None, help="subsample training triplets")
     p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
 
-    p = add("plan", "solve one task with ARMAP-B (Best-of-N with the reward model)", run_plan)
+    p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
+    p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")
     p.add_argument("--env", default="game24")
-    p.add_argument("--model", type=Path, help="reward-model directory (for --selection reward)")
+    p.add_argument("--model", type=Path, help="reward-model directory")
     p.add_argument("--task", required=True)
     p.add_argument("--policy", default="random", help=policy_help)
-    p.add_argument("--n", type=int, default=16)
-    p.add_argument("--selection", choices=["reward", "oracle", "random"], default="reward")
     p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument(
+        "--objective",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="add weight * objective to the reward (fewer_steps, or a numeric "
+        "attribute such as price:-1); repeatable",
+    )
+    g = p.add_argument_group("best_of_n")
+    g.add_argument("--n", type=int, default=16)
+    g.add_argument("--selection", choices=["reward", "oracle", "random"], default="reward")
+    g = p.add_argument_group("mcts")
+    g.add_argument("--iterations", type=int, default=100)
+    g.add_argument("--max-policy-calls", type=int, default=48)
+    g.add_argument("--expansion-k", type=int, default=3)
+    g.add_argument("--exploration-constant", type=float, default=1.0)
+    g.add_argument("--evaluation", choices=["rollout", "partial"], default="rollout")
+    g.add_argument("--tree-html", type=Path, help="write the search tree as an offline HTML page")
+    g.add_argument("--tree-json", type=Path, help="write the search tree as JSON")
+    g = p.add_argument_group("reflexion")
+    g.add_argument("--trials", type=int, default=3)
+    g.add_argument("--threshold", type=float, default=0.0)
+    g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
+    g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
+    g = p.add_argument_group("resuming (mcts, reflexion)")
+    g.add_argument("--checkpoint", type=Path, help="SQLite file for LangGraph checkpoints")
+    g.add_argument("--thread-id", help="checkpoint thread (default: <planner>-<task>)")
 
     p = add(
         "evaluate",
-        "compare Sampling, Greedy, ARMAP-B and oracle Best-of-N on a split",
+        "compare Sampling, Greedy, ARMAP-B/R/M and oracle Best-of-N on a split",
         run_evaluate,
     )
     p.add_argument("--env", default="game24")
@@ -366,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--max-tasks", type=int, default=None)
+    p.add_argument(
+        "--planners",
+        type=_planner_list,
+        default=PLANNER_NAMES,
+        help="comma-separated: best_of_n,reflexion,mcts (Best-of-N always runs)",
+    )
 
     p = add(
         "quickstart",

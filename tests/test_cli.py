@@ -72,7 +72,15 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "| ARMAP-B (N=16) |" in out and "| oracle Best-of-16 |" in out
     report = json.loads((run / "evaluation" / "report.json").read_text())
-    assert report["tasks"] == 5 and len(report["rows"]) == 4
+    assert report["tasks"] == 5
+    assert [r["method"] for r in report["rows"]] == [
+        "Sampling",
+        "Greedy",
+        "ARMAP-B (N=16)",
+        "ARMAP-R",
+        "ARMAP-M",
+        "oracle Best-of-16",
+    ]
     for path in (
         "trajectories.jsonl",
         "synthesis/triplets.train.jsonl",
@@ -88,6 +96,67 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys) -> None:
     assert "already done" in again
     table = lambda text: [ln for ln in text.splitlines() if ln.startswith("|")]  # noqa: E731
     assert table(again) == table(out)
-    # plan with the trained model
-    assert main(["plan", "--model", str(run / "reward_model"), "--task", "950", "--n", "4"]) == 0
+    # plan with the trained model, by each planner
+    plan = ["plan", "--model", str(run / "reward_model"), "--task", "950"]
+    assert main([*plan, "--n", "4"]) == 0
     assert "picked candidate" in capsys.readouterr().out
+    tree = tmp_path / "tree.html"
+    assert main([*plan, "--planner", "mcts", "--tree-html", str(tree)]) == 0
+    assert "search tree:" in capsys.readouterr().out and tree.stat().st_size > 1000
+    assert main([*plan, "--planner", "reflexion", "--memory", str(tmp_path / "mem")]) == 0
+    assert "reflexion:" in capsys.readouterr().out
+
+
+def _checkpoints(path: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(path, timeout=0.1) as db:
+            return db.execute("select count(*) from checkpoints").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _trajectory_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.startswith(("Observation:", "Action:"))]
+
+
+@pytest.mark.slow
+def test_killing_mcts_midway_resumes_to_the_same_answer(tmp_path) -> None:
+    from armap_agents.reward.model import RewardModel, RewardModelConfig
+
+    model = tmp_path / "rm"
+    RewardModel.create(RewardModelConfig(max_length=64)).save(model)
+    plan = [
+        *ARMAP,
+        "plan",
+        "--planner",
+        "mcts",
+        "--model",
+        str(model),
+        "--task",
+        "950",
+        "--iterations",
+        "120",
+        "--max-policy-calls",
+        "100000",
+    ]
+    reference = subprocess.run(plan, check=True, capture_output=True, text=True).stdout
+    checkpoint = tmp_path / "mcts.sqlite"
+    proc = subprocess.Popen(
+        [*plan, "--checkpoint", str(checkpoint)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 180
+    while _checkpoints(checkpoint) < 60 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the search finished before it could be killed"
+    resumed = subprocess.run(
+        [*plan, "--checkpoint", str(checkpoint)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "resuming the interrupted run" in resumed
+    assert _trajectory_lines(resumed) == _trajectory_lines(reference)
+    assert resumed.splitlines()[-1] == reference.splitlines()[-1]  # same call counts, same verdict

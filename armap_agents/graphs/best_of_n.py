@@ -81,6 +81,7 @@ def build_best_of_n_graph(
     config: BestOfNConfig | None = None,
     *,
     objectives: Sequence[WeightedObjective] = (),
+    checkpointer: Any = None,
 ):
     """A compiled Best-of-N graph. Invoke with ``{"task_id": "905"}``.
 
@@ -162,4 +163,4 @@ def build_best_of_n_graph(
     graph.add_conditional_edges(START, fan_out, ["rollout"])
     graph.add_edge("rollout", "select")
     graph.add_edge("select", END)
-    return graph.compile(name="armap-best-of-n")
+    return graph.compile(checkpointer=checkpointer, name="armap-best-of-n")
