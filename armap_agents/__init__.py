@@ -20,6 +20,8 @@ from armap_agents.errors import ArmapError, CheckpointError, ConfigError, Synthe
 from armap_agents.evaluation import EvaluationReport, TaskOutcome, evaluate_planners
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.explore import ExploreConfig, ExploreResult, build_explore_graph, explore
+from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
+from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
 from armap_agents.graphs.synthesize import (
     SynthesizeConfig,
     SynthesizeResult,
@@ -27,6 +29,8 @@ from armap_agents.graphs.synthesize import (
     synthesize,
 )
 from armap_agents.llm import RetryPolicy, Usage, UsageTracker, make_chat_model
+from armap_agents.memory import MiniLMEmbedder, TrajectoryMemory
+from armap_agents.planners import build_planner
 from armap_agents.policies import (
     ActionChoice,
     LLMPolicy,
@@ -36,11 +40,15 @@ from armap_agents.policies import (
     parse_action,
 )
 from armap_agents.reward import (
+    Objective,
     RewardModel,
     RewardModelConfig,
     RewardTrainer,
     RewardTrainerConfig,
     TrainResult,
+    WeightedObjective,
+    fewer_steps,
+    numeric_attribute,
 )
 from armap_agents.rollout import run_episode
 from armap_agents.synthesizers import (
@@ -49,6 +57,7 @@ from armap_agents.synthesizers import (
     SynthesisResult,
     Synthesizer,
 )
+from armap_agents.tree_view import tree_to_json, write_tree_html, write_tree_json
 from armap_agents.types import (
     Evaluation,
     Observation,
@@ -79,12 +88,16 @@ __all__ = [
     "Game24Relabeler",
     "LLMPolicy",
     "LLMSynthesizer",
+    "MCTSConfig",
+    "MiniLMEmbedder",
+    "Objective",
     "Observation",
     "Policy",
     "PolicyContext",
     "RandomPolicy",
-    "Relabeler",
+    "ReflexionConfig",
     "RelabelSynthesizer",
+    "Relabeler",
     "RetryPolicy",
     "RewardModel",
     "RewardModelConfig",
@@ -100,24 +113,34 @@ __all__ = [
     "TaskOutcome",
     "TrainResult",
     "Trajectory",
+    "TrajectoryMemory",
     "Triplet",
     "Usage",
     "UsageTracker",
+    "WeightedObjective",
     "__version__",
     "build_best_of_n_graph",
     "build_explore_graph",
+    "build_mcts_graph",
+    "build_planner",
+    "build_reflexion_graph",
     "build_synthesize_graph",
     "default_registry",
     "evaluate_planners",
     "explore",
+    "fewer_steps",
     "make_chat_model",
     "make_env",
     "make_relabeler",
+    "numeric_attribute",
     "parse_action",
     "read_jsonl",
     "render_example",
     "render_trajectory",
     "run_episode",
     "synthesize",
+    "tree_to_json",
     "write_jsonl",
+    "write_tree_html",
+    "write_tree_json",
 ]

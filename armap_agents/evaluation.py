@@ -19,6 +19,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -148,12 +149,9 @@ def evaluate_planners(
     unknown = set(planners) - set(PLANNER_ROWS)
     if unknown:
         raise ValueError(f"unknown planners {sorted(unknown)}; choose from {PLANNER_ROWS}")
-    env = env_factory()
-    try:
+    with closing(env_factory()) as env:
         name = env.name
         tasks = list(task_ids) if task_ids is not None else env.task_ids(split)
-    finally:
-        env.close()
     best_of_n = build_best_of_n_graph(
         policy,
         env_factory,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -106,8 +107,7 @@ def build_best_of_n_graph(
         ]
 
     def rollout(job: _Rollout) -> dict[str, Any]:
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             trajectory = run_episode(
                 env,
                 policy,
@@ -117,8 +117,6 @@ def build_best_of_n_graph(
                 greedy=config.greedy,
                 episode_id=f"{job['task_id']}@{job['index']}",
             )
-        finally:
-            env.close()
         trajectory.info["candidate"] = job["index"]
         get_stream_writer()({"event": "candidate", "index": job["index"]})
         return {"candidates": [trajectory]}

@@ -15,6 +15,7 @@ them as a progress bar.
 from __future__ import annotations
 
 import operator
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -92,11 +93,8 @@ def build_explore_graph(
         if config.task_ids is not None:
             tasks = list(config.task_ids)
         else:
-            env = env_factory()
-            try:
+            with closing(env_factory()) as env:
                 tasks = env.task_ids(config.split)
-            finally:
-                env.close()
             tasks = tasks[: config.max_tasks] if config.max_tasks else tasks
         wanted = [(t, k) for t in tasks for k in range(config.episodes_per_task)]
         pending = [
@@ -112,8 +110,7 @@ def build_explore_graph(
         return [Send("run_episode", ep) for ep in state["pending"]] or END
 
     def run_one(episode: _Episode) -> dict[str, Any]:
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             trajectory = run_episode(
                 env,
                 policy,
@@ -122,8 +119,6 @@ def build_explore_graph(
                 max_steps=config.max_steps,
                 episode_id=episode_id(episode["task_id"], episode["index"]),
             )
-        finally:
-            env.close()
         failed = "error" in trajectory.info
         if not failed:  # a failed episode is not recorded, so a rerun tries it again
             appenders.get(episode["output_path"]).append(trajectory)

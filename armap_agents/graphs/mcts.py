@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import closing
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.config import get_stream_writer
@@ -207,11 +208,8 @@ def build_mcts_graph(
         return state.get("seed", config.seed)
 
     def init(state: MCTSState) -> dict[str, Any]:
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             observation = env.reset(state["task_id"])
-        finally:
-            env.close()
         root = _new_node(ROOT, None, None, 0, observation.text, False)
         return {
             "nodes": {ROOT: root},
@@ -248,13 +246,10 @@ def build_mcts_graph(
         ]
 
     def propose(job: dict) -> dict[str, Any]:
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             observation, steps, _ = replay(env, job["task_id"], job["actions"])
             context = policy_context(env, job["task_id"], observation, steps)
             choice = policy.act(context, seed=job["seed"])
-        finally:
-            env.close()
         return {"proposals": [{"index": job["index"], "action": choice.action}]}
 
     def expand(state: MCTSState) -> dict[str, Any]:
@@ -263,8 +258,7 @@ def build_mcts_graph(
         proposals = sorted(state["proposals"], key=lambda p: p["index"])
         new: dict[str, TreeNode] = {}
         seen: set[str] = set()
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             for proposal in proposals:
                 if proposal["action"] in seen:
                     continue
@@ -282,8 +276,6 @@ def build_mcts_graph(
                     result.observation,
                     result.done,
                 )
-        finally:
-            env.close()
         updates: dict[str, TreeNode] = dict(new)
         if new:
             updates[leaf["id"]] = {**leaf, "children": list(new)}
@@ -314,8 +306,7 @@ def build_mcts_graph(
 
     def evaluate(job: dict) -> dict[str, Any]:
         rollout = config.evaluation == "rollout" and not job["terminal"]
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             trajectory = run_episode(
                 env,
                 policy,
@@ -324,8 +315,6 @@ def build_mcts_graph(
                 prefix=job["actions"],
                 max_steps=config.max_steps if rollout else len(job["actions"]),
             )
-        finally:
-            env.close()
         return {"evaluations": [{"node": job["node"], "trajectory": trajectory}]}
 
     def backup(state: MCTSState) -> dict[str, Any]:
@@ -376,8 +365,8 @@ def build_mcts_graph(
         complete = [n for n in evaluated if n["complete"]] or evaluated
         best = max(complete, key=lambda n: (n["value"], -len(n["id"])))
         actions = actions_to(nodes, best["id"]) + best["rollout"]
-        env = env_factory()
-        try:  # replay the winner once more to record it (and the evaluator's verdict, for metrics)
+        # replay the winner once more to record it (and the evaluator's verdict, for metrics)
+        with closing(env_factory()) as env:
             trajectory = run_episode(
                 env,
                 policy,
@@ -387,8 +376,6 @@ def build_mcts_graph(
                 max_steps=len(actions),
                 episode_id=f"{state['task_id']}@mcts",
             )
-        finally:
-            env.close()
         trajectory.info.update(
             policy_calls=state["policy_calls"],
             node=best["id"],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -121,11 +122,8 @@ def build_reflexion_graph(
     def retrieve(state: ReflexionState) -> dict[str, Any]:
         notes: list[str] = []
         if memory is not None and config.retrieve_k and len(memory):
-            env = env_factory()
-            try:
+            with closing(env_factory()) as env:
                 observation = env.reset(state["task_id"])
-            finally:
-                env.close()
             query = f"Task: {observation.instruction}\nObservation: {observation.text}"
             hits = memory.search(
                 query, config.retrieve_k, with_reflection=True, exclude_task=state["task_id"]
@@ -140,8 +138,7 @@ def build_reflexion_graph(
 
     def attempt(state: ReflexionState) -> dict[str, Any]:
         trial = len(state.get("attempts", []))
-        env = env_factory()
-        try:
+        with closing(env_factory()) as env:
             trajectory = run_episode(
                 env,
                 policy,
@@ -151,8 +148,6 @@ def build_reflexion_graph(
                 episode_id=f"{state['task_id']}@reflexion{trial}",
                 notes=[*state.get("retrieved", []), *state.get("reflections", [])],
             )
-        finally:
-            env.close()
         return {
             "attempts": [trajectory],
             "policy_calls": state["policy_calls"] + int(trajectory.info.get("policy_calls", 0)),
