@@ -33,7 +33,9 @@ def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
     """A chat model from a name, or ``spec`` itself when it already is one.
 
     * ``"openai:gpt-4o-mini"``: OpenAI (``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` if set);
-    * ``"openai-compatible:http://127.0.0.1:8000/v1:my-model"``: any OpenAI-compatible server.
+    * ``"openai-compatible:http://127.0.0.1:8000/v1:my-model"``: any OpenAI-compatible server;
+    * ``"local:smollm2"`` (or ``"local:/path/to/model.gguf"``): an offline model run in process by
+      llama.cpp (extra ``[local]``).
     """
     if isinstance(spec, BaseChatModel):
         return spec
@@ -43,6 +45,10 @@ def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
             f"cannot read model name {spec!r}: use 'openai:<model>', "
             "'openai-compatible:<base_url>:<model>' or pass a LangChain chat model"
         )
+    if provider == "local":
+        from armap_agents.local_llm import ChatLlamaCpp
+
+        return ChatLlamaCpp.from_name(rest, **kwargs)
     from langchain_openai import ChatOpenAI
 
     if provider == "openai":

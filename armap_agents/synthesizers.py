@@ -134,7 +134,11 @@ class LLMSynthesizer:
         max_per_task: int | None = None,
         temperature: float = 0.7,
         retry: RetryPolicy | None = None,
+        response_format: dict | None = None,
     ) -> None:
+        """``response_format`` is passed to every call, for models that constrain their output
+        (e.g. ``{"type": "json_object", "schema": SynthesisOutput.model_json_schema()}`` for
+        llama.cpp); the reply is validated either way."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.model = model
@@ -143,17 +147,20 @@ class LLMSynthesizer:
         self.max_per_task = max_per_task
         self.temperature = temperature
         self.retry = retry or RetryPolicy()
+        self.response_format = response_format
 
     def _one(self, trajectory: Trajectory, seed: int) -> SynthesisOutput:
         messages = self.prompt(trajectory)
         error = ""
         for attempt in range(self.max_attempts):
+            extra = {"response_format": self.response_format} if self.response_format else {}
             reply = invoke_with_retries(
                 self.model,
                 messages,
                 self.retry,
                 temperature=self.temperature,
                 seed=(seed + attempt) % (2**31),
+                **extra,
             )
             text = str(reply.content)
             try:

