@@ -165,6 +165,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies, so a killed
+    parent leaves no server behind (a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _stop_process(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.kill(process.pid, signal.SIGTERM)
@@ -177,7 +187,10 @@ def _stop_process(process: subprocess.Popen) -> None:
 
 class LlamaCppServer:
     """A managed ``llama_cpp.server`` on 127.0.0.1 (OpenAI-compatible). Use it as a context
-    manager; the process is stopped by its own pid on exit (or when the object is collected)."""
+    manager; the process is stopped by its own pid on exit (or when the object is collected),
+    and on Linux it is also ended if this process dies (``PR_SET_PDEATHSIG``) — which fires when
+    the *thread* that started it ends, so start it from a long-lived thread (e.g. the main one).
+    """
 
     def __init__(
         self,
@@ -229,7 +242,9 @@ class LlamaCppServer:
             *self.extra_args,
         ]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         self._finalizer = weakref.finalize(self, _stop_process, self.process)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
