@@ -51,6 +51,8 @@ def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
         return ChatLlamaCpp.from_name(rest, **kwargs)
     from langchain_openai import ChatOpenAI
 
+    # retries are ours (bounded, counted, Retry-After honoured): the SDK's own would hide them
+    kwargs.setdefault("max_retries", 0)
     if provider == "openai":
         return ChatOpenAI(model=rest, **kwargs)
     if provider == "openai-compatible":
@@ -75,16 +77,38 @@ class RetryPolicy(BaseModel):
 
 
 def _is_transient(exc: BaseException) -> bool:
-    """Rate limits, server errors, timeouts and connection errors; not other 4xx."""
+    """Rate limits, server errors, timeouts, connection errors and garbled (non-JSON) bodies;
+    not other 4xx, which cannot succeed by asking again."""
+    import json
+
     try:
         import openai
     except ImportError:  # pragma: no cover - langchain-openai depends on openai
-        return isinstance(exc, TimeoutError | ConnectionError)
+        return isinstance(exc, TimeoutError | ConnectionError | json.JSONDecodeError)
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
     return isinstance(
-        exc, openai.APITimeoutError | openai.APIConnectionError | TimeoutError | ConnectionError
+        exc,
+        openai.APITimeoutError
+        | openai.APIConnectionError
+        | openai.APIResponseValidationError
+        | TimeoutError
+        | ConnectionError
+        | json.JSONDecodeError,
     )
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    """Seconds a server asked us to wait (``Retry-After``), if it said so."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 def invoke_with_retries(
@@ -93,13 +117,23 @@ def invoke_with_retries(
     retry: RetryPolicy | None = None,
     **kwargs: Any,
 ) -> BaseMessage:
-    """``model.invoke(messages, **kwargs)`` with bounded retries on transient errors."""
+    """``model.invoke(messages, **kwargs)`` with bounded retries on transient errors.
+
+    Waits what a 429's ``Retry-After`` asks (capped at ``max_wait``), else exponential backoff
+    with jitter. Each failed attempt reaches callbacks as an error (``UsageTracker.errors``).
+    """
     retry = retry or RetryPolicy()
+    backoff = wait_exponential_jitter(
+        multiplier=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter
+    )
+
+    def wait(state) -> float:
+        asked = _retry_after(state.outcome.exception() if state.outcome else None)
+        return min(asked, retry.max_wait) if asked is not None else backoff(state)
+
     retrying = Retrying(
         stop=stop_after_attempt(retry.max_attempts),
-        wait=wait_exponential_jitter(
-            multiplier=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter
-        ),
+        wait=wait,
         retry=retry_if_exception(_is_transient),
         reraise=True,
         before_sleep=lambda state: logger.warning(
@@ -116,9 +150,11 @@ class Usage(BaseModel):
     """LLM calls and tokens used by a run."""
 
     calls: int = 0
+    """Successful LLM calls."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: int = 0
+    """Failed attempts (each one retried, or the last one given up on)."""
 
 
 class UsageTracker(BaseCallbackHandler):

@@ -82,3 +82,94 @@ def test_llama_server_drives_explore_synthesize_and_best_of_n(tmp_path) -> None:
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert b"SECRET" not in path.read_bytes(), path
+
+
+def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> None:
+    """~30% of requests fail (429 + Retry-After, 500, stall past the timeout, truncated body):
+    the run completes, each episode is recorded once, and the usage numbers add up."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    from armap_agents.llm import RetryPolicy
+    from armap_agents.local_llm import free_port
+
+    tracker = UsageTracker()
+    retry = RetryPolicy(max_attempts=8, initial_wait=0.1, max_wait=2.0, jitter=0.1)
+    with LlamaCppServer("smollm2") as server:
+        port = free_port()
+        proxy = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("fault_proxy.py")),
+                "--upstream",
+                server.base_url,
+                "--port",
+                str(port),
+                "--rate",
+                "0.3",
+                "--seed",
+                "3",
+                "--stall",
+                "8",
+            ]
+        )
+        try:
+            stats_url = f"http://127.0.0.1:{port}/stats"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(stats_url, timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            chat = make_chat_model(
+                f"openai-compatible:http://127.0.0.1:{port}/v1:{server.model_name}",
+                timeout=5,
+                extra_body={"max_tokens": 24},
+                api_key="sk-test-SECRET",
+                callbacks=[tracker],
+            )
+            policy = LLMPolicy(chat, max_reasks=0, retry=retry)
+            out = tmp_path / "trajectories.jsonl"
+            tasks = ["1", "2", "3", "4", "5", "6"]
+            result = explore(
+                policy,
+                Game24Env,
+                out,
+                ExploreConfig(
+                    task_ids=tasks,
+                    episodes_per_task=1,
+                    max_steps=2,
+                    max_concurrency=1,
+                ),
+                progress=False,
+            )
+            synthesizer = LLMSynthesizer(chat, max_per_task=1, max_attempts=1, retry=retry)
+            counts = synthesize(synthesizer, out, tmp_path / "synthesis", progress=False)
+            stats = httpx.get(stats_url, timeout=5).json()
+        finally:
+            proxy.terminate()
+            proxy.wait(timeout=10)
+    faults = stats["429"] + stats["500"] + stats["stall"] + stats["truncated"]
+    print(
+        f"\nfault injection: {stats['requests']} requests, {faults} faults injected "
+        f"(429: {stats['429']}, 500: {stats['500']}, stall: {stats['stall']}, "
+        f"truncated: {stats['truncated']}), {tracker.usage.errors} failed attempts retried or "
+        f"given up, {tracker.usage.calls} successful calls, "
+        f"{tracker.usage.prompt_tokens} prompt + {tracker.usage.completion_tokens} completion "
+        f"tokens; episodes: {result.finished} completed, {result.failed} failed of {len(tasks)}"
+    )
+    ids = [t.episode_id for t in read_jsonl(out, Trajectory)]
+    assert len(ids) == len(set(ids)) == result.finished
+    assert result.finished + result.failed == len(tasks) and result.finished >= len(tasks) - 1
+    assert faults >= 3, "the proxy injected too few faults to test anything"
+    # every request the proxy saw is one successful call or one failed attempt, and every
+    # injected fault is one failed attempt: nothing retried silently, nothing lost
+    assert stats["requests"] == tracker.usage.calls + tracker.usage.errors
+    assert tracker.usage.errors == faults
+    assert counts.tasks == result.finished
+    assert tracker.usage.prompt_tokens > 0 and tracker.usage.completion_tokens > 0

@@ -131,3 +131,20 @@ def test_make_chat_model_names() -> None:
         make_chat_model("nope:model")
     with pytest.raises(ValueError, match="cannot read model name"):
         make_chat_model("gpt-4o")
+
+
+def test_retry_after_is_honoured() -> None:
+    import time
+
+    from armap_agents.llm import _retry_after
+
+    request = httpx.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx.Response(429, request=request, headers={"Retry-After": "0.3"})
+    limited = openai.RateLimitError("slow down", response=response, body=None)
+    assert _retry_after(limited) == 0.3
+    assert _retry_after(_rate_limit()) is None and _retry_after(ValueError()) is None
+    model = _Flaky(replies=["ok"], failures=[limited])
+    started = time.perf_counter()
+    policy = RetryPolicy(max_attempts=2, initial_wait=0.0, max_wait=5.0, jitter=0.0)
+    assert invoke_with_retries(model, [HumanMessage("hi")], policy).content == "ok"
+    assert time.perf_counter() - started >= 0.3  # waited what the server asked, not backoff's 0
