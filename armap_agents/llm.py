@@ -7,15 +7,21 @@ from ``OPENAI_BASE_URL``, the usual way; they are never logged.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 import threading
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.load import dumps, loads
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
 from pydantic import BaseModel
 from tenacity import (
     Retrying,
@@ -24,19 +30,38 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-__all__ = ["RetryPolicy", "Usage", "UsageTracker", "invoke_with_retries", "make_chat_model"]
+__all__ = [
+    "RetryPolicy",
+    "SQLiteCache",
+    "Usage",
+    "UsageTracker",
+    "invoke_with_retries",
+    "make_chat_model",
+]
 
 logger = logging.getLogger(__name__)
 
 
-def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
+def make_chat_model(
+    spec: str | BaseChatModel, *, cache: str | Path | BaseCache | None = None, **kwargs: Any
+) -> BaseChatModel:
     """A chat model from a name, or ``spec`` itself when it already is one.
 
     * ``"openai:gpt-4o-mini"``: OpenAI (``OPENAI_API_KEY``; ``OPENAI_BASE_URL`` if set);
     * ``"openai-compatible:http://127.0.0.1:8000/v1:my-model"``: any OpenAI-compatible server;
     * ``"local:smollm2"`` (or ``"local:/path/to/model.gguf"``): an offline model run in process by
       llama.cpp (extra ``[local]``).
+
+    ``cache``: a file path (a :class:`SQLiteCache`) or any LangChain cache; identical requests
+    (same model, messages, parameters and seed) are then answered from it.
     """
+    model = _make(spec, **kwargs)
+    if cache is not None:
+        model.cache = cache if isinstance(cache, BaseCache) else SQLiteCache(cache)
+    return model
+
+
+def _make(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
     if isinstance(spec, BaseChatModel):
         return spec
     provider, _, rest = spec.partition(":")
@@ -65,6 +90,54 @@ def make_chat_model(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
         kwargs.setdefault("api_key", "not-needed")
         return ChatOpenAI(model=model, base_url=base_url, **kwargs)
     raise ValueError(f"unknown model provider {provider!r} in {spec!r}")
+
+
+# what a chat-model cache entry may contain: generations of AI messages, nothing else
+_CACHED_TYPES = (ChatGeneration, Generation, AIMessage, AIMessageChunk, ChatGenerationChunk)
+
+
+class SQLiteCache(BaseCache):
+    """A persistent LangChain cache in one SQLite file (JSON values, no pickle; thread-safe).
+
+    The key is the prompt plus LangChain's description of the model and call parameters
+    (temperature, seed, ...), so a rerun with the same seeds is answered from disk.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        with self._lock, self._db:
+            self._db.execute(
+                "create table if not exists llm_cache (key text primary key, value text)"
+            )
+
+    @staticmethod
+    def _key(prompt: str, llm_string: str) -> str:
+        return hashlib.sha256(f"{llm_string}\x00{prompt}".encode()).hexdigest()
+
+    def lookup(self, prompt: str, llm_string: str) -> Any:
+        with self._lock:
+            row = self._db.execute(
+                "select value from llm_cache where key = ?", (self._key(prompt, llm_string),)
+            ).fetchone()
+        if row is None:
+            return None
+        with warnings.catch_warnings():  # langchain marks loads() beta
+            warnings.simplefilter("ignore")
+            return loads(row[0], allowed_objects=_CACHED_TYPES)
+
+    def update(self, prompt: str, llm_string: str, return_val: Any) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "insert or replace into llm_cache values (?, ?)",
+                (self._key(prompt, llm_string), dumps(list(return_val))),
+            )
+
+    def clear(self, **kwargs: Any) -> None:
+        with self._lock, self._db:
+            self._db.execute("delete from llm_cache")
 
 
 class RetryPolicy(BaseModel):

@@ -148,3 +148,18 @@ def test_retry_after_is_honoured() -> None:
     policy = RetryPolicy(max_attempts=2, initial_wait=0.0, max_wait=5.0, jitter=0.0)
     assert invoke_with_retries(model, [HumanMessage("hi")], policy).content == "ok"
     assert time.perf_counter() - started >= 0.3  # waited what the server asked, not backoff's 0
+
+
+def test_sqlite_cache_answers_identical_requests_from_disk(tmp_path) -> None:
+    path = tmp_path / "llm-cache.sqlite"
+    model = make_chat_model(ScriptedChatModel(replies=["first", "second", "third"]), cache=path)
+    messages = [HumanMessage("pick an action")]
+    assert model.invoke(messages, seed=1).content == "first"
+    assert model.invoke(messages, seed=1).content == "first"  # cached: the script did not advance
+    assert model.invoke(messages, seed=2).content == "second"  # another seed is another request
+    assert len(model.calls) == 2
+    # a new process's model with the same cache file
+    fresh = make_chat_model(ScriptedChatModel(replies=["never used"]), cache=path)
+    assert fresh.invoke(messages, seed=2).content == "second" and fresh.calls == []
+    row = __import__("sqlite3").connect(path).execute("select value from llm_cache").fetchone()
+    assert row[0].lstrip().startswith(("[", "{"))  # JSON, not pickle
