@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ArmapError", "CheckpointError", "ConfigError", "SynthesisError"]
+__all__ = ["ArmapError", "BudgetExceeded", "CheckpointError", "ConfigError", "SynthesisError"]
 
 
 class ArmapError(Exception):
@@ -19,3 +19,7 @@ class CheckpointError(ArmapError):
 
 class SynthesisError(ArmapError):
     """A synthesizer could not produce a usable triplet (after its bounded retries)."""
+
+
+class BudgetExceeded(ArmapError):
+    """A run reached its usage limit (LLM calls, tokens or cost); what was done is saved."""

@@ -30,8 +30,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from armap_agents.errors import BudgetExceeded
+
 __all__ = [
     "RetryPolicy",
+    "UsageLimits",
     "SQLiteCache",
     "Usage",
     "UsageTracker",
@@ -230,15 +233,63 @@ class Usage(BaseModel):
     """Failed attempts (each one retried, or the last one given up on)."""
 
 
+class UsageLimits(BaseModel):
+    """A per-run budget. Costs are per 1,000 tokens, in whatever currency you price in."""
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_cost: float | None = None
+    prompt_cost_per_1k: float = 0.0
+    completion_cost_per_1k: float = 0.0
+
+    def cost(self, usage: Usage) -> float:
+        return (
+            usage.prompt_tokens * self.prompt_cost_per_1k
+            + usage.completion_tokens * self.completion_cost_per_1k
+        ) / 1000
+
+    def exceeded_by(self, usage: Usage, in_flight: int = 0) -> str | None:
+        """Why ``usage`` (plus ``in_flight`` calls not finished yet) is over the budget, or None."""
+        if self.max_calls is not None and usage.calls + in_flight >= self.max_calls:
+            return f"{usage.calls + in_flight} LLM calls (limit {self.max_calls})"
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        if self.max_tokens is not None and tokens >= self.max_tokens:
+            return f"{tokens} tokens (limit {self.max_tokens})"
+        if self.max_cost is not None and self.cost(usage) >= self.max_cost:
+            return f"cost {self.cost(usage):.4f} (limit {self.max_cost})"
+        return None
+
+
 class UsageTracker(BaseCallbackHandler):
-    """A LangChain callback counting LLM calls and tokens (thread-safe).
+    """A LangChain callback counting LLM calls and tokens (thread-safe), and enforcing
+    optional :class:`UsageLimits`: once the budget is spent, the next call raises
+    :class:`~armap_agents.errors.BudgetExceeded` before reaching the API. Episodes in flight then
+    end with that error (and are not recorded, so a rerun with a larger budget resumes them).
 
     Pass it in ``config={"callbacks": [tracker]}`` or attach it to a model's callbacks.
     """
 
-    def __init__(self) -> None:
+    raise_error = True  # let BudgetExceeded stop the call instead of being logged away
+
+    def __init__(self, limits: UsageLimits | None = None) -> None:
         self._lock = threading.Lock()
         self.usage = Usage()
+        self.limits = limits
+        self._in_flight = 0
+
+    def _check_budget(self) -> None:
+        with self._lock:
+            reason = self.limits.exceeded_by(self.usage, self._in_flight) if self.limits else None
+            if reason is None:
+                self._in_flight += 1  # a call slot is reserved until it ends
+        if reason is not None:
+            raise BudgetExceeded(f"usage budget spent: {reason}")
+
+    def on_llm_start(self, serialized: dict[str, Any], prompts: list[str], **kwargs: Any) -> None:
+        self._check_budget()
+
+    def on_chat_model_start(self, serialized: dict[str, Any], messages: Any, **kwargs: Any) -> None:
+        self._check_budget()
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         prompt = completion = 0
@@ -248,10 +299,14 @@ class UsageTracker(BaseCallbackHandler):
                 prompt += meta.get("input_tokens", 0)
                 completion += meta.get("output_tokens", 0)
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             self.usage.calls += 1
             self.usage.prompt_tokens += prompt
             self.usage.completion_tokens += completion
 
     def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        if isinstance(error, BudgetExceeded):
+            return
         with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
             self.usage.errors += 1

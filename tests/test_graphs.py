@@ -230,3 +230,20 @@ def test_synthesis_output_does_not_depend_on_file_order(tmp_path, explored) -> N
     synthesize(synthesizer, tmp_path / "shuffled.jsonl", tmp_path / "b", progress=False)
     for name in (TRAIN_FILE, VAL_FILE):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_a_usage_budget_stops_the_run_and_keeps_what_was_done(tmp_path) -> None:
+    from armap_agents.llm import UsageLimits, UsageTracker
+
+    tracker = UsageTracker(UsageLimits(max_calls=7))
+    model = ScriptedChatModel(responder=first_valid_action, callbacks=[tracker])
+    out = tmp_path / "t.jsonl"
+    config = ExploreConfig(task_ids=["1", "2", "3", "4"], episodes_per_task=1)
+    result = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
+    assert tracker.usage.calls == 7 and len(model.calls) == 7  # the 8th call never went out
+    assert (result.finished, result.failed) == (2, 2)  # 3 calls per finished game
+    assert len(read_jsonl(out, Trajectory)) == 2
+    # a larger budget resumes the rest
+    tracker.limits = UsageLimits(max_calls=100)
+    again = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
+    assert (again.already_done, again.finished) == (2, 2)
