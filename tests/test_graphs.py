@@ -238,12 +238,26 @@ def test_a_usage_budget_stops_the_run_and_keeps_what_was_done(tmp_path) -> None:
     tracker = UsageTracker(UsageLimits(max_calls=7))
     model = ScriptedChatModel(responder=first_valid_action, callbacks=[tracker])
     out = tmp_path / "t.jsonl"
-    config = ExploreConfig(task_ids=["1", "2", "3", "4"], episodes_per_task=1)
+    config = ExploreConfig(task_ids=["1", "2", "3", "4"], episodes_per_task=1, max_concurrency=1)
     result = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
     assert tracker.usage.calls == 7 and len(model.calls) == 7  # the 8th call never went out
-    assert (result.finished, result.failed) == (2, 2)  # 3 calls per finished game
+    assert (result.finished, result.failed) == (2, 2)  # 3 calls per game, one game at a time
     assert len(read_jsonl(out, Trajectory)) == 2
     # a larger budget resumes the rest
     tracker.limits = UsageLimits(max_calls=100)
     again = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
     assert (again.already_done, again.finished) == (2, 2)
+
+
+def test_the_call_budget_holds_under_concurrency(tmp_path) -> None:
+    from armap_agents.llm import UsageLimits, UsageTracker
+
+    tracker = UsageTracker(UsageLimits(max_calls=7))
+    model = ScriptedChatModel(responder=first_valid_action, callbacks=[tracker])
+    config = ExploreConfig(
+        task_ids=[str(i) for i in range(1, 9)], max_concurrency=4, episodes_per_task=1
+    )
+    explore(
+        LLMPolicy(model, retry=NO_WAIT), Game24Env, tmp_path / "t.jsonl", config, progress=False
+    )
+    assert len(model.calls) == 7 and tracker.usage.calls == 7
