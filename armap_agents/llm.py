@@ -33,6 +33,7 @@ from tenacity import (
 from armap_agents.errors import BudgetExceeded
 
 __all__ = [
+    "max_tokens_kwargs",
     "RetryPolicy",
     "UsageLimits",
     "SQLiteCache",
@@ -141,6 +142,27 @@ class SQLiteCache(BaseCache):
     def clear(self, **kwargs: Any) -> None:
         with self._lock, self._db:
             self._db.execute("delete from llm_cache")
+
+
+def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str, Any]:
+    """Call arguments that bound a reply to ``max_tokens``, whatever serves the model.
+
+    langchain-openai sends ``max_completion_tokens``, which OpenAI honours but llama.cpp's
+    server ignores; for a ``ChatOpenAI`` pointed at another server, ``max_tokens`` also goes in
+    the request body (OpenAI itself refuses both at once, so not there).
+    """
+    if max_tokens is None:
+        return {}
+    kwargs: dict[str, Any] = {"max_tokens": max_tokens}
+    base_url = str(getattr(model, "openai_api_base", None) or "")
+    from langchain_openai import ChatOpenAI
+
+    if isinstance(model, ChatOpenAI) and base_url and "api.openai.com" not in base_url:
+        kwargs["extra_body"] = {
+            **(getattr(model, "extra_body", None) or {}),
+            "max_tokens": max_tokens,
+        }
+    return kwargs
 
 
 class RetryPolicy(BaseModel):

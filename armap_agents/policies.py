@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from armap_agents.llm import RetryPolicy, invoke_with_retries
+from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs
 from armap_agents.types import Step
 
 __all__ = [
@@ -163,15 +163,21 @@ class LLMPolicy:
         temperature: float = 1.0,
         max_reasks: int = 2,
         retry: RetryPolicy | None = None,
+        max_tokens: int | None = 64,
     ) -> None:
         self.model = model
+        self.max_tokens = max_tokens
         self.prompt = prompt
         self.temperature = temperature
         self.max_reasks = max_reasks
         self.retry = retry or RetryPolicy()
 
     def _call_kwargs(self, seed: int, greedy: bool) -> dict[str, Any]:
-        return {"temperature": 0.0 if greedy else self.temperature, "seed": seed % (2**31)}
+        return {
+            "temperature": 0.0 if greedy else self.temperature,
+            "seed": seed % (2**31),
+            **max_tokens_kwargs(self.model, self.max_tokens),
+        }
 
     def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
         messages = self.prompt(context)

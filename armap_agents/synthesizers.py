@@ -22,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from armap_agents.environments.base import Relabeler
-from armap_agents.llm import RetryPolicy, invoke_with_retries
+from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs
 from armap_agents.types import Step, Trajectory, Triplet, render_trajectory
 
 __all__ = [
@@ -135,6 +135,7 @@ class LLMSynthesizer:
         temperature: float = 0.7,
         retry: RetryPolicy | None = None,
         response_format: dict | None = None,
+        max_tokens: int | None = 512,
     ) -> None:
         """``response_format`` is passed to every call, for models that constrain their output
         (e.g. ``{"type": "json_object", "schema": SynthesisOutput.model_json_schema()}`` for
@@ -148,12 +149,15 @@ class LLMSynthesizer:
         self.temperature = temperature
         self.retry = retry or RetryPolicy()
         self.response_format = response_format
+        self.max_tokens = max_tokens
 
     def _one(self, trajectory: Trajectory, seed: int) -> SynthesisOutput:
         messages = self.prompt(trajectory)
         error = ""
         for attempt in range(self.max_attempts):
-            extra = {"response_format": self.response_format} if self.response_format else {}
+            extra = max_tokens_kwargs(self.model, self.max_tokens)
+            if self.response_format:
+                extra["response_format"] = self.response_format
             reply = invoke_with_retries(
                 self.model,
                 messages,

@@ -114,7 +114,7 @@ def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> 
                 "--seed",
                 "3",
                 "--stall",
-                "8",
+                "20",
             ]
         )
         try:
@@ -128,12 +128,14 @@ def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> 
                     time.sleep(0.1)
             chat = make_chat_model(
                 f"openai-compatible:http://127.0.0.1:{port}/v1:{server.model_name}",
-                timeout=5,
+                timeout=15,
                 extra_body={"max_tokens": 24},
                 api_key="sk-test-SECRET",
                 callbacks=[tracker],
             )
-            policy = LLMPolicy(chat, max_reasks=0, retry=retry)
+            # short replies keep every genuine call well inside the 15 s timeout, so that every
+            # failed attempt is an injected fault
+            policy = LLMPolicy(chat, max_reasks=0, retry=retry, max_tokens=24)
             out = tmp_path / "trajectories.jsonl"
             tasks = ["1", "2", "3", "4", "5", "6"]
             result = explore(
@@ -148,7 +150,9 @@ def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> 
                 ),
                 progress=False,
             )
-            synthesizer = LLMSynthesizer(chat, max_per_task=1, max_attempts=1, retry=retry)
+            synthesizer = LLMSynthesizer(
+                chat, max_per_task=1, max_attempts=1, retry=retry, max_tokens=48
+            )
             counts = synthesize(synthesizer, out, tmp_path / "synthesis", progress=False)
             stats = httpx.get(stats_url, timeout=5).json()
         finally:

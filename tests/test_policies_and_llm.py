@@ -163,3 +163,20 @@ def test_sqlite_cache_answers_identical_requests_from_disk(tmp_path) -> None:
     assert fresh.invoke(messages, seed=2).content == "second" and fresh.calls == []
     row = __import__("sqlite3").connect(path).execute("select value from llm_cache").fetchone()
     assert row[0].lstrip().startswith(("[", "{"))  # JSON, not pickle
+
+
+def test_reply_length_is_bounded_for_every_kind_of_server(monkeypatch) -> None:
+    from armap_agents.llm import max_tokens_kwargs
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    local = make_chat_model("openai-compatible:http://127.0.0.1:9/v1:m", extra_body={"top_k": 5})
+    assert max_tokens_kwargs(local, 32) == {
+        "max_tokens": 32,
+        "extra_body": {"top_k": 5, "max_tokens": 32},  # llama.cpp reads max_tokens from the body
+    }
+    assert max_tokens_kwargs(make_chat_model("openai:gpt-4o-mini"), 32) == {"max_tokens": 32}
+    assert max_tokens_kwargs(local, None) == {}
+    model = ScriptedChatModel(replies=["Action: 4 + 8 = 12"])
+    LLMPolicy(model, max_tokens=16).act(_context(), seed=0)
+    assert model.calls[0][1]["max_tokens"] == 16
