@@ -42,6 +42,13 @@ QUICKSTART_SIZES = {
     "full": (1262, 4, 4000, 1, None),
     "tiny": (40, 4, 200, 1, 5),
 }
+# with --llm every step is an LLM call: far smaller runs (and N, planners below)
+LLM_QUICKSTART_SIZES = {
+    "full": (8, 1, None, 3, 3),
+    "tiny": (2, 1, None, 1, 1),
+}
+LLM_MAX_STEPS = 4  # a game takes 3 moves; invalid moves count as steps
+LLM_QUICKSTART_N = {"full": 4, "tiny": 2}
 
 
 # -- building blocks shared by the subcommands --------------------------------------------
@@ -62,8 +69,15 @@ def _synthesizer(spec: str, env: str):
     if spec == "relabel":
         return RelabelSynthesizer(make_relabeler(env))
     from armap_agents.llm import make_chat_model
+    from armap_agents.synthesizers import SynthesisOutput
 
-    return LLMSynthesizer(make_chat_model(spec))
+    # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
+    response_format = (
+        {"type": "json_object", "schema": SynthesisOutput.model_json_schema()}
+        if spec.startswith("local:")
+        else None
+    )
+    return LLMSynthesizer(make_chat_model(spec), response_format=response_format)
 
 
 def _env_factory(name: str):
@@ -259,6 +273,7 @@ def _evaluate(
     seed: int,
     concurrency: int,
     planners: Sequence[str],
+    max_steps: int = 10,
 ):
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
@@ -275,6 +290,7 @@ def _evaluate(
         task_ids=tasks,
         n=n,
         planners=planners,
+        max_steps=max_steps,
         seed=seed,
         outcomes_path=out_dir / "outcomes.jsonl",
         max_concurrency=concurrency,
@@ -307,30 +323,36 @@ def run_evaluate(args: argparse.Namespace) -> None:
 def run_quickstart(args: argparse.Namespace) -> None:
     from armap_agents.graphs.synthesize import TRAIN_FILE
 
-    tasks, episodes, max_train, epochs, test_tasks = QUICKSTART_SIZES[args.size]
+    llm = args.llm
+    sizes = LLM_QUICKSTART_SIZES if llm else QUICKSTART_SIZES
+    tasks, episodes, max_train, epochs, test_tasks = sizes[args.size]
+    n = LLM_QUICKSTART_N[args.size] if llm else args.n
+    policy = llm or "random"
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     common = {"env": "game24", "seed": args.seed, "concurrency": args.concurrency}
 
-    print(f"[1/4] explore: random policy, {episodes} episodes on each of {tasks} train puzzles")
+    who = f"LLM policy {llm}" if llm else "random policy"
+    print(f"[1/4] explore: {who}, {episodes} episodes on each of {tasks} train puzzles")
     run_explore(
         argparse.Namespace(
             **common,
-            policy="random",
+            policy=policy,
             out=run / "trajectories.jsonl",
             split="train",
             episodes_per_task=episodes,
             max_tasks=tasks,
-            max_steps=10,
+            max_steps=LLM_MAX_STEPS if llm else 10,
         )
     )
-    print("[2/4] synthesize: hindsight relabeling into (intent, positive, negative) triplets")
+    how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
+    print(f"[2/4] synthesize: {how} into (intent, positive, negative) triplets")
     if not (run / "synthesis" / TRAIN_FILE).is_file():
         run_synthesize(
             argparse.Namespace(
                 **common,
-                synthesizer="relabel",
+                synthesizer=llm or "relabel",
                 trajectories=run / "trajectories.jsonl",
                 out=run / "synthesis",
                 val_fraction=0.1,
@@ -357,21 +379,21 @@ def run_quickstart(args: argparse.Namespace) -> None:
         )
     else:
         print(f"      already done: {model_dir}")
-    print(
-        f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={args.n}), "
-        "ARMAP-R, ARMAP-M, oracle"
-    )
+    planners = ("best_of_n",) if llm else PLANNER_NAMES
+    rows = "" if llm else "ARMAP-R, ARMAP-M, "
+    print(f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={n}), {rows}oracle")
     report = _evaluate(
         env="game24",
-        policy="random",
+        policy=policy,
         model_dir=model_dir,
         out_dir=run / "evaluation",
         split="test",
-        n=args.n,
+        n=n,
         max_tasks=test_tasks,
         seed=args.seed,
         concurrency=args.concurrency,
-        planners=PLANNER_NAMES,
+        planners=planners,
+        max_steps=LLM_MAX_STEPS if llm else 10,
     )
     minutes = (time.perf_counter() - started) / 60
     print()
@@ -502,10 +524,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         choices=sorted(QUICKSTART_SIZES),
         default="full",
-        help="'full' (about 10 minutes on 2 cores) or 'tiny' (a smoke test)",
+        help="'full' (about 7 minutes on 2 cores) or 'tiny' (a smoke test)",
     )
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--backbone", default="all-MiniLM-L6-v2")
+    p.add_argument(
+        "--llm",
+        help="explore, synthesize and plan with this chat model instead of the random policy "
+        "and the relabeler, e.g. local:smollm2 (offline) or openai:gpt-4o-mini; much smaller "
+        "runs (every step is an LLM call)",
+    )
     return parser
 
 

@@ -63,16 +63,19 @@ class RelabelSynthesizer:
 
 
 class _NegativeStep(BaseModel):
-    action: str = Field(min_length=1)
-    observation: str = Field(min_length=1)
+    action: str = Field(min_length=1, max_length=120)
+    observation: str = Field(min_length=1, max_length=300)
 
 
 class SynthesisOutput(BaseModel):
     """The JSON an LLM synthesizer must reply with."""
 
-    intent: str = Field(min_length=8, description="the task the trajectory fulfils")
+    # the bounds also bound what a grammar-constrained local model can ramble into
+    intent: str = Field(min_length=8, max_length=300, description="the task the trajectory fulfils")
     negative: list[_NegativeStep] = Field(
-        min_length=1, description="a plausible trajectory that does not fulfil the intent"
+        min_length=1,
+        max_length=12,
+        description="a plausible trajectory that does not fulfil the intent",
     )
 
     @field_validator("intent")
