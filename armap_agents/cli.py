@@ -45,7 +45,7 @@ QUICKSTART_SIZES = {
 # with --llm every step is an LLM call: far smaller runs (and N, planners below)
 LLM_QUICKSTART_SIZES = {
     "full": (8, 1, None, 3, 3),
-    "tiny": (2, 1, None, 1, 1),
+    "tiny": (3, 1, None, 1, 1),
 }
 LLM_MAX_STEPS = 4  # a game takes 3 moves; invalid moves count as steps
 LLM_QUICKSTART_N = {"full": 4, "tiny": 2}

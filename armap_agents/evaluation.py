@@ -276,7 +276,7 @@ def summarize(
             seconds=bon.seconds,
         ),
     ]
-    return EvaluationReport(
+    report = EvaluationReport(
         env=env,
         split=split,
         tasks=len(outcomes),
@@ -286,11 +286,15 @@ def summarize(
         notes={
             "Sampling": "mean success over all N candidates (expected success of one random "
             "pick); its policy calls and time are those of one candidate per task",
-            "Budgets": "ARMAP-R and ARMAP-M stop starting new work once they have spent "
-            "Best-of-N's policy calls on the task",
             "machine": machine_description(),
         },
     )
+    if any(r.method in ("ARMAP-R", "ARMAP-M") for r in rows):
+        report.notes["Budgets"] = (
+            "ARMAP-R and ARMAP-M stop starting new work once they have spent Best-of-N's "
+            "policy calls on the task"
+        )
+    return report
 
 
 def machine_description() -> str:

@@ -177,3 +177,17 @@ def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> 
     assert tracker.usage.errors == faults
     assert counts.tasks == result.finished
     assert tracker.usage.prompt_tokens > 0 and tracker.usage.completion_tokens > 0
+
+
+def test_quickstart_with_the_local_llm_end_to_end(tmp_path, capsys) -> None:
+    from armap_agents.cli import main
+
+    run = tmp_path / "run"
+    assert (
+        main(["quickstart", "--llm", "local:smollm2", "--size", "tiny", "--run-dir", str(run)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "explore: LLM policy local:smollm2" in out and "| ARMAP-B (N=2) |" in out
+    trajectories = read_jsonl(run / "trajectories.jsonl", Trajectory)
+    assert trajectories and all(t.info["policy_calls"] >= 1 for t in trajectories)
+    assert (run / "reward_model" / "armap_reward.json").is_file()
