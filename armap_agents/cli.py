@@ -236,11 +236,15 @@ def run_plan(args: argparse.Namespace) -> None:
             config,
             **extra,
         )
-        inputs = {"task_id": args.task}
-        if "checkpointer" in extra and graph.get_state(run_config).next:
+        snapshot = graph.get_state(run_config) if "checkpointer" in extra else None
+        if snapshot is not None and snapshot.next:
             print(f"resuming the interrupted run from {args.checkpoint}")
-            inputs = None
-        state = graph.invoke(inputs, run_config)
+            state = graph.invoke(None, run_config)
+        elif snapshot is not None and snapshot.values.get("best") is not None:
+            print(f"this run already finished in {args.checkpoint}; showing its result")
+            state = snapshot.values
+        else:
+            state = graph.invoke({"task_id": args.task}, run_config)
     best = state["best"]
     print(f"Task {args.task}: {best.intent}")
     print(best.render())
