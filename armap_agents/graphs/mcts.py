@@ -198,7 +198,9 @@ def build_mcts_graph(
     """A compiled MCTS graph. Invoke with ``{"task_id": "905"}``.
 
     Pass a LangGraph ``checkpointer`` (and a ``thread_id`` in the run config) to make the
-    search resumable: ``graph.invoke(None, config)`` continues an interrupted run.
+    search resumable: ``graph.invoke(None, config)`` continues an interrupted run. Invoke with
+    ``durability="sync"`` so that a process killed at any moment leaves a checkpoint to resume
+    from (with the default ``"async"`` the last one can be lost).
     """
     config = config or MCTSConfig()
     if reward_model is None:
