@@ -239,15 +239,15 @@ def run_plan(args: argparse.Namespace) -> None:
         snapshot = graph.get_state(run_config) if "checkpointer" in extra else None
         # "sync": each superstep's checkpoint is on disk before the next starts, so a kill at
         # any moment leaves a state to resume from (the default "async" can lose the last one)
-        durability = "sync" if "checkpointer" in extra else "async"
+        durable = {"durability": "sync"} if "checkpointer" in extra else {}
         if snapshot is not None and snapshot.next:
             print(f"resuming the interrupted run from {args.checkpoint}")
-            state = graph.invoke(None, run_config, durability=durability)
+            state = graph.invoke(None, run_config, **durable)
         elif snapshot is not None and snapshot.values.get("best") is not None:
             print(f"this run already finished in {args.checkpoint}; showing its result")
             state = snapshot.values
         else:
-            state = graph.invoke({"task_id": args.task}, run_config, durability=durability)
+            state = graph.invoke({"task_id": args.task}, run_config, **durable)
     best = state["best"]
     print(f"Task {args.task}: {best.intent}")
     print(best.render())
