@@ -122,7 +122,8 @@ class Game24Env:
     name = "game24"
 
     def __init__(self, puzzles: Sequence[Sequence[int]] | None = None) -> None:
-        self._puzzles = [tuple(p) for p in (puzzles if puzzles is not None else load_puzzles())]
+        # the shipped table is cached and immutable: share it rather than copy it per episode
+        self._puzzles = load_puzzles() if puzzles is None else tuple(tuple(p) for p in puzzles)
         self._task_id: str | None = None
         self._numbers: list[Fraction] = []
 
