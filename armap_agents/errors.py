@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ArmapError", "BudgetExceeded", "CheckpointError", "ConfigError", "SynthesisError"]
+__all__ = [
+    "ArmapError",
+    "BudgetExceeded",
+    "CheckpointError",
+    "ConfigError",
+    "EnvironmentCrashed",
+    "MissingDependency",
+    "SynthesisError",
+]
 
 
 class ArmapError(Exception):
@@ -23,3 +31,13 @@ class SynthesisError(ArmapError):
 
 class BudgetExceeded(ArmapError):
     """A run reached its usage limit (LLM calls, tokens or cost); what was done is saved."""
+
+
+class EnvironmentCrashed(ArmapError):
+    """An environment's backing process (a JVM, a game engine) died and could not be brought
+    back to the episode's state; the episode is recorded as failed with this reason."""
+
+
+class MissingDependency(ArmapError, ImportError):
+    """An optional package, a system program (e.g. ``java``) or a data directory is missing;
+    the message says what to install or where to put it."""

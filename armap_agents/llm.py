@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.load import dumps, loads
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, LLMResult
+from langchain_core.runnables import ensure_config
 from pydantic import BaseModel
 from tenacity import (
     Retrying,
@@ -39,6 +40,7 @@ __all__ = [
     "SQLiteCache",
     "Usage",
     "UsageTracker",
+    "generate_with_retries",
     "invoke_with_retries",
     "make_chat_model",
 ]
@@ -209,17 +211,8 @@ def _retry_after(exc: BaseException | None) -> float | None:
         return None
 
 
-def invoke_with_retries(
-    model: BaseChatModel,
-    messages: Sequence[BaseMessage],
-    retry: RetryPolicy | None = None,
-    **kwargs: Any,
-) -> BaseMessage:
-    """``model.invoke(messages, **kwargs)`` with bounded retries on transient errors.
-
-    Waits what a 429's ``Retry-After`` asks (capped at ``max_wait``), else exponential backoff
-    with jitter. Each failed attempt reaches callbacks as an error (``UsageTracker.errors``).
-    """
+def _retrying(retry: RetryPolicy | None) -> Retrying:
+    """Tenacity's retry loop for one LLM request, per ``retry``."""
     retry = retry or RetryPolicy()
     backoff = wait_exponential_jitter(
         multiplier=retry.initial_wait, max=retry.max_wait, jitter=retry.jitter
@@ -229,7 +222,7 @@ def invoke_with_retries(
         asked = _retry_after(state.outcome.exception() if state.outcome else None)
         return min(asked, retry.max_wait) if asked is not None else backoff(state)
 
-    retrying = Retrying(
+    return Retrying(
         stop=stop_after_attempt(retry.max_attempts),
         wait=wait,
         retry=retry_if_exception(_is_transient),
@@ -241,7 +234,41 @@ def invoke_with_retries(
             retry.max_attempts - 1,
         ),
     )
-    return retrying(model.invoke, list(messages), **kwargs)
+
+
+def invoke_with_retries(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    retry: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> BaseMessage:
+    """``model.invoke(messages, **kwargs)`` with bounded retries on transient errors.
+
+    Waits what a 429's ``Retry-After`` asks (capped at ``max_wait``), else exponential backoff
+    with jitter. Each failed attempt reaches callbacks as an error (``UsageTracker.errors``).
+    """
+    return _retrying(retry)(model.invoke, list(messages), **kwargs)
+
+
+def generate_with_retries(
+    model: BaseChatModel,
+    messages: Sequence[BaseMessage],
+    retry: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> list[str]:
+    """Every reply text of one request (``n=...`` in ``kwargs`` asks for several), retried like
+    :func:`invoke_with_retries`. The callbacks of the surrounding run (a graph's usage tracker)
+    see the request; the cache answers it when the model has one.
+
+    Servers differ in whether they honour ``n``: count what comes back.
+    """
+    callbacks = ensure_config().get("callbacks")
+
+    def generate() -> list[str]:
+        result = model.generate([list(messages)], callbacks=callbacks, **kwargs)
+        return [generation.text for generation in result.generations[0]]
+
+    return _retrying(retry)(generate)
 
 
 class Usage(BaseModel):
@@ -316,10 +343,19 @@ class UsageTracker(BaseCallbackHandler):
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
         prompt = completion = 0
         for generations in response.generations:
-            for gen in generations:
-                meta = getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
-                prompt += meta.get("input_tokens", 0)
-                completion += meta.get("output_tokens", 0)
+            # n choices of one request: OpenAI-compatible servers (via langchain-openai) put
+            # the request's totals on every choice; other models each choice's own usage
+            metas = [
+                getattr(getattr(gen, "message", None), "usage_metadata", None) or {}
+                for gen in generations
+            ]
+            if not metas:
+                continue
+            prompt += metas[0].get("input_tokens", 0)
+            if all(meta == metas[0] for meta in metas):
+                completion += metas[0].get("output_tokens", 0)
+            else:
+                completion += sum(meta.get("output_tokens", 0) for meta in metas)
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
             self.usage.calls += 1

@@ -7,6 +7,7 @@ choice reproducible; ``greedy=True`` asks for the policy's single most likely ac
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -14,9 +15,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import BaseModel, ConfigDict, Field
 
-from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs
+from armap_agents._seeding import stable_seed
+from armap_agents.llm import (
+    RetryPolicy,
+    generate_with_retries,
+    invoke_with_retries,
+    max_tokens_kwargs,
+)
 from armap_agents.types import Step
 
 __all__ = [
@@ -27,7 +35,10 @@ __all__ = [
     "RandomPolicy",
     "default_action_prompt",
     "parse_action",
+    "sample_actions",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class PolicyContext(BaseModel):
@@ -171,6 +182,12 @@ class LLMPolicy:
         self.temperature = temperature
         self.max_reasks = max_reasks
         self.retry = retry or RetryPolicy()
+        self._n_honoured: bool | None = None
+
+    @property
+    def server_honours_n(self) -> bool | None:
+        """Whether the model returned ``n`` choices for one request (None: not asked yet)."""
+        return self._n_honoured
 
     def _call_kwargs(self, seed: int, greedy: bool) -> dict[str, Any]:
         return {
@@ -181,15 +198,77 @@ class LLMPolicy:
 
     def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
         messages = self.prompt(context)
-        raw = ""
+        reply = invoke_with_retries(
+            self.model, messages, self.retry, **self._call_kwargs(seed, greedy)
+        )
+        return self._parse_or_reask(context, messages, str(reply.content), seed, greedy)
+
+    def act_many(self, context: PolicyContext, n: int, *, seed: int) -> list[ActionChoice]:
+        """``n`` sampled actions for one context (MCTS expansion uses this).
+
+        One request asks for ``n`` choices; servers that ignore ``n`` (llama.cpp's) return
+        fewer, so what came back is counted and the rest is asked for in separate requests
+        with distinct seeds, concurrently. Once a server has returned fewer than asked, later
+        calls skip straight to separate requests.
+        """
+        if n <= 0:
+            return []
+        messages = self.prompt(context)
+        texts: list[str] = []
+        if n > 1 and self._n_honoured is not False:
+            texts = generate_with_retries(
+                self.model, messages, self.retry, n=n, **self._call_kwargs(seed, False)
+            )[:n]
+            if self._n_honoured is None:
+                self._n_honoured = len(texts) >= n
+                if not self._n_honoured:
+                    logger.info(
+                        "the model returned %d of n=%d choices; sampling with separate requests",
+                        len(texts),
+                        n,
+                    )
+        seeds = [stable_seed(seed, "sample", i) for i in range(n)]
+
+        def choose(index: int) -> ActionChoice:
+            if index < len(texts):
+                return self._parse_or_reask(context, messages, texts[index], seeds[index], False)
+            return self.act(context, seed=seeds[index])
+
+        # copies each thread's context, so a graph's callbacks (usage, budget) see the calls
+        with ContextThreadPoolExecutor(max_workers=n) as pool:
+            return list(pool.map(choose, range(n)))
+
+    def _parse_or_reask(
+        self,
+        context: PolicyContext,
+        messages: list[BaseMessage],
+        raw: str,
+        seed: int,
+        greedy: bool,
+    ) -> ActionChoice:
         for attempt in range(1, self.max_reasks + 2):
-            reply = invoke_with_retries(
-                self.model, messages, self.retry, **self._call_kwargs(seed + attempt - 1, greedy)
-            )
-            raw = str(reply.content)
+            if attempt > 1:
+                reply = invoke_with_retries(
+                    self.model,
+                    messages,
+                    self.retry,
+                    **self._call_kwargs(seed + attempt - 1, greedy),
+                )
+                raw = str(reply.content)
             action, reason = parse_action(raw, context.valid_actions)
             if action is not None:
                 return ActionChoice(action=action, raw=raw, attempts=attempt)
             messages = [*messages, AIMessage(raw), HumanMessage(f"Not usable: {reason} Try again.")]
         fallback = raw.strip().splitlines()[-1] if raw.strip() else ""
         return ActionChoice(action=fallback, raw=raw, attempts=self.max_reasks + 1, parsed=False)
+
+
+def sample_actions(
+    policy: Policy, context: PolicyContext, n: int, *, seed: int
+) -> list[ActionChoice]:
+    """``n`` sampled actions: the policy's ``act_many`` when it has one (one request with ``n``
+    choices), else ``n`` calls of ``act`` with distinct seeds."""
+    act_many = getattr(policy, "act_many", None)
+    if act_many is not None:
+        return act_many(context, n, seed=seed)
+    return [policy.act(context, seed=stable_seed(seed, "sample", i)) for i in range(n)]

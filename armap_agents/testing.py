@@ -32,8 +32,12 @@ class ScriptedChatModel(BaseChatModel):
 
     replies: list[str] = []
     responder: Responder | None = None
+    honour_n: bool = False
+    """Answer ``n=k`` with ``k`` choices (like OpenAI); by default ``n`` is ignored (like
+    llama.cpp's server) and one choice comes back."""
     _calls: list[tuple[list[BaseMessage], dict[str, Any]]] = PrivateAttr(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _served: int = PrivateAttr(default=0)
 
     @property
     def _llm_type(self) -> str:
@@ -50,22 +54,30 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        count = int(kwargs.get("n") or 1) if self.honour_n else 1
         with self._lock:
-            index = len(self._calls)
+            index = self._served
+            self._served += count
             self._calls.append((list(messages), dict(kwargs)))
-        if self.responder is not None:
-            text = self.responder(list(messages))
-        elif self.replies:
-            text = self.replies[index % len(self.replies)]
-        else:
-            raise ValueError("ScriptedChatModel needs replies or a responder")
+        texts = []
+        for k in range(count):
+            if self.responder is not None:
+                texts.append(self.responder(list(messages)))
+            elif self.replies:
+                texts.append(self.replies[(index + k) % len(self.replies)])
+            else:
+                raise ValueError("ScriptedChatModel needs replies or a responder")
+        # like OpenAI: every choice carries the whole request's usage
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
-        message = AIMessage(
-            text,
-            usage_metadata={
-                "input_tokens": prompt_tokens,
-                "output_tokens": len(text.split()),
-                "total_tokens": prompt_tokens + len(text.split()),
-            },
+        completion_tokens = sum(len(text.split()) for text in texts)
+        usage = {
+            "input_tokens": prompt_tokens,
+            "output_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        return ChatResult(
+            generations=[
+                ChatGeneration(message=AIMessage(text, usage_metadata=dict(usage)))
+                for text in texts
+            ]
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -13,6 +13,7 @@ import pytest
 llama_cpp = pytest.importorskip("llama_cpp", reason="needs the [local] extra")
 
 from langchain_core.messages import HumanMessage  # noqa: E402
+from langchain_core.runnables import RunnableLambda  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
 from armap_agents._jsonl import read_jsonl  # noqa: E402
@@ -24,6 +25,7 @@ from armap_agents.llm import UsageTracker, make_chat_model  # noqa: E402
 from armap_agents.local_llm import LlamaCppServer  # noqa: E402
 from armap_agents.policies import LLMPolicy  # noqa: E402
 from armap_agents.reward.model import RewardModel, RewardModelConfig  # noqa: E402
+from armap_agents.rollout import policy_context  # noqa: E402
 from armap_agents.synthesizers import LLMSynthesizer  # noqa: E402
 from armap_agents.types import Trajectory  # noqa: E402
 
@@ -76,6 +78,18 @@ def test_llama_server_drives_explore_synthesize_and_best_of_n(tmp_path) -> None:
         graph = build_best_of_n_graph(policy, Game24Env, rm, BestOfNConfig(n=2, max_steps=3))
         state = graph.invoke({"task_id": "3"}, {"max_concurrency": 2})
         assert len(state["candidates"]) == 2 and state["best"].steps
+
+        # llama.cpp's server ignores n: what came back is counted and topped up
+        env = Game24Env()
+        observation = env.reset("4")
+        context = policy_context(env, "4", observation, [])
+        tracker = UsageTracker()
+        sampler = LLMPolicy(chat, max_reasks=0, max_tokens=24)
+        choices = RunnableLambda(lambda ctx: sampler.act_many(ctx, 3, seed=1)).invoke(
+            context, {"callbacks": [tracker]}
+        )
+        assert len(choices) == 3 and sampler.server_honours_n is False
+        assert tracker.usage.calls == 3  # the n=3 request (one choice back) + two more
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the server is gone
     # the key never reached a file of the run

@@ -5,7 +5,13 @@ from langchain_core.messages import HumanMessage
 
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.llm import RetryPolicy, UsageTracker, invoke_with_retries, make_chat_model
-from armap_agents.policies import LLMPolicy, PolicyContext, RandomPolicy, parse_action
+from armap_agents.policies import (
+    LLMPolicy,
+    PolicyContext,
+    RandomPolicy,
+    parse_action,
+    sample_actions,
+)
 from armap_agents.rollout import run_episode
 from armap_agents.testing import ScriptedChatModel
 
@@ -74,6 +80,45 @@ def test_llm_policy_plays_a_whole_game() -> None:
     script = ["Action: 4 + 8 = 12", "Action: 6 - 4 = 2", "Action: 12 * 2 = 24"]
     trajectory = run_episode(env, LLMPolicy(ScriptedChatModel(replies=script)), "1", seed=0)
     assert trajectory.evaluation.success and trajectory.actions == [s[8:] for s in script]
+
+
+def test_act_many_uses_n_when_the_server_honours_it() -> None:
+    tracker = UsageTracker()
+    model = ScriptedChatModel(
+        replies=[f"Action: {a}" for a in VALID], honour_n=True, callbacks=[tracker]
+    )
+    choices = LLMPolicy(model, retry=NO_WAIT).act_many(_context(), 3, seed=5)
+    assert [c.action for c in choices] == VALID
+    assert len(model.calls) == 1 and model.calls[0][1]["n"] == 3
+    # one request: its prompt is counted once, each choice's completion once
+    assert tracker.usage.calls == 1
+    assert tracker.usage.completion_tokens == sum(len(f"Action: {a}".split()) for a in VALID)
+
+
+def test_act_many_falls_back_to_separate_seeded_requests_when_n_is_ignored() -> None:
+    model = ScriptedChatModel(replies=[f"Action: {a}" for a in VALID])  # ignores n
+    policy = LLMPolicy(model, retry=NO_WAIT)
+    choices = policy.act_many(_context(), 3, seed=5)
+    assert sorted(c.action for c in choices) == sorted(VALID)
+    assert len(model.calls) == 3 and model.calls[0][1]["n"] == 3
+    seeds = [kwargs["seed"] for _, kwargs in model.calls[1:]]
+    assert len(set(seeds)) == 2 and all("n" not in kwargs for _, kwargs in model.calls[1:])
+    # the server showed it ignores n: later calls go straight to separate requests
+    policy.act_many(_context(), 2, seed=6)
+    assert len(model.calls) == 5 and all("n" not in kwargs for _, kwargs in model.calls[3:])
+
+
+def test_act_many_reasks_unusable_choices_only() -> None:
+    model = ScriptedChatModel(replies=["Action: 4 + 8 = 12", "gibberish"], honour_n=True)
+    choices = LLMPolicy(model, retry=NO_WAIT).act_many(_context(), 2, seed=0)
+    assert choices[0].action == "4 + 8 = 12" and choices[0].attempts == 1
+    assert choices[1].attempts >= 2  # re-asked with the reason, alone
+    assert "Not usable" in str(model.calls[1][0][-1].content)
+
+
+def test_sample_actions_falls_back_to_act_with_distinct_seeds() -> None:
+    choices = sample_actions(RandomPolicy(), _context(), 8, seed=3)
+    assert len(choices) == 8 and len({c.action for c in choices}) > 1
 
 
 def _rate_limit() -> openai.RateLimitError:

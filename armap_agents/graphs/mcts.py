@@ -3,14 +3,15 @@
 ::
 
     START -> init -> select --(leaf is terminal)--> backup
-    select --Send(propose) x k--> propose -> expand --Send(evaluate) x children--> evaluate
+    select -> propose -> expand --Send(evaluate) x children--> evaluate
     evaluate -> backup --(budget left)--> select
     backup --(budget spent)--> finish -> END
 
 * **select** walks down from the root by UCT, ``Q/N + c * sqrt(ln N_parent / N)``, to a node
   that has no children yet;
-* **propose** (``expansion_k`` parallel policy calls, distinct seeds) suggests actions;
-  **expand** keeps the distinct valid ones as children;
+* **propose** samples ``expansion_k`` actions for the leaf (:func:`sample_actions`: one request
+  with ``n`` choices where the server honours it, else concurrent requests with distinct
+  seeds); **expand** keeps the distinct valid ones as children;
 * **evaluate** (parallel, one per new child) either rolls out to a terminal state with the
   policy (``evaluation="rollout"``, as in the paper) or keeps the partial trajectory
   (``"partial"``);
@@ -43,7 +44,7 @@ from pydantic import BaseModel, Field
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
-from armap_agents.policies import Policy
+from armap_agents.policies import Policy, sample_actions
 from armap_agents.reward.model import RewardModel
 from armap_agents.reward.objectives import WeightedObjective, combined_value
 from armap_agents.rollout import policy_context, replay, run_episode
@@ -230,29 +231,21 @@ def build_mcts_graph(
             return {"leaf": leaf, "evaluations": [{"node": leaf, "reuse": True}]}
         return {"leaf": leaf}
 
-    def after_select(state: MCTSState) -> list[Send] | str:
-        if state.get("evaluations"):
-            return "backup"
-        return [
-            Send(
-                "propose",
-                {
-                    "task_id": state["task_id"],
-                    "leaf": state["leaf"],
-                    "index": i,
-                    "actions": actions_to(state["nodes"], state["leaf"]),
-                    "seed": stable_seed(seed_of(state), state["leaf"], "propose", i),
-                },
-            )
-            for i in range(config.expansion_k)
-        ]
+    def after_select(state: MCTSState) -> str:
+        return "backup" if state.get("evaluations") else "propose"
 
-    def propose(job: dict) -> dict[str, Any]:
+    def propose(state: MCTSState) -> dict[str, Any]:
+        leaf = state["leaf"]
         with closing(env_factory()) as env:
-            observation, steps, _ = replay(env, job["task_id"], job["actions"])
-            context = policy_context(env, job["task_id"], observation, steps)
-            choice = policy.act(context, seed=job["seed"])
-        return {"proposals": [{"index": job["index"], "action": choice.action}]}
+            observation, steps, _ = replay(env, state["task_id"], actions_to(state["nodes"], leaf))
+            context = policy_context(env, state["task_id"], observation, steps)
+            choices = sample_actions(
+                policy,
+                context,
+                config.expansion_k,
+                seed=stable_seed(seed_of(state), leaf, "propose"),
+            )
+        return {"proposals": [{"index": i, "action": c.action} for i, c in enumerate(choices)]}
 
     def expand(state: MCTSState) -> dict[str, Any]:
         leaf = state["nodes"][state["leaf"]]
