@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -59,11 +60,23 @@ def _policy(spec: str):
         return RandomPolicy()
     from armap_agents.llm import make_chat_model
 
-    return LLMPolicy(make_chat_model(spec))
+    return LLMPolicy(make_chat_model(spec), structured=_structured_format(spec))
+
+
+def _structured_format(spec: str):
+    """Structured output where the provider is known to enforce it: OpenAI's JSON schemas, or
+    llama.cpp's grammar; other OpenAI-compatible servers get plain text (parsed tolerantly)."""
+    base_url = os.environ.get("OPENAI_BASE_URL", "")
+    if spec.startswith("openai:") and (not base_url or "api.openai.com" in base_url):
+        return "json_schema"
+    if spec.startswith("local:"):
+        return "json_object"
+    return None
 
 
 def _synthesizer(spec: str, env: str):
-    from armap_agents.environments.registry import make_relabeler
+    from armap_agents.environments.registry import make_env, make_relabeler
+    from armap_agents.prompts import prompt_guide
     from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
 
     if spec == "relabel":
@@ -77,7 +90,10 @@ def _synthesizer(spec: str, env: str):
         if spec.startswith("local:")
         else None
     )
-    return LLMSynthesizer(make_chat_model(spec), response_format=response_format)
+    probe = make_env(env)  # its prompt guide; environments start their engines lazily
+    guide = prompt_guide(probe).synthesis
+    probe.close()
+    return LLMSynthesizer(make_chat_model(spec), response_format=response_format, guide=guide)
 
 
 def _env_factory(name: str):

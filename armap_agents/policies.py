@@ -7,6 +7,7 @@ choice reproducible; ``greedy=True`` asks for the policy's single most likely ac
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -25,6 +26,7 @@ from armap_agents.llm import (
     invoke_with_retries,
     max_tokens_kwargs,
 )
+from armap_agents.prompts import StructuredFormat, action_response_format
 from armap_agents.types import Step
 
 __all__ = [
@@ -53,6 +55,8 @@ class PolicyContext(BaseModel):
     valid_actions: list[str] | None = None
     notes: list[str] = Field(default_factory=list)
     """Guidance for this attempt, e.g. reflections on earlier failed attempts (Reflexion)."""
+    guide: str = ""
+    """The environment's own prompt text (its :class:`~armap_agents.prompts.PromptGuide`)."""
 
     @property
     def observation(self) -> str:
@@ -96,12 +100,15 @@ PromptBuilder = Callable[[PolicyContext], list[BaseMessage]]
 
 
 def default_action_prompt(context: PolicyContext, max_listed: int = 60) -> list[BaseMessage]:
-    """A generic prompt: task, history, observation, valid actions, one-line answer format."""
+    """A generic prompt: task, history, observation, valid actions, one-line answer format,
+    plus the environment's guide (action syntax, rules, an example) when it has one."""
     system = (
         "You are an agent acting in a text environment. Choose the single next action that "
         "makes progress on the task. Reply with exactly one line of the form\n"
         "Action: <action>"
     )
+    if context.guide:
+        system += "\n\n" + context.guide
     lines = [f"Task: {context.instruction}"]
     if context.notes:
         lines.append(
@@ -124,6 +131,19 @@ def default_action_prompt(context: PolicyContext, max_listed: int = 60) -> list[
 _ACTION_LINE = re.compile(r"action\s*[:：]\s*(.+)", re.IGNORECASE)
 
 
+def _json_action(text: str) -> str | None:
+    """The ``action`` of a structured reply ``{"action": "..."}``, if the reply is one."""
+    stripped = text.strip().removeprefix("```json").strip("`").strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+    action = value.get("action") if isinstance(value, dict) else None
+    return action if isinstance(action, str) else None
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text).lower()
 
@@ -135,7 +155,8 @@ def parse_action(text: str, valid_actions: Sequence[str] | None) -> tuple[str | 
     ``reason`` says why (it is shown to the model on a retry). With ``valid_actions`` known,
     near misses (spacing, case, a valid action's unambiguous prefix) map onto a valid action.
     """
-    matches = _ACTION_LINE.findall(text)
+    structured = _json_action(text)
+    matches = [structured] if structured is not None else _ACTION_LINE.findall(text)
     candidate = (
         matches[-1]
         if matches
@@ -164,6 +185,11 @@ class LLMPolicy:
     An unusable reply is re-asked with the reason, at most ``max_reasks`` times; then the raw
     answer is returned with ``parsed=False`` and the environment records it as invalid.
     Transient API errors are retried per ``retry``.
+
+    ``structured`` asks the server for a JSON reply ``{"action": ...}`` constrained to the valid
+    actions when the environment lists them (:func:`~armap_agents.prompts.action_response_format`):
+    ``"json_schema"`` for OpenAI's structured outputs, ``"json_object"`` for llama.cpp (a
+    grammar). Leave it None for servers that support neither; text replies are parsed either way.
     """
 
     def __init__(
@@ -175,8 +201,10 @@ class LLMPolicy:
         max_reasks: int = 2,
         retry: RetryPolicy | None = None,
         max_tokens: int | None = 64,
+        structured: StructuredFormat | None = None,
     ) -> None:
         self.model = model
+        self.structured = structured
         self.max_tokens = max_tokens
         self.prompt = prompt
         self.temperature = temperature
@@ -189,17 +217,25 @@ class LLMPolicy:
         """Whether the model returned ``n`` choices for one request (None: not asked yet)."""
         return self._n_honoured
 
-    def _call_kwargs(self, seed: int, greedy: bool) -> dict[str, Any]:
-        return {
+    def _call_kwargs(
+        self, seed: int, greedy: bool, valid_actions: Sequence[str] | None
+    ) -> dict[str, Any]:
+        kwargs = {
             "temperature": 0.0 if greedy else self.temperature,
             "seed": seed % (2**31),
             **max_tokens_kwargs(self.model, self.max_tokens),
         }
+        if self.structured is not None:
+            kwargs["response_format"] = action_response_format(valid_actions, self.structured)
+        return kwargs
 
     def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
         messages = self.prompt(context)
         reply = invoke_with_retries(
-            self.model, messages, self.retry, **self._call_kwargs(seed, greedy)
+            self.model,
+            messages,
+            self.retry,
+            **self._call_kwargs(seed, greedy, context.valid_actions),
         )
         return self._parse_or_reask(context, messages, str(reply.content), seed, greedy)
 
@@ -217,7 +253,11 @@ class LLMPolicy:
         texts: list[str] = []
         if n > 1 and self._n_honoured is not False:
             texts = generate_with_retries(
-                self.model, messages, self.retry, n=n, **self._call_kwargs(seed, False)
+                self.model,
+                messages,
+                self.retry,
+                n=n,
+                **self._call_kwargs(seed, False, context.valid_actions),
             )[:n]
             if self._n_honoured is None:
                 self._n_honoured = len(texts) >= n
@@ -252,7 +292,7 @@ class LLMPolicy:
                     self.model,
                     messages,
                     self.retry,
-                    **self._call_kwargs(seed + attempt - 1, greedy),
+                    **self._call_kwargs(seed + attempt - 1, greedy, context.valid_actions),
                 )
                 raw = str(reply.content)
             action, reason = parse_action(raw, context.valid_actions)

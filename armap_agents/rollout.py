@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import Environment
 from armap_agents.policies import Policy, PolicyContext
+from armap_agents.prompts import prompt_guide
 from armap_agents.types import Observation, Step, Trajectory
 
 __all__ = ["policy_context", "replay", "run_episode"]
@@ -49,6 +50,7 @@ def policy_context(
         steps=list(steps),
         valid_actions=env.valid_actions(),
         notes=list(notes),
+        guide=prompt_guide(env).action,
     )
 
 

@@ -11,6 +11,7 @@ Two implementations behind one interface (:class:`Synthesizer`):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -87,8 +88,9 @@ class SynthesisOutput(BaseModel):
 SynthesisPrompt = Callable[[Trajectory], list[BaseMessage]]
 
 
-def default_synthesis_prompt(trajectory: Trajectory) -> list[BaseMessage]:
-    """Hindsight prompt: describe what the trajectory achieved, then write a near-miss."""
+def default_synthesis_prompt(trajectory: Trajectory, guide: str = "") -> list[BaseMessage]:
+    """Hindsight prompt: describe what the trajectory achieved, then write a near-miss.
+    ``guide`` is the environment's :attr:`~armap_agents.prompts.PromptGuide.synthesis` text."""
     system = (
         "You label agent trajectories for training a reward model. Given a trajectory, "
         "(1) write the task intent that this trajectory fulfils, in the same style as the "
@@ -97,6 +99,8 @@ def default_synthesis_prompt(trajectory: Trajectory) -> list[BaseMessage]:
         "first observation, that does NOT fulfil your intent. Reply with JSON only:\n"
         '{"intent": "...", "negative": [{"action": "...", "observation": "..."}, ...]}'
     )
+    if guide:
+        system += "\n\n" + guide
     user = (
         f"Original instruction: {trajectory.intent}\nTrajectory:\n{render_trajectory(trajectory)}"
     )
@@ -132,7 +136,8 @@ class LLMSynthesizer:
         self,
         model: BaseChatModel,
         *,
-        prompt: SynthesisPrompt = default_synthesis_prompt,
+        prompt: SynthesisPrompt | None = None,
+        guide: str = "",
         max_attempts: int = 3,
         max_per_task: int | None = None,
         temperature: float = 0.7,
@@ -142,11 +147,13 @@ class LLMSynthesizer:
     ) -> None:
         """``response_format`` is passed to every call, for models that constrain their output
         (e.g. ``{"type": "json_object", "schema": SynthesisOutput.model_json_schema()}`` for
-        llama.cpp); the reply is validated either way."""
+        llama.cpp); the reply is validated either way. ``guide`` (an environment's
+        ``prompt_guide.synthesis``) is added to the default prompt; a custom ``prompt`` replaces
+        the default entirely."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.model = model
-        self.prompt = prompt
+        self.prompt = prompt or functools.partial(default_synthesis_prompt, guide=guide)
         self.max_attempts = max_attempts
         self.max_per_task = max_per_task
         self.temperature = temperature

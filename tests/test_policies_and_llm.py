@@ -9,10 +9,13 @@ from armap_agents.policies import (
     LLMPolicy,
     PolicyContext,
     RandomPolicy,
+    default_action_prompt,
     parse_action,
     sample_actions,
 )
-from armap_agents.rollout import run_episode
+from armap_agents.prompts import action_response_format, prompt_guide
+from armap_agents.rollout import policy_context, run_episode
+from armap_agents.synthesizers import LLMSynthesizer
 from armap_agents.testing import ScriptedChatModel
 
 NO_WAIT = RetryPolicy(max_attempts=3, initial_wait=0.0, max_wait=0.0, jitter=0.0)
@@ -119,6 +122,30 @@ def test_act_many_reasks_unusable_choices_only() -> None:
 def test_sample_actions_falls_back_to_act_with_distinct_seeds() -> None:
     choices = sample_actions(RandomPolicy(), _context(), 8, seed=3)
     assert len(choices) == 8 and len({c.action for c in choices}) > 1
+
+
+def test_structured_replies_are_constrained_to_the_valid_actions_and_parsed() -> None:
+    model = ScriptedChatModel(replies=['{"action": "4 * 8 = 32"}'])
+    choice = LLMPolicy(model, structured="json_object").act(_context(), seed=0)
+    assert choice.action == "4 * 8 = 32" and choice.attempts == 1
+    fmt = model.calls[0][1]["response_format"]
+    assert fmt["type"] == "json_object"
+    assert fmt["schema"]["properties"]["action"]["enum"] == VALID
+    openai_fmt = action_response_format(VALID, "json_schema")
+    assert openai_fmt["json_schema"]["strict"] and openai_fmt["type"] == "json_schema"
+    assert parse_action('```json\n{"action": "4+8=12"}\n```', VALID) == ("4 + 8 = 12", "")
+
+
+def test_the_environment_prompt_guide_reaches_policy_and_synthesizer_prompts() -> None:
+    env = Game24Env()
+    context = policy_context(env, "1", env.reset("1"), [])
+    system = default_action_prompt(context)[0].content
+    assert "Game of 24 rules" in system and "12 * 2 = 24" in system
+    model = ScriptedChatModel(replies=["{}"])
+    synthesizer = LLMSynthesizer(model, guide=prompt_guide(env).synthesis, max_attempts=1)
+    trajectory = run_episode(env, RandomPolicy(), "1", seed=0, max_steps=1)
+    synthesizer.synthesize([trajectory], seed=0)
+    assert "Game of 24 conventions" in model.calls[0][0][0].content
 
 
 def _rate_limit() -> openai.RateLimitError:

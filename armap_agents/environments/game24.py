@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from importlib import resources
 
+from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, Step, StepResult, Trajectory, Triplet
 
 __all__ = [
@@ -120,6 +121,26 @@ class Game24Env:
     """
 
     name = "game24"
+    prompt_guide = PromptGuide(
+        action=(
+            "Game of 24 rules: each action takes two of the numbers left, combines them with "
+            "one of + - * / and replaces them by the result, written as `a op b = result`. "
+            "Three actions leave one number; the task is solved when it is 24. Prefer steps "
+            "from which 24 is still reachable.\n"
+            "Example with the numbers 4 4 6 8:\n"
+            "Action: 4 + 8 = 12   (left: 4 6 12)\n"
+            "Action: 6 - 4 = 2    (left: 2 12)\n"
+            "Action: 12 * 2 = 24  (left: 24, solved)"
+        ),
+        synthesis=(
+            "Game of 24 conventions: an intent reads 'Use the numbers <the four starting "
+            "numbers> and basic arithmetic (+ - * /) to obtain <the number the trajectory "
+            "ended with>. Each step combines two of the numbers left.' A negative starts from "
+            "the same numbers, uses actions of the form `a op b = result` with correct "
+            "arithmetic, and ends at a different number; its observations read 'Numbers left: "
+            "...'."
+        ),
+    )
 
     def __init__(self, puzzles: Sequence[Sequence[int]] | None = None) -> None:
         # the shipped table is cached and immutable: share it rather than copy it per episode
