@@ -53,14 +53,22 @@ LLM_QUICKSTART_N = {"full": 4, "tiny": 2}
 
 
 # -- building blocks shared by the subcommands --------------------------------------------
-def _policy(spec: str):
+def _chat(spec: str, usage=None):
+    """A chat model by name whose requests ``usage`` (a UsageTracker) counts and limits."""
+    from armap_agents.llm import make_chat_model
+
+    model = make_chat_model(spec)
+    if usage is not None:
+        model.callbacks = [*(model.callbacks or []), usage]
+    return model
+
+
+def _policy(spec: str, usage=None):
     from armap_agents.policies import LLMPolicy, RandomPolicy
 
     if spec == "random":
         return RandomPolicy()
-    from armap_agents.llm import make_chat_model
-
-    return LLMPolicy(make_chat_model(spec), structured=_structured_format(spec))
+    return LLMPolicy(_chat(spec, usage), structured=_structured_format(spec))
 
 
 def _structured_format(spec: str):
@@ -74,14 +82,13 @@ def _structured_format(spec: str):
     return None
 
 
-def _synthesizer(spec: str, env: str):
+def _synthesizer(spec: str, env: str, usage=None):
     from armap_agents.environments.registry import make_env, make_relabeler
     from armap_agents.prompts import prompt_guide
     from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
 
     if spec == "relabel":
         return RelabelSynthesizer(make_relabeler(env))
-    from armap_agents.llm import make_chat_model
     from armap_agents.synthesizers import SynthesisOutput
 
     # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
@@ -93,7 +100,7 @@ def _synthesizer(spec: str, env: str):
     probe = make_env(env)  # its prompt guide; environments start their engines lazily
     guide = prompt_guide(probe).synthesis
     probe.close()
-    return LLMSynthesizer(make_chat_model(spec), response_format=response_format, guide=guide)
+    return LLMSynthesizer(_chat(spec, usage), response_format=response_format, guide=guide)
 
 
 def _env_factory(name: str):
@@ -123,7 +130,7 @@ def run_explore(args: argparse.Namespace) -> None:
         seed=args.seed,
         max_concurrency=args.concurrency,
     )
-    result = explore(_policy(args.policy), _env_factory(args.env), args.out, config)
+    result = explore(_policy(args.policy, args.usage), _env_factory(args.env), args.out, config)
     print(
         f"explored {result.finished} new episodes ({result.already_done} already done, "
         f"{result.failed} failed, {result.successes} successes) -> {result.output_path}"
@@ -137,7 +144,7 @@ def run_synthesize(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
     )
     result = synthesize(
-        _synthesizer(args.synthesizer, args.env), args.trajectories, args.out, config
+        _synthesizer(args.synthesizer, args.env, args.usage), args.trajectories, args.out, config
     )
     print(
         f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
@@ -227,9 +234,7 @@ def run_plan(args: argparse.Namespace) -> None:
 
             extra.update(memory=TrajectoryMemory.open(args.memory), memory_path=args.memory)
         if args.reflector:
-            from armap_agents.llm import make_chat_model
-
-            extra["reflector"] = make_chat_model(args.reflector)
+            extra["reflector"] = _chat(args.reflector, args.usage)
     run_config: dict = {"max_concurrency": args.concurrency}
     with ExitStack() as stack:
         if args.checkpoint is not None:
@@ -246,7 +251,7 @@ def run_plan(args: argparse.Namespace) -> None:
             }
         graph = build_planner(
             args.planner,
-            _policy(args.policy),
+            _policy(args.policy, args.usage),
             _env_factory(args.env),
             reward_model,
             config,
@@ -297,6 +302,8 @@ def _evaluate(
     concurrency: int,
     planners: Sequence[str],
     max_steps: int = 10,
+    usage=None,
+    limits=None,
 ):
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
@@ -306,7 +313,7 @@ def _evaluate(
     tasks = probe.task_ids(split)[:max_tasks] if max_tasks else None
     probe.close()
     report = evaluate_planners(
-        _policy(policy),
+        _policy(policy, usage),
         factory,
         RewardModel.load(model_dir),
         split=split,
@@ -318,6 +325,7 @@ def _evaluate(
         outcomes_path=out_dir / "outcomes.jsonl",
         max_concurrency=concurrency,
         reward_model_val_accuracy=_read_val_accuracy(model_dir),
+        limits=limits,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(report.to_markdown() + "\n")
@@ -338,6 +346,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
         seed=args.seed,
         concurrency=args.concurrency,
         planners=args.planners,
+        usage=args.usage,
+        limits=args.limits,
     )
     print(report.to_markdown())
     print(f"\nsaved {Path(args.out) / 'report.md'} and {Path(args.out) / 'results.png'}")
@@ -354,7 +364,12 @@ def run_quickstart(args: argparse.Namespace) -> None:
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    common = {"env": "game24", "seed": args.seed, "concurrency": args.concurrency}
+    common = {
+        "env": "game24",
+        "seed": args.seed,
+        "concurrency": args.concurrency,
+        "usage": args.usage,
+    }
 
     who = f"LLM policy {llm}" if llm else "random policy"
     print(f"[1/4] explore: {who}, {episodes} episodes on each of {tasks} train puzzles")
@@ -417,6 +432,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         concurrency=args.concurrency,
         planners=planners,
         max_steps=LLM_MAX_STEPS if llm else 10,
+        usage=args.usage,
     )
     minutes = (time.perf_counter() - started) / 60
     print()
@@ -442,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--concurrency", type=int, default=4, help="parallel episodes / calls")
+        if name != "quickstart":  # a demo of fixed size
+            g = p.add_argument_group("LLM budget (the run stops, resumably, when it is spent)")
+            g.add_argument("--max-llm-calls", type=int, help="LLM requests")
+            g.add_argument("--max-llm-tokens", type=int, help="prompt + completion tokens")
         return p
 
     policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
@@ -560,6 +580,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_usage(usage) -> None:
+    u = usage.usage
+    if u.calls or u.errors:
+        print(
+            f"LLM usage: {u.calls:,} requests, {u.prompt_tokens:,} prompt + "
+            f"{u.completion_tokens:,} completion tokens, {u.errors:,} failed attempts (retried)"
+        )
+    if usage.exhausted:
+        print(
+            f"stopped by the LLM budget ({usage.exhausted}); what was done is saved: rerun with "
+            "a larger budget to resume"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``armap`` command."""
     args = build_parser().parse_args(argv)
@@ -567,8 +601,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from armap_agents.llm import UsageLimits, UsageTracker
+
+    limits = None
+    calls, tokens = getattr(args, "max_llm_calls", None), getattr(args, "max_llm_tokens", None)
+    if calls is not None or tokens is not None:
+        limits = UsageLimits(max_calls=calls, max_tokens=tokens)
+    args.limits = limits
+    # evaluate enforces the budget between tasks itself (so no task is half-counted)
+    args.usage = UsageTracker(None if args.command == "evaluate" else limits)
     try:
         args.func(args)
+        _print_usage(args.usage)
     except (ArmapError, KeyError, ValueError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"armap {args.command}: error: {message}", file=sys.stderr)

@@ -14,6 +14,7 @@ JSONL file as they finish, so an interrupted evaluation resumes.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import statistics
@@ -29,11 +30,15 @@ from tqdm.auto import tqdm
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
+from armap_agents.errors import BudgetExceeded
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
 from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
+from armap_agents.llm import Usage, UsageLimits, UsageTracker
 from armap_agents.policies import Policy
 from armap_agents.reward.model import RewardModel
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "PLANNER_ROWS",
@@ -55,6 +60,8 @@ class MethodOutcome(BaseModel):
     policy_calls: int
     reward_model_calls: int = 0
     seconds: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
+    """LLM requests and tokens (policy, and reflections for ARMAP-R)."""
 
 
 class TaskOutcome(BaseModel):
@@ -74,6 +81,7 @@ class MethodRow(BaseModel):
     policy_calls: int
     reward_model_calls: int = 0
     seconds: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
 
 
 class EvaluationReport(BaseModel):
@@ -86,6 +94,8 @@ class EvaluationReport(BaseModel):
     rows: list[MethodRow]
     reward_model_val_accuracy: float | None = None
     notes: dict[str, str] = Field(default_factory=dict)
+    stopped: str | None = None
+    """Why the run ended before every task was done (a usage budget), or None."""
 
     def row(self, method: str) -> MethodRow:
         return next(r for r in self.rows if r.method == method)
@@ -99,14 +109,24 @@ class EvaluationReport(BaseModel):
             lines.append(
                 f"Reward-model validation pairwise accuracy: {self.reward_model_val_accuracy:.1%}."
             )
-        lines += [
-            "",
-            "| method | success rate | policy calls | reward-model calls | wall time (s) |",
-            "|---|---:|---:|---:|---:|",
-        ]
+        if self.stopped:
+            lines.append(f"Stopped early ({self.stopped}): the table covers the tasks done.")
+        llm = any(r.usage.calls for r in self.rows)
+        header = "| method | success rate | policy calls | reward-model calls | wall time (s) |"
+        rule = "|---|---:|---:|---:|---:|"
+        if llm:
+            header += " LLM requests | prompt / completion tokens | failed attempts |"
+            rule += "---:|---:|---:|"
+        lines += ["", header, rule]
         for r in self.rows:
             calls = f"{r.policy_calls:,} | {r.reward_model_calls:,}"
-            lines.append(f"| {r.method} | {r.success_rate:.1%} | {calls} | {r.seconds:.1f} |")
+            line = f"| {r.method} | {r.success_rate:.1%} | {calls} | {r.seconds:.1f} |"
+            if llm:
+                u = r.usage
+                line += (
+                    f" {u.calls:,} | {u.prompt_tokens:,} / {u.completion_tokens:,} | {u.errors:,} |"
+                )
+            lines.append(line)
         for key, value in self.notes.items():
             lines.append(f"\n{key}: {value}")
         return "\n".join(lines)
@@ -139,12 +159,16 @@ def evaluate_planners(
     reward_model_val_accuracy: float | None = None,
     mcts_config: MCTSConfig | None = None,
     reflexion_config: ReflexionConfig | None = None,
+    limits: UsageLimits | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
     """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
 
     ARMAP-R and ARMAP-M get the policy-call budget Best-of-N used on the same task, unless
-    their configs say otherwise.
+    their configs say otherwise. LLM usage is recorded per method and task. ``limits`` is a
+    budget for the whole run: when it is spent, the task in flight is dropped, the report
+    covers the tasks done (``report.stopped`` says why) and a rerun with ``outcomes_path``
+    resumes from there.
     """
     unknown = set(planners) - set(PLANNER_ROWS)
     if unknown:
@@ -172,63 +196,72 @@ def evaluate_planners(
             o.task_id: o for o in iter_jsonl(outcomes_path, TaskOutcome) if o.task_id in tasks
         }
         appender = JsonlAppender(outcomes_path)
+    run_usage = UsageTracker(limits)
+    stopped = None
+
+    def run(graph: Any, task_id: str) -> tuple[dict[str, Any], float, Usage]:
+        usage = UsageTracker()
+        config = {**run_config, "callbacks": [run_usage, usage]}
+        state, seconds = _timed(lambda: graph.invoke({"task_id": task_id}, config))
+        return state, seconds, usage.usage
+
+    def outcome_of(state: dict[str, Any], seconds: float, usage: Usage) -> MethodOutcome:
+        return MethodOutcome(
+            success=_success(state),
+            policy_calls=state["policy_calls"],
+            reward_model_calls=state.get("reward_model_calls", 0),
+            seconds=seconds,
+            usage=usage,
+        )
+
     for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress):
         if task_id in outcomes and all(
             _row_key(p, n) in outcomes[task_id].methods for p in planners
         ):
             continue
-        b, b_secs = _timed(lambda: best_of_n.invoke({"task_id": task_id}, run_config))  # noqa: B023
-        g, g_secs = _timed(lambda: greedy.invoke({"task_id": task_id}, run_config))  # noqa: B023
-        budget = b["policy_calls"]
+        b = run(best_of_n, task_id)
         methods = {
-            "Greedy": MethodOutcome(
-                success=_success(g), policy_calls=g["policy_calls"], seconds=g_secs
-            ),
-            _row_key("best_of_n", n): MethodOutcome(
-                success=_success(b),
-                policy_calls=budget,
-                reward_model_calls=b["reward_model_calls"],
-                seconds=b_secs,
-            ),
+            "Greedy": outcome_of(*run(greedy, task_id)),
+            _row_key("best_of_n", n): outcome_of(*b),
         }
+        budget = b[0]["policy_calls"]
         if "reflexion" in planners:
             cfg = reflexion_config or ReflexionConfig(max_trials=n, max_steps=max_steps, seed=seed)
             graph = build_reflexion_graph(policy, env_factory, reward_model, cfg)
-            r, secs = _timed(lambda: graph.invoke({"task_id": task_id}, run_config))  # noqa: B023
-            methods["ARMAP-R"] = MethodOutcome(
-                success=_success(r),
-                policy_calls=r["policy_calls"],
-                reward_model_calls=r["reward_model_calls"],
-                seconds=secs,
-            )
+            methods["ARMAP-R"] = outcome_of(*run(graph, task_id))
         if "mcts" in planners:
             cfg = mcts_config or MCTSConfig(
                 iterations=10 * n, max_policy_calls=budget, max_steps=max_steps, seed=seed
             )
             graph = build_mcts_graph(policy, env_factory, reward_model, cfg)
-            m, secs = _timed(lambda: graph.invoke({"task_id": task_id}, run_config))  # noqa: B023
-            methods["ARMAP-M"] = MethodOutcome(
-                success=_success(m),
-                policy_calls=m["policy_calls"],
-                reward_model_calls=m["reward_model_calls"],
-                seconds=secs,
-            )
+            methods["ARMAP-M"] = outcome_of(*run(graph, task_id))
+        if run_usage.exhausted is not None:
+            # episodes were cut short by the budget: this task's figures would be wrong, so it
+            # is not recorded (a rerun with a larger budget does it again)
+            stopped = f"usage budget spent: {run_usage.exhausted}"
+            logger.warning("evaluation stopped at task %s: %s", task_id, stopped)
+            break
         outcome = TaskOutcome(
             task_id=task_id,
-            candidates=[bool(c.evaluation and c.evaluation.success) for c in b["candidates"]],
-            scores=b["scores"],
+            candidates=[bool(c.evaluation and c.evaluation.success) for c in b[0]["candidates"]],
+            scores=b[0]["scores"],
             methods=methods,
         )
         outcomes[task_id] = outcome
         if appender is not None:
             appender.append(outcome)
-    return summarize(
-        [outcomes[t] for t in tasks],
+    done = [outcomes[t] for t in tasks if t in outcomes]
+    if not done:
+        raise BudgetExceeded(f"no task finished within the budget ({stopped})")
+    report = summarize(
+        done,
         env=name,
         split=split,
         n=n,
         reward_model_val_accuracy=reward_model_val_accuracy,
     )
+    report.stopped = stopped
+    return report
 
 
 def _row_key(planner: str, n: int) -> str:
@@ -256,15 +289,23 @@ def summarize(
             policy_calls=sum(r.policy_calls for r in results),
             reward_model_calls=sum(r.reward_model_calls for r in results),
             seconds=sum(r.seconds for r in results),
+            usage=sum((r.usage for r in results), Usage()),
         )
 
     bon = row(armap_b)
+    one_candidate = Usage(
+        calls=round(bon.usage.calls / n),
+        prompt_tokens=round(bon.usage.prompt_tokens / n),
+        completion_tokens=round(bon.usage.completion_tokens / n),
+        errors=round(bon.usage.errors / n),
+    )
     rows = [
         MethodRow(
             method="Sampling",
             success_rate=statistics.fmean(statistics.fmean(o.candidates) for o in outcomes),
             policy_calls=round(bon.policy_calls / n),
             seconds=bon.seconds / n,
+            usage=one_candidate,
         ),
         row("Greedy"),
         bon,
@@ -274,6 +315,7 @@ def summarize(
             success_rate=statistics.fmean(any(o.candidates) for o in outcomes),
             policy_calls=bon.policy_calls,
             seconds=bon.seconds,
+            usage=bon.usage,
         ),
     ]
     report = EvaluationReport(
@@ -285,7 +327,7 @@ def summarize(
         reward_model_val_accuracy=reward_model_val_accuracy,
         notes={
             "Sampling": "mean success over all N candidates (expected success of one random "
-            "pick); its policy calls and time are those of one candidate per task",
+            "pick); its policy calls, time and usage are those of one candidate per task",
             "machine": machine_description(),
         },
     )

@@ -281,6 +281,18 @@ class Usage(BaseModel):
     errors: int = 0
     """Failed attempts (each one retried, or the last one given up on)."""
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            calls=self.calls + other.calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            errors=self.errors + other.errors,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
 
 class UsageLimits(BaseModel):
     """A per-run budget. Costs are per 1,000 tokens, in whatever currency you price in."""
@@ -325,12 +337,16 @@ class UsageTracker(BaseCallbackHandler):
         self.usage = Usage()
         self.limits = limits
         self._in_flight = 0
+        self.exhausted: str | None = None
+        """Why the budget stopped a call (None while it has not)."""
 
     def _check_budget(self) -> None:
         with self._lock:
             reason = self.limits.exceeded_by(self.usage, self._in_flight) if self.limits else None
             if reason is None:
                 self._in_flight += 1  # a call slot is reserved until it ends
+            else:
+                self.exhausted = reason
         if reason is not None:
             raise BudgetExceeded(f"usage budget spent: {reason}")
 
