@@ -90,6 +90,10 @@ def test_failed_episodes_are_counted_not_recorded(tmp_path) -> None:
     )
     assert (result.finished, result.failed) == (0, 2)
     assert read_jsonl(tmp_path / "t.jsonl", Trajectory) == []
+    # ... but their reasons are kept
+    failures = [json.loads(line) for line in (tmp_path / "t.failures.jsonl").open()]
+    assert sorted(f["episode_id"] for f in failures) == ["1#0", "1#1"]
+    assert all(f["error"] for f in failures)
 
 
 @pytest.fixture

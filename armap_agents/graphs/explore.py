@@ -7,7 +7,10 @@
 ``plan`` lists the episodes the config asks for and drops those already in the output file,
 so re-running the same command resumes where a crash (or Ctrl-C) stopped it; each finished
 trajectory is appended and fsynced before the worker returns, so a crash loses at most the
-episodes in flight. Bound the parallelism with LangGraph's ``max_concurrency`` config key.
+episodes in flight. A failed episode (the environment crashed beyond repair, the LLM budget
+ran out ...) is not written as a trajectory, so a rerun tries it again; its id and error are
+appended to ``<output>.failures.jsonl`` (:func:`failures_path`). Bound the parallelism with
+LangGraph's ``max_concurrency`` config key.
 Progress is streamed as custom events (``stream_mode="custom"``); :func:`explore` renders
 them as a progress bar.
 """
@@ -32,7 +35,7 @@ from armap_agents.policies import Policy
 from armap_agents.rollout import run_episode
 from armap_agents.types import Trajectory
 
-__all__ = ["ExploreConfig", "ExploreResult", "build_explore_graph", "explore"]
+__all__ = ["ExploreConfig", "ExploreResult", "build_explore_graph", "explore", "failures_path"]
 
 
 class ExploreConfig(BaseModel):
@@ -72,6 +75,12 @@ class ExploreResult(BaseModel):
     finished: int
     failed: int
     successes: int
+
+
+def failures_path(output_path: str | Path) -> Path:
+    """Where an exploration logs its failed episodes (id, task, error), one JSON per line."""
+    path = Path(output_path)
+    return path.with_name(path.name.removesuffix(".jsonl") + ".failures.jsonl")
 
 
 def episode_id(task_id: str, index: int) -> str:
@@ -120,7 +129,16 @@ def build_explore_graph(
                 episode_id=episode_id(episode["task_id"], episode["index"]),
             )
         failed = "error" in trajectory.info
-        if not failed:  # a failed episode is not recorded, so a rerun tries it again
+        if failed:  # not recorded as a trajectory, so a rerun tries it again; the reason is kept
+            appenders.get(failures_path(episode["output_path"])).append(
+                {
+                    "episode_id": trajectory.episode_id,
+                    "task_id": trajectory.task_id,
+                    "steps_done": len(trajectory.steps),
+                    "error": trajectory.info["error"],
+                }
+            )
+        else:
             appenders.get(episode["output_path"]).append(trajectory)
         success = bool(trajectory.evaluation and trajectory.evaluation.success)
         get_stream_writer()({"event": "episode", "failed": failed, "success": success})
