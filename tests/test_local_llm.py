@@ -25,7 +25,7 @@ from armap_agents.llm import UsageTracker, make_chat_model  # noqa: E402
 from armap_agents.local_llm import LlamaCppServer  # noqa: E402
 from armap_agents.policies import LLMPolicy  # noqa: E402
 from armap_agents.reward.model import RewardModel, RewardModelConfig  # noqa: E402
-from armap_agents.rollout import policy_context  # noqa: E402
+from armap_agents.rollout import policy_context, run_episode  # noqa: E402
 from armap_agents.synthesizers import LLMSynthesizer  # noqa: E402
 from armap_agents.types import Trajectory  # noqa: E402
 
@@ -90,6 +90,11 @@ def test_llama_server_drives_explore_synthesize_and_best_of_n(tmp_path) -> None:
         )
         assert len(choices) == 3 and sampler.server_honours_n is False
         assert tracker.usage.calls == 3  # the n=3 request (one choice back) + two more
+
+        # the grammar-constrained JSON reply is always one of the valid moves
+        strict = LLMPolicy(chat, structured="json_object", max_reasks=0, max_tokens=32)
+        played = run_episode(env, strict, "5", seed=0, max_steps=3)
+        assert len(played.steps) == 3 and played.info["invalid_actions"] == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the server is gone
     # the key never reached a file of the run
