@@ -6,17 +6,32 @@ local reward model, and let it pick among an API-only LLM's candidate trajectori
 
 from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents.environments import (
+    AlfWorldEnv,
+    AlfWorldRelabeler,
     EnvFactory,
     Environment,
+    EnvPool,
     EnvRegistry,
     Game24Env,
     Game24Relabeler,
     Relabeler,
+    ScienceWorldEnv,
+    ScienceWorldRelabeler,
     default_registry,
     make_env,
+    make_env_factory,
     make_relabeler,
+    select_tasks,
 )
-from armap_agents.errors import ArmapError, CheckpointError, ConfigError, SynthesisError
+from armap_agents.errors import (
+    ArmapError,
+    BudgetExceeded,
+    CheckpointError,
+    ConfigError,
+    EnvironmentCrashed,
+    MissingDependency,
+    SynthesisError,
+)
 from armap_agents.evaluation import EvaluationReport, TaskOutcome, evaluate_planners
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.explore import ExploreConfig, ExploreResult, build_explore_graph, explore
@@ -28,7 +43,7 @@ from armap_agents.graphs.synthesize import (
     build_synthesize_graph,
     synthesize,
 )
-from armap_agents.llm import RetryPolicy, Usage, UsageTracker, make_chat_model
+from armap_agents.llm import RetryPolicy, Usage, UsageLimits, UsageTracker, make_chat_model
 from armap_agents.memory import MiniLMEmbedder, TrajectoryMemory
 from armap_agents.planners import build_planner
 from armap_agents.policies import (
@@ -38,7 +53,9 @@ from armap_agents.policies import (
     PolicyContext,
     RandomPolicy,
     parse_action,
+    sample_actions,
 )
+from armap_agents.prompts import PromptGuide
 from armap_agents.reward import (
     Objective,
     RewardModel,
@@ -73,13 +90,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActionChoice",
+    "AlfWorldEnv",
+    "AlfWorldRelabeler",
     "ArmapError",
     "BestOfNConfig",
+    "BudgetExceeded",
     "CheckpointError",
     "ConfigError",
     "EnvFactory",
+    "EnvPool",
     "EnvRegistry",
     "Environment",
+    "EnvironmentCrashed",
     "Evaluation",
     "EvaluationReport",
     "ExploreConfig",
@@ -90,10 +112,12 @@ __all__ = [
     "LLMSynthesizer",
     "MCTSConfig",
     "MiniLMEmbedder",
+    "MissingDependency",
     "Objective",
     "Observation",
     "Policy",
     "PolicyContext",
+    "PromptGuide",
     "RandomPolicy",
     "ReflexionConfig",
     "RelabelSynthesizer",
@@ -103,6 +127,8 @@ __all__ = [
     "RewardModelConfig",
     "RewardTrainer",
     "RewardTrainerConfig",
+    "ScienceWorldEnv",
+    "ScienceWorldRelabeler",
     "Step",
     "StepResult",
     "SynthesisError",
@@ -116,9 +142,9 @@ __all__ = [
     "TrajectoryMemory",
     "Triplet",
     "Usage",
+    "UsageLimits",
     "UsageTracker",
     "WeightedObjective",
-    "__version__",
     "build_best_of_n_graph",
     "build_explore_graph",
     "build_mcts_graph",
@@ -131,6 +157,7 @@ __all__ = [
     "fewer_steps",
     "make_chat_model",
     "make_env",
+    "make_env_factory",
     "make_relabeler",
     "numeric_attribute",
     "parse_action",
@@ -138,9 +165,12 @@ __all__ = [
     "render_example",
     "render_trajectory",
     "run_episode",
+    "sample_actions",
+    "select_tasks",
     "synthesize",
     "tree_to_json",
     "write_jsonl",
     "write_tree_html",
     "write_tree_json",
+    "__version__",
 ]

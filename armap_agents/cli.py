@@ -14,6 +14,7 @@ command after a crash and it continues where it stopped.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -21,9 +22,11 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
-from armap_agents.errors import ArmapError
+from armap_agents.errors import ArmapError, ConfigError
 
 PLANNER_NAMES = ("best_of_n", "reflexion", "mcts")
 
@@ -82,13 +85,13 @@ def _structured_format(spec: str):
     return None
 
 
-def _synthesizer(spec: str, env: str, usage=None):
-    from armap_agents.environments.registry import make_env, make_relabeler
-    from armap_agents.prompts import prompt_guide
+def _synthesizer(spec: str, env: str, usage=None, env_options: dict | None = None):
+    from armap_agents.environments.registry import default_registry
     from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
 
+    registry = default_registry()
     if spec == "relabel":
-        return RelabelSynthesizer(make_relabeler(env))
+        return RelabelSynthesizer(registry.relabeler(env, **_accepted(registry, env, env_options)))
     from armap_agents.synthesizers import SynthesisOutput
 
     # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
@@ -97,18 +100,53 @@ def _synthesizer(spec: str, env: str, usage=None):
         if spec.startswith("local:")
         else None
     )
-    probe = make_env(env)  # its prompt guide; environments start their engines lazily
-    guide = prompt_guide(probe).synthesis
-    probe.close()
+    guide = registry.prompt_guide(env).synthesis
     return LLMSynthesizer(_chat(spec, usage), response_format=response_format, guide=guide)
 
 
-def _env_factory(name: str):
+def _accepted(registry, env: str, options: dict | None) -> dict[str, Any]:
+    """The environment options its relabeler also takes (e.g. ALFWorld's ``data_dir``)."""
+    if not options:
+        return {}
+    parameters = inspect.signature(registry.relabeler_constructor(env)).parameters
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--env-option key=value`` pairs as keyword arguments of the environment: numbers and
+    true/false are parsed, a key given several times becomes a list."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env-option wants KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(text)
+            if isinstance(value, dict | list):
+                value = text
+        except json.JSONDecodeError:
+            value = text
+        key = key.replace("-", "_")
+        if key in options:
+            previous = options[key]
+            options[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            options[key] = value
+    return options
+
+
+@contextmanager
+def _environments(name: str, options: dict | None = None):
+    """The environment factory of a command; pooled environments (JVMs ...) stop at the end."""
     from armap_agents.environments.registry import default_registry
 
-    registry = default_registry()
-    registry.make(name).close()  # fail early on a wrong name
-    return lambda: registry.make(name)
+    factory = default_registry().factory(name, **(options or {}))
+    try:
+        yield factory
+    finally:
+        close = getattr(factory, "close", None)
+        if close is not None:
+            close()
 
 
 def _read_val_accuracy(model_dir: Path) -> float | None:
@@ -124,13 +162,16 @@ def run_explore(args: argparse.Namespace) -> None:
 
     config = ExploreConfig(
         split=args.split,
+        tasks=args.task or None,
         episodes_per_task=args.episodes_per_task,
         max_tasks=args.max_tasks,
         max_steps=args.max_steps,
         seed=args.seed,
         max_concurrency=args.concurrency,
     )
-    result = explore(_policy(args.policy, args.usage), _env_factory(args.env), args.out, config)
+    policy = _policy(args.policy, args.usage)
+    with _environments(args.env, _env_options(args.env_option)) as factory:
+        result = explore(policy, factory, args.out, config)
     print(
         f"explored {result.finished} new episodes ({result.already_done} already done, "
         f"{result.failed} failed, {result.successes} successes) -> {result.output_path}"
@@ -144,7 +185,10 @@ def run_synthesize(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
     )
     result = synthesize(
-        _synthesizer(args.synthesizer, args.env, args.usage), args.trajectories, args.out, config
+        _synthesizer(args.synthesizer, args.env, args.usage, _env_options(args.env_option)),
+        args.trajectories,
+        args.out,
+        config,
     )
     print(
         f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
@@ -252,7 +296,7 @@ def run_plan(args: argparse.Namespace) -> None:
         graph = build_planner(
             args.planner,
             _policy(args.policy, args.usage),
-            _env_factory(args.env),
+            stack.enter_context(_environments(args.env, _env_options(args.env_option))),
             reward_model,
             config,
             **extra,
@@ -304,29 +348,33 @@ def _evaluate(
     max_steps: int = 10,
     usage=None,
     limits=None,
+    env_options: dict | None = None,
+    task_patterns: list[str] | None = None,
 ):
+    from armap_agents.environments.base import select_tasks
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
 
-    factory = _env_factory(env)
-    probe = factory()
-    tasks = probe.task_ids(split)[:max_tasks] if max_tasks else None
-    probe.close()
-    report = evaluate_planners(
-        _policy(policy, usage),
-        factory,
-        RewardModel.load(model_dir),
-        split=split,
-        task_ids=tasks,
-        n=n,
-        planners=planners,
-        max_steps=max_steps,
-        seed=seed,
-        outcomes_path=out_dir / "outcomes.jsonl",
-        max_concurrency=concurrency,
-        reward_model_val_accuracy=_read_val_accuracy(model_dir),
-        limits=limits,
-    )
+    with _environments(env, env_options) as factory:
+        with closing(factory()) as probe:
+            tasks = select_tasks(probe.task_ids(split), task_patterns)
+        if not tasks:
+            raise ConfigError(f"no task of split {split!r} matches {task_patterns}")
+        report = evaluate_planners(
+            _policy(policy, usage),
+            factory,
+            RewardModel.load(model_dir),
+            split=split,
+            task_ids=tasks[:max_tasks] if max_tasks else tasks,
+            n=n,
+            planners=planners,
+            max_steps=max_steps,
+            seed=seed,
+            outcomes_path=out_dir / "outcomes.jsonl",
+            max_concurrency=concurrency,
+            reward_model_val_accuracy=_read_val_accuracy(model_dir),
+            limits=limits,
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(report.to_markdown() + "\n")
     (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
@@ -346,8 +394,11 @@ def run_evaluate(args: argparse.Namespace) -> None:
         seed=args.seed,
         concurrency=args.concurrency,
         planners=args.planners,
+        max_steps=args.max_steps,
         usage=args.usage,
         limits=args.limits,
+        env_options=_env_options(args.env_option),
+        task_patterns=args.task or None,
     )
     print(report.to_markdown())
     print(f"\nsaved {Path(args.out) / 'report.md'} and {Path(args.out) / 'results.png'}")
@@ -369,6 +420,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "concurrency": args.concurrency,
         "usage": args.usage,
+        "env_option": [],
     }
 
     who = f"LLM policy {llm}" if llm else "random policy"
@@ -382,6 +434,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
             episodes_per_task=episodes,
             max_tasks=tasks,
             max_steps=LLM_MAX_STEPS if llm else 10,
+            task=[],
         )
     )
     how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
@@ -464,23 +517,41 @@ def build_parser() -> argparse.ArgumentParser:
             g.add_argument("--max-llm-tokens", type=int, help="prompt + completion tokens")
         return p
 
+    def env_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--env", default="game24", help="game24, scienceworld or alfworld")
+        p.add_argument(
+            "--env-option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="an environment argument, e.g. tasks=boil or jvm_heap=1g (scienceworld), "
+            "data_dir=/data/alfworld or task_types=clean (alfworld); repeat a key for a list",
+        )
+
     policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
 
     p = add(
         "explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore
     )
-    p.add_argument("--env", default="game24")
+    env_arguments(p)
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL file")
     p.add_argument("--split", default="train")
     p.add_argument("--episodes-per-task", type=int, default=4)
     p.add_argument("--max-tasks", type=int, default=None)
     p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        help="only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
+        "ALFWorld, a puzzle rank for Game of 24); repeatable",
+    )
 
     p = add(
         "synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize
     )
-    p.add_argument("--env", default="game24")
+    env_arguments(p)
     p.add_argument("--trajectories", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument(
@@ -505,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
     p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")
-    p.add_argument("--env", default="game24")
+    env_arguments(p)
     p.add_argument("--model", type=Path, help="reward-model directory")
     p.add_argument("--task", required=True)
     p.add_argument("--policy", default="random", help=policy_help)
@@ -543,13 +614,21 @@ def build_parser() -> argparse.ArgumentParser:
         "compare Sampling, Greedy, ARMAP-B/R/M and oracle Best-of-N on a split",
         run_evaluate,
     )
-    p.add_argument("--env", default="game24")
+    env_arguments(p)
     p.add_argument("--model", required=True, type=Path, help="reward-model directory")
     p.add_argument("--out", required=True, type=Path, help="evaluation directory (resumable)")
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--split", default="test")
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--max-tasks", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument(
+        "--task",
+        action="append",
+        default=[],
+        help="only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
+        "ALFWorld, a puzzle rank for Game of 24); repeatable",
+    )
     p.add_argument(
         "--planners",
         type=_planner_list,

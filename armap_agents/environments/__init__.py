@@ -1,22 +1,33 @@
-"""Environments: the protocol, Game of 24, and a registry by name."""
+"""Environments: the protocol, Game of 24, ScienceWorld, ALFWorld, pooling, a registry."""
 
-from armap_agents.environments.base import EnvFactory, Environment, Relabeler
+from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
+from armap_agents.environments.base import EnvFactory, Environment, Relabeler, select_tasks
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
+from armap_agents.environments.pool import EnvPool
 from armap_agents.environments.registry import (
     EnvRegistry,
     default_registry,
     make_env,
+    make_env_factory,
     make_relabeler,
 )
+from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler
 
 __all__ = [
+    "AlfWorldEnv",
+    "AlfWorldRelabeler",
     "EnvFactory",
+    "EnvPool",
     "EnvRegistry",
     "Environment",
     "Game24Env",
     "Game24Relabeler",
     "Relabeler",
+    "ScienceWorldEnv",
+    "ScienceWorldRelabeler",
     "default_registry",
     "make_env",
+    "make_env_factory",
     "make_relabeler",
+    "select_tasks",
 ]

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
 
-__all__ = ["Environment", "EnvFactory", "Relabeler"]
+__all__ = ["Environment", "EnvFactory", "Relabeler", "select_tasks"]
 
 
 @runtime_checkable
@@ -51,3 +51,20 @@ class Relabeler(Protocol):
     """
 
     def relabel(self, trajectories: list[Trajectory], seed: int) -> list[Triplet]: ...
+
+
+def select_tasks(task_ids: list[str], patterns: list[str] | None) -> list[str]:
+    """The ids matching any pattern, in order: a pattern matches an id equal to it, or a
+    ``/``-separated part of the id equal to it or starting with it plus ``-``. So ``boil``
+    selects ScienceWorld's ``boil/0``, ``boil/1`` ...; ``pick_and_place_simple`` selects ALFWorld's
+    ``train/pick_and_place_simple-Book-None-Desk-310/trial_...``; ``905`` Game of 24's ``905``.
+    ``None`` keeps every id."""
+    if not patterns:
+        return list(task_ids)
+
+    def matches(task_id: str, pattern: str) -> bool:
+        if task_id == pattern:
+            return True
+        return any(part == pattern or part.startswith(pattern + "-") for part in task_id.split("/"))
+
+    return [t for t in task_ids if any(matches(t, p) for p in patterns)]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from armap_agents.environments.base import Environment, Relabeler
+from armap_agents.environments.base import EnvFactory, Environment, Relabeler
+from armap_agents.prompts import PromptGuide, prompt_guide
 
-__all__ = ["EnvRegistry", "default_registry", "make_env", "make_relabeler"]
+__all__ = ["EnvRegistry", "default_registry", "make_env", "make_env_factory", "make_relabeler"]
 
 
 class EnvRegistry:
@@ -39,26 +41,61 @@ class EnvRegistry:
             ) from None
         return factory(**kwargs)
 
-    def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
+    def factory(self, name: str, **kwargs: Any) -> EnvFactory:
+        """An environment factory for graphs (one environment per episode or tree operation).
+
+        Environments that are costly to start provide a ``factory`` classmethod that reuses
+        instances (ScienceWorld's JVMs, ALFWorld's game engines); others are built anew each
+        time. Arguments are checked now.
+        """
+        if name not in self._envs:
+            self.make(name)  # raises the helpful KeyError
+        constructor = self._envs[name]
+        pooled = getattr(constructor, "factory", None)
+        if pooled is not None:
+            return pooled(**kwargs)
+        constructor(**kwargs).close()  # fail early on wrong arguments
+        return functools.partial(constructor, **kwargs)
+
+    def prompt_guide(self, name: str) -> PromptGuide:
+        """The environment's :class:`~armap_agents.prompts.PromptGuide` (without making one)."""
+        if name not in self._envs:
+            self.make(name)  # raises the helpful KeyError
+        return prompt_guide(self._envs[name])
+
+    def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
         if name not in self._relabelers:
             raise KeyError(
                 f"environment {name!r} has no programmatic relabeler; use an LLM synthesizer"
             )
-        return self._relabelers[name](**kwargs)
+        return self._relabelers[name]
+
+    def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
+        return self.relabeler_constructor(name)(**kwargs)
 
 
 def default_registry() -> EnvRegistry:
-    """A registry holding the built-in environments."""
+    """A registry holding the built-in environments (ScienceWorld and ALFWorld need their
+    extras and, for ALFWorld, a data directory, when an environment is made)."""
+    from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
     from armap_agents.environments.game24 import Game24Env, Game24Relabeler
+    from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler
 
     registry = EnvRegistry()
     registry.register("game24", Game24Env, Game24Relabeler)
+    registry.register("scienceworld", ScienceWorldEnv, ScienceWorldRelabeler)
+    registry.register("alfworld", AlfWorldEnv, AlfWorldRelabeler)
     return registry
 
 
 def make_env(name: str, **kwargs: Any) -> Environment:
     """A new built-in environment by name."""
     return default_registry().make(name, **kwargs)
+
+
+def make_env_factory(name: str, **kwargs: Any) -> EnvFactory:
+    """A factory of a built-in environment for graphs (reusing costly instances)."""
+    return default_registry().factory(name, **kwargs)
 
 
 def make_relabeler(name: str, **kwargs: Any) -> Relabeler:

@@ -30,7 +30,8 @@ from pydantic import BaseModel, Field
 from armap_agents._jsonl import AppenderPool, iter_jsonl
 from armap_agents._progress import run_with_progress
 from armap_agents._seeding import stable_seed
-from armap_agents.environments.base import EnvFactory
+from armap_agents.environments.base import EnvFactory, select_tasks
+from armap_agents.errors import ConfigError
 from armap_agents.policies import Policy
 from armap_agents.rollout import run_episode
 from armap_agents.types import Trajectory
@@ -46,7 +47,10 @@ class ExploreConfig(BaseModel):
     max_tasks: int | None = Field(None, ge=1)
     """Use only the first ``max_tasks`` tasks of the split (in the environment's order)."""
     task_ids: list[str] | None = None
-    """Explicit task ids; overrides ``split`` and ``max_tasks``."""
+    """Explicit task ids; overrides ``split``, ``tasks`` and ``max_tasks``."""
+    tasks: list[str] | None = None
+    """Keep only the split's tasks matching these names (see :func:`select_tasks`), e.g.
+    ``["boil"]`` for ScienceWorld; applied before ``max_tasks``."""
     max_steps: int = Field(10, ge=1)
     seed: int = 0
     max_concurrency: int = Field(4, ge=1)
@@ -103,7 +107,9 @@ def build_explore_graph(
             tasks = list(config.task_ids)
         else:
             with closing(env_factory()) as env:
-                tasks = env.task_ids(config.split)
+                tasks = select_tasks(env.task_ids(config.split), config.tasks)
+            if not tasks:
+                raise ConfigError(f"no task of split {config.split!r} matches {config.tasks}")
             tasks = tasks[: config.max_tasks] if config.max_tasks else tasks
         wanted = [(t, k) for t in tasks for k in range(config.episodes_per_task)]
         pending = [

@@ -1,0 +1,955 @@
+"""ScienceWorld: 30 elementary-science tasks (boil water, grow a plant, build a circuit, ...) in a
+text world with ten rooms, run by the ScienceWorld simulator (Wang et al., EMNLP 2022).
+
+The simulator is a Scala program; this module starts it in a JVM of its own (through py4j) the
+first time an episode needs it, one JVM per environment instance, with a capped heap
+(``jvm_heap``, ``-Xmx``), and stops it in :meth:`ScienceWorldEnv.close` (or when the
+environment is garbage collected, or the Python process exits).
+
+* **Tasks**: ids are ``"<task-name>/<variation>"``, e.g. ``"boil/3"``. Task names are
+  ScienceWorld's (``boil``, ``find-animal``, ``use-thermometer``, ...); ``"task-1-boil"``,
+  ``"1-1"``, ``"find_animal"`` and the paper's titles are accepted too. Splits ``train``,
+  ``dev`` (alias ``valid``) and ``test`` are ScienceWorld's own variation splits (the first
+  half of a task's variations, the third quarter, the rest).
+* **Actions** are ScienceWorld commands (``teleport to kitchen``, ``pick up metal pot``,
+  ``move metal pot to stove``, ``activate stove``, ``wait1``, ``focus on substance in metal
+  pot``). Any string is accepted; one the simulator does not understand ("No known action
+  matches that input.", "Unknown action ...") is ``valid=False``. An ambiguous command is
+  resolved to the simulator's first reading. ``reset task`` is refused: it would rewrite the
+  episode's score behind the planner's back.
+* **Scores** are ScienceWorld's 0-100 progress score; a wrong ``focus on`` sets it to -100 and
+  ends the episode. :meth:`ScienceWorldEnv.evaluate` reports ``score / 100`` (0 for a failed
+  game) and success at 100. ``StepResult.info`` carries the raw score for metrics and for the
+  programmatic relabeler; planners must not optimise it (it is the evaluator's verdict).
+* **Costs** (measured on 2 shared cores with ``benchmarks/scienceworld_costs.py``): a JVM
+  starts in 0.4-1 s (once per environment instance) and holds ~300-400 MiB; a reset (load +
+  look around) takes 30-60 ms; a step 2-15 ms (up to ~0.5 s when plants grow during a wait);
+  :meth:`~ScienceWorldEnv.valid_actions` 20-150 ms, so it is computed only when asked. There is
+  no state copy: MCTS reaches a tree node by reset + replaying its actions, about 130-160 ms
+  for a 10-action prefix. :meth:`~ScienceWorldEnv.gold_actions` (the gold path) can take
+  seconds on the Mendelian-genetics tasks.
+* **Fault tolerance**: if the JVM dies mid-episode, the environment starts a new one, reloads
+  the task, replays the episode's actions (checking the scores match) and retries the call
+  once; if that fails it raises :class:`~armap_agents.errors.EnvironmentCrashed`.
+  :attr:`ScienceWorldEnv.restarts` counts the recoveries.
+
+Requires ``pip install 'armap-agents[scienceworld]'`` and a Java runtime (>= 8) on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import random
+import re
+import shutil
+import subprocess
+import weakref
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
+
+from armap_agents.environments.pool import EnvPool
+from armap_agents.errors import ConfigError, EnvironmentCrashed, MissingDependency
+from armap_agents.prompts import PromptGuide
+from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
+
+__all__ = [
+    "SIMPLIFICATIONS",
+    "ScienceWorldEnv",
+    "ScienceWorldRelabeler",
+    "curate_actions",
+    "focus_targets",
+    "format_task_id",
+    "parse_task_id",
+    "scienceworld_task_names",
+    "task_name",
+    "trajectory_scores",
+    "variation_splits",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCIENCEWORLD_INSTALL = "pip install 'armap-agents[scienceworld]'"
+JAVA_INSTALL = (
+    "install a Java runtime >= 8 (e.g. `apt install openjdk-17-jre-headless`) and put `java` "
+    "on PATH (or set JAVA_HOME)"
+)
+SIMPLIFICATIONS = (
+    "teleportAction",
+    "selfWateringFlowerPots",
+    "openContainers",
+    "openDoors",
+    "noElectricalAction",
+    "easy",
+)
+"""ScienceWorld's simplifications (``easy`` is all of them that suit the task); combine them
+with commas, e.g. ``"teleportAction,openDoors"``; ``""`` is the full game."""
+
+SPLIT_ALIASES = MappingProxyType({"train": "train", "dev": "dev", "valid": "dev", "test": "test"})
+_NOT_UNDERSTOOD = ("No known action matches that input.", "Unknown action")
+_AMBIGUOUS = "Ambiguous request"
+_REFUSED = MappingProxyType(
+    {"reset task": "`reset task` is disabled here: an episode cannot restart its score."}
+)
+
+
+# -- the scienceworld package, imported lazily ----------------------------------------------
+def _scienceworld() -> tuple[Any, Any]:
+    """``(constants, utils)`` of the installed scienceworld package, or MissingDependency."""
+    try:
+        import py4j.java_gateway  # noqa: F401  (scienceworld's own dependency)
+        from scienceworld import constants, utils
+    except ImportError as exc:
+        raise MissingDependency(
+            f"the ScienceWorld environment needs the scienceworld package: {SCIENCEWORLD_INSTALL}"
+            f" ({exc})"
+        ) from exc
+    return constants, utils
+
+
+def scienceworld_task_names() -> list[str]:
+    """ScienceWorld's 30 task names, in the paper's order (no JVM needed)."""
+    constants, utils = _scienceworld()
+    return [utils.infer_task(t["task_name"]) for t in constants.TASKS]
+
+
+def task_name(name: str) -> str:
+    """The canonical ScienceWorld name of a task given in any accepted spelling.
+
+    ``"boil"``, ``"task-1-boil"``, ``"1-1"``, ``"Matter Changes of State (Boiling)"`` and
+    ``"Boil"`` all give ``"boil"``; ``find_animal`` gives ``find-animal``. Unknown names raise
+    :class:`~armap_agents.errors.ConfigError` listing the known ones.
+    """
+    _, utils = _scienceworld()
+    known = scienceworld_task_names()
+    raw = name.strip()
+    for candidate in (raw, raw.lower(), raw.lower().replace("_", "-").replace(" ", "-")):
+        inferred = utils.infer_task(candidate)
+        if inferred in known:
+            return inferred
+    raise ConfigError(f"unknown ScienceWorld task {name!r}; known tasks: {', '.join(known)}")
+
+
+def format_task_id(name: str, variation: int) -> str:
+    """``"boil/3"``."""
+    return f"{name}/{variation}"
+
+
+def parse_task_id(task_id: str) -> tuple[str, int]:
+    """``"boil/3"`` -> ``("boil", 3)``; a malformed id or unknown task raises ``KeyError``."""
+    name, sep, variation = task_id.rpartition("/")
+    if not sep or not variation.strip().isdigit():
+        raise KeyError(
+            f"ScienceWorld task ids look like '<task-name>/<variation>', e.g. 'boil/3', "
+            f"not {task_id!r}"
+        )
+    try:
+        return task_name(name), int(variation)
+    except ConfigError as exc:
+        raise KeyError(str(exc)) from None
+
+
+def variation_splits(n_variations: int) -> dict[str, list[int]]:
+    """ScienceWorld's train/dev/test variation split of a task with ``n_variations`` variations.
+
+    A mirror of the simulator's ``PythonInterface.getSets`` (scienceworld 1.2.x), so listing the
+    task ids does not load every task: the variations are cut into quarters of
+    ``n // 4``; train is the first two, dev the third, test the rest. Tiny tasks: 1 -> train and
+    test both ``[0]``; 2 -> ``[0]``/``[]``/``[1]``; 3 -> ``[0]``/``[1]``/``[2]``; 4 ->
+    ``[0, 1]``/``[2]``/``[3]``. The test suite checks the mirror against the simulator.
+    """
+    n = n_variations
+    small = {
+        0: ([], [], []),
+        1: ([0], [], [0]),
+        2: ([0], [], [1]),
+        3: ([0], [1], [2]),
+        4: ([0, 1], [2], [3]),
+    }
+    if n in small:
+        train, dev, test = small[n]
+    else:
+        q = n // 4
+        train, dev, test = list(range(2 * q)), list(range(2 * q, 3 * q)), list(range(3 * q, n))
+    return {"train": list(train), "dev": list(dev), "test": list(test)}
+
+
+# -- the valid-action list -------------------------------------------------------------------
+_KINDS = (  # the order the curated list is shown in (a prompt may show only its head)
+    "teleport to",
+    "go to",
+    "focus on",
+    "pick up",
+    "put down",
+    "open",
+    "close",
+    "activate",
+    "deactivate",
+    "use",
+    "connect",
+    "disconnect",
+    "move",
+    "pour",
+    "dunk",
+    "mix",
+    "look around",
+    "look at",
+    "look in",
+    "read",
+    "inventory",
+    "wait",
+    "wait1",
+    "eat",
+    "flush",
+)
+_TWO_OBJECT_SEPARATORS = (" to ", " into ", " in ", " on ")
+_USELESS_OBJECTS = ("agent", "air")
+_DROPPED_KINDS = frozenset({"task", "reset task"})
+_STOPWORDS_TEXT = (
+    # function words and ScienceWorld's task boilerplate
+    "a an and are as at be by can could do first for from has have if in into is it its "
+    "made make may of on one or than that the then these this those to use using when where "
+    "which will with your you task focus thing things located around after before part way "
+    "done completely take actions cause change also "
+    # rooms: where things are, never what a task focuses on
+    "kitchen bathroom workshop art studio greenhouse hallway bedroom living room outside "
+    "foundry"
+)
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+_KINDS_LONGEST_FIRST = tuple(sorted((*_KINDS, *_DROPPED_KINDS), key=len, reverse=True))
+
+
+def _kind(action: str) -> str:
+    """The action's template family: ``"look at"``, ``"pick up"``, ``"move"``, ..."""
+    for kind in _KINDS_LONGEST_FIRST:
+        if action == kind or action.startswith(kind + " "):
+            return kind
+    return action.split(" ", 1)[0]
+
+
+def _objects_text(action: str, kind: str) -> str:
+    return action[len(kind) :].strip()
+
+
+def _is_self_pair(rest: str) -> bool:
+    """``X to X``, ``X into X``, ``X on X``: an object acting on itself."""
+    for sep in _TWO_OBJECT_SEPARATORS:
+        n = len(rest) - len(sep)
+        if n > 0 and n % 2 == 0 and rest == rest[: n // 2] + sep + rest[: n // 2]:
+            return True
+    return False
+
+
+def _names_useless_object(rest: str) -> bool:
+    """The agent itself or the ambient air as an action's first or last object."""
+    return any(
+        rest == o or rest.startswith(o + " ") or rest.endswith(" " + o) for o in _USELESS_OBJECTS
+    )
+
+
+def _content_words(text: str) -> set[str]:
+    words = re.findall(r"[a-z][a-z-]*", text.lower())
+    return {w for w in words if len(w) > 2 and w not in _STOPWORDS}
+
+
+_FOCUS_PHRASE = re.compile(r"focus on (?:the |a |an |a\(n\) )?([^.,;:]+)", re.IGNORECASE)
+_NOT_A_NAME_TEXT = (
+    # words in a focus phrase that describe the target without naming an object
+    "thing things animal animals plant plants object objects life span longest shortest "
+    "stage stages earliest latest starting shallowest steepest angle most least friction "
+    "intermediate secondary tertiary color colour created grown"
+)
+_NOT_A_NAME = frozenset(_NOT_A_NAME_TEXT.split())
+
+
+def focus_targets(task_description: str) -> set[str] | None:
+    """The words naming what a task says to focus on, or None when it does not name it.
+
+    ``"... First, focus on the substance."`` -> ``{"substance"}``; ``"... focus on the red light
+    bulb"`` -> ``{"red", "light", "bulb"}``; ``"First, focus on the thing."`` or ``"Focus on the
+    animal with the longest life span"`` -> None (the task leaves it to the agent to find).
+    """
+    words: set[str] = set()
+    for phrase in _FOCUS_PHRASE.findall(task_description):
+        words |= _content_words(phrase) - _NOT_A_NAME
+    return words or None
+
+
+_ROOMS = frozenset(
+    {
+        "kitchen",
+        "bathroom",
+        "workshop",
+        "art studio",
+        "greenhouse",
+        "hallway",
+        "bedroom",
+        "living room",
+        "outside",
+        "foundry",
+        "inventory",
+    }
+)
+
+
+def _never_a_focus(obj: str) -> bool:
+    """A room, a door or the inventory: no task is about them."""
+    return obj in _ROOMS or "door" in obj.split()
+
+
+def curate_actions(
+    raw: Iterable[str],
+    task_description: str,
+    *,
+    max_per_kind: int | None = 20,
+    focus_on_named: bool = True,
+) -> list[str]:
+    """The action list :meth:`ScienceWorldEnv.valid_actions` returns, from ScienceWorld's raw
+    valid action-object combinations (often 500-1,500, most of them ``move X to Y`` and
+    ``pour X into Y`` over every pair of objects in view). Pure function, no JVM.
+
+    1. Duplicates, ``task`` (repeats the instruction) and ``reset task`` (refused) are dropped;
+       so are actions on the agent itself or the ambient air, and an object acting on itself
+       (``move pot to pot``).
+    2. ``focus on X`` ends the episode as a failure when X is the wrong object. Focus on a
+       room, a door or the inventory is never listed (no task is about them). With
+       ``focus_on_named``, when the task description names what to focus on ("focus on the
+       substance", "focus on the red light bulb", see :func:`focus_targets`), only the focus
+       actions whose object shares a word with that name are listed, and none while no such
+       object is in view; when it does not name it ("focus on the thing", "the animal with the
+       longest life span"), all focus actions are listed (capped like any kind, below).
+    3. Each kind of action (``move``, ``pour``, ``look at``, ``focus on``, ...) is capped at
+       ``max_per_kind`` entries, so that a uniform random choice picks a kind roughly uniformly
+       instead of moving objects around 70% of the time: the entries whose objects are named in
+       the task description come first, the rest is a fixed pseudo-random sample (a hash of the
+       text, the same in every run). ``None`` keeps everything.
+    4. The kinds are listed in a fixed order, navigation and focus first, so a prompt that shows
+       only the head of the list still sees the actions that matter most.
+
+    The environment accepts any ScienceWorld command, listed or not: this list is a menu, not
+    the rules.
+    """
+    mentioned = _content_words(task_description)
+    by_kind: dict[str, list[str]] = collections.defaultdict(list)
+    seen: set[str] = set()
+    for action in raw:
+        action = " ".join(action.split())
+        if not action or action in seen:
+            continue
+        seen.add(action)
+        kind = _kind(action)
+        rest = _objects_text(action, kind)
+        if kind in _DROPPED_KINDS or _names_useless_object(rest) or _is_self_pair(rest):
+            continue
+        by_kind[kind].append(action)
+
+    def relevance(action: str, kind: str) -> int:
+        return len(_content_words(_objects_text(action, kind)) & mentioned)
+
+    focus = [a for a in by_kind.get("focus on", []) if not _never_a_focus(a[len("focus on ") :])]
+    targets = focus_targets(task_description) if focus_on_named else None
+    if targets is not None:
+        focus = [a for a in focus if _content_words(a[len("focus on ") :]) & targets]
+    by_kind["focus on"] = focus
+    out: list[str] = []
+    order = list(_KINDS) + sorted(k for k in by_kind if k not in _KINDS)
+    for kind in order:
+        actions = by_kind.get(kind, [])
+        if max_per_kind is not None and len(actions) > max_per_kind:
+            ranked = sorted(
+                actions,
+                key=lambda a, k=kind: (-relevance(a, k), zlib.crc32(a.encode("utf-8"))),
+            )
+            keep = set(ranked[:max_per_kind])
+            actions = [a for a in actions if a in keep]
+        out.extend(actions)
+    return out
+
+
+# -- the JVM ---------------------------------------------------------------------------------
+@dataclass
+class _JVM:
+    gateway: Any
+    process: subprocess.Popen
+    server: Any
+    stderr: collections.deque
+
+
+def _stop_jvm(gateway: Any, process: subprocess.Popen) -> None:
+    """Stop a JVM started by :func:`_start_jvm` and reap it. Never raises; safe to repeat."""
+    try:
+        if process.poll() is None:
+            gateway.shutdown()  # stops the py4j server; never raises
+        else:
+            gateway.close()
+    except Exception:  # noqa: BLE001 - a dying gateway may fail in any way; we kill below
+        logger.debug("error while shutting down a ScienceWorld gateway", exc_info=True)
+    try:
+        if process.stdin is not None:
+            process.stdin.close()  # --die-on-broken-pipe: the JVM exits when its stdin closes
+    except OSError:
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class _JVMLost(Exception):
+    """The JVM died or stopped answering (internal: triggers restart and replay)."""
+
+
+def _step_text(server: Any, action: str) -> tuple[str, str | None]:
+    """One simulator step; an ambiguous command is resolved to its first reading.
+
+    Returns ``(observation, resolved_as)``.
+    """
+    observation = str(server.step(action))
+    if not observation.startswith(_AMBIGUOUS):
+        return observation, None
+    first = re.search(r"^0:\s*(.+)$", observation, re.MULTILINE)
+    return str(server.step("0")), first.group(1).strip() if first else None
+
+
+class _Outcome(NamedTuple):
+    observation: str
+    resolved_as: str | None
+    score: int
+    completed: bool
+    moves: int
+
+
+@dataclass
+class _Episode:
+    task: str
+    variation: int
+    description: str
+    actions: list[str] = field(default_factory=list)
+    """Every action sent to the simulator, valid or not, for replay."""
+    replay_scores: list[int] = field(default_factory=list)
+    """The score after each of ``actions`` (to check a replay)."""
+    step_scores: list[int] = field(default_factory=list)
+    """The score after each :meth:`ScienceWorldEnv.step` call (refused actions included)."""
+    score: int = 0
+    done: bool = False
+    valid_steps: int = 0
+
+
+class ScienceWorldEnv:
+    """ScienceWorld as an :class:`~armap_agents.environments.base.Environment`.
+
+    Args:
+        tasks: restrict :meth:`task_ids` to these task names (any accepted spelling, see
+            :func:`task_name`); ``None`` lists all 30. :meth:`reset` accepts any task.
+        simplification: ScienceWorld's simplification string (see :data:`SIMPLIFICATIONS`);
+            ``"easy"`` (the default, as in most papers) adds teleporting, open doors and
+            containers, self-watering flower pots, and no electrical actions where a task does
+            not need them.
+        env_step_limit: an episode ends (``done``) after this many valid actions.
+        jvm_heap: the JVM's maximum heap (``-Xmx``), e.g. ``"512m"`` or ``"2g"``.
+        java_options: more JVM options. The default picks the serial collector (fewer
+            threads on small machines) and makes an out-of-memory JVM exit, which the
+            crash recovery then reports.
+        java_path: the ``java`` executable; default ``$JAVA_HOME/bin/java`` or ``java`` on
+            ``PATH``.
+        max_per_kind, focus_on_named: how :meth:`valid_actions` curates ScienceWorld's
+            action list (see :func:`curate_actions`).
+
+    Constructing is cheap: it checks the arguments and that Java and the scienceworld package
+    are installed; the JVM starts at the first :meth:`reset` (or :meth:`task_ids`).
+    """
+
+    name = "scienceworld"
+    prompt_guide = PromptGuide(
+        action=(
+            "ScienceWorld rules: act with one ScienceWorld command per step, e.g. `teleport to "
+            "kitchen`, `look around`, `open cupboard`, `pick up metal pot`, `move metal pot to "
+            "sink`, `activate sink`, `use thermometer in inventory on substance in metal pot`, "
+            "`wait1` (let one time step pass), `inventory`. Refer to objects exactly as the "
+            "observations and the valid actions name them. `focus on <object>` tells the game "
+            "which object the task is about: focusing on the wrong object ends the episode as "
+            "a failure, so focus only on the object the task names, and only when it is in the "
+            "state the task asks for (or when the task says to focus first)."
+        ),
+        synthesis=(
+            "ScienceWorld conventions: an intent is a task in ScienceWorld's style, e.g. 'Your "
+            "task is to boil water. First, focus on the substance. Then, take actions that will "
+            "cause it to change its state of matter.' or 'Your task is to find a(n) animal. "
+            "First, focus on the thing. Then, move it to the red box in the kitchen.' A "
+            "negative starts from the same room, uses ScienceWorld commands (teleport to, pick "
+            "up, move ... to ..., activate, focus on, wait1) and does not achieve the intent: it "
+            "focuses on another object, or never brings about the required change."
+        ),
+    )
+
+    def __init__(
+        self,
+        tasks: Sequence[str] | None = None,
+        *,
+        simplification: str = "easy",
+        env_step_limit: int = 100,
+        jvm_heap: str = "512m",
+        java_options: Sequence[str] = ("-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"),
+        java_path: str | None = None,
+        max_per_kind: int | None = 20,
+        focus_on_named: bool = True,
+    ) -> None:
+        _scienceworld()  # fail now, with the install hint, rather than at the first reset
+        if isinstance(tasks, str):
+            tasks = [tasks]
+        self.tasks: list[str] = (
+            scienceworld_task_names()
+            if tasks is None
+            else list(dict.fromkeys(task_name(t) for t in tasks))
+        )
+        parts = [p for p in simplification.split(",") if p]
+        unknown = [p for p in parts if p not in SIMPLIFICATIONS]
+        if unknown:
+            raise ConfigError(
+                f"unknown ScienceWorld simplification(s) {unknown}; known: "
+                f"{', '.join(SIMPLIFICATIONS)} (comma-separated; '' for none)"
+            )
+        if not re.fullmatch(r"\d+[kKmMgG]?", jvm_heap):
+            raise ConfigError(f"jvm_heap must look like '512m' or '2g', not {jvm_heap!r}")
+        if env_step_limit < 1:
+            raise ConfigError(f"env_step_limit must be >= 1, not {env_step_limit}")
+        self.simplification = ",".join(parts)
+        self.env_step_limit = env_step_limit
+        self.jvm_heap = jvm_heap
+        self.java_options = list(java_options)
+        self.java = self._find_java(java_path)
+        self.max_per_kind = max_per_kind
+        self.focus_on_named = focus_on_named
+        self.restarts = 0
+        """How many times a dead JVM was replaced (and the episode replayed)."""
+        self._jvm: _JVM | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._episode: _Episode | None = None
+        self._valid_cache: list[str] | None = None
+        self._max_variations: dict[str, int] = {}
+
+    @classmethod
+    def factory(
+        cls, tasks: Sequence[str] | None = None, *, max_idle: int = 8, **kwargs: Any
+    ) -> EnvPool:
+        """An environment factory that reuses environments (and their JVMs) across episodes.
+
+        Exploration and planners open one environment per episode or tree operation; with
+        this factory they borrow an idle one (its JVM already running) instead of starting a
+        JVM each time. The arguments are checked now. Close the pool to stop the idle JVMs.
+        """
+        cls(tasks, **kwargs)  # checks the arguments; starts no JVM
+        return EnvPool(functools.partial(cls, tasks, **kwargs), max_idle=max_idle)
+
+    @staticmethod
+    def _find_java(java_path: str | None) -> str:
+        if java_path:
+            found = shutil.which(java_path)
+            if found:
+                return found
+            raise MissingDependency(f"java_path {java_path!r} is not an executable: {JAVA_INSTALL}")
+        candidates = ["java"]
+        if os.environ.get("JAVA_HOME"):
+            candidates.insert(0, os.path.join(os.environ["JAVA_HOME"], "bin", "java"))
+        for candidate in candidates:
+            found = shutil.which(candidate)
+            if found:
+                return found
+        raise MissingDependency(f"the ScienceWorld environment needs Java: {JAVA_INSTALL}")
+
+    # -- the JVM -------------------------------------------------------------------------
+    @property
+    def jvm_pid(self) -> int | None:
+        """The process id of this environment's JVM, or None when none is running."""
+        return self._jvm.process.pid if self._jvm is not None else None
+
+    def _start_jvm(self) -> _JVM:
+        constants, _ = _scienceworld()
+        from py4j.java_gateway import GatewayParameters, JavaGateway, launch_gateway
+
+        stderr: collections.deque = collections.deque(maxlen=40)
+        try:
+            port, process = launch_gateway(
+                classpath=constants.JAR_PATH,
+                javaopts=[f"-Xmx{self.jvm_heap}", *self.java_options],
+                java_path=self.java,
+                die_on_exit=True,  # the JVM exits when this Python process does
+                cwd=constants.BASEPATH,
+                redirect_stderr=stderr,
+                return_proc=True,
+            )
+        except (ValueError, OSError) as exc:  # the JVM printed no port: it did not start
+            raise EnvironmentCrashed(
+                f"the ScienceWorld JVM did not start ({self.java} -Xmx{self.jvm_heap} "
+                f"{' '.join(self.java_options)}): {exc}"
+            ) from exc
+        gateway = JavaGateway(
+            gateway_parameters=GatewayParameters(port=port, auto_field=True),
+            java_process=process,
+        )
+        try:
+            server = gateway.jvm.scienceworld.runtime.pythonapi.PythonInterface()
+        except Exception as exc:
+            _stop_jvm(gateway, process)
+            raise EnvironmentCrashed(f"the ScienceWorld JVM did not answer: {exc!r}") from exc
+        jvm = _JVM(gateway=gateway, process=process, server=server, stderr=stderr)
+        # garbage collection (or interpreter exit) stops the JVM even without close()
+        self._finalizer = weakref.finalize(self, _stop_jvm, gateway, process)
+        logger.info("started ScienceWorld JVM pid %d on port %d", process.pid, port)
+        return jvm
+
+    def _server(self) -> Any:
+        if self._jvm is None:
+            self._jvm = self._start_jvm()
+        return self._jvm.server
+
+    def _release_jvm(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # runs _stop_jvm once; later calls do nothing
+        self._finalizer = None
+        self._jvm = None
+
+    def close(self) -> None:
+        """Stop the JVM (idempotent). A later :meth:`reset` starts a new one."""
+        self._release_jvm()
+        self._episode = None
+        self._valid_cache = None
+
+    def __enter__(self) -> ScienceWorldEnv:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _death_reason(self, exc: BaseException) -> str:
+        if self._jvm is None:
+            return repr(exc)
+        code = self._jvm.process.poll()
+        if code is None:
+            why = f"it stopped answering ({exc!r})"
+        elif code < 0:
+            why = f"it was killed by signal {-code}"
+        else:
+            why = f"it exited with code {code}"
+        tail = " | ".join(line.strip() for line in list(self._jvm.stderr)[:3][::-1])
+        return why + (f"; its last output: {tail}" if tail else "")
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
+        """``fn(server)``; if the JVM is lost, restart it, restore the episode, retry once."""
+        from py4j.protocol import Py4JError, Py4JJavaError
+
+        try:
+            if self._jvm is not None and self._jvm.process.poll() is not None:
+                raise _JVMLost("the JVM process is gone")  # died between calls
+            return fn(self._server())
+        except Py4JJavaError:
+            raise
+        except (Py4JError, OSError, _JVMLost) as exc:
+            reason = self._death_reason(exc)
+        logger.warning("ScienceWorld JVM lost (%s); restarting", reason)
+        self._release_jvm()
+        self.restarts += 1
+        where = (
+            f" in episode {format_task_id(self._episode.task, self._episode.variation)} "
+            f"after {len(self._episode.actions)} actions"
+            if self._episode
+            else ""
+        )
+        try:
+            server = self._server()
+            if self._episode is not None:
+                self._restore(server, self._episode)
+            return fn(server)
+        except Exception as exc:
+            self._release_jvm()
+            raise EnvironmentCrashed(
+                f"ScienceWorld's JVM died{where} ({reason}); a new JVM could not restore the "
+                f"episode: {exc!r}"
+            ) from exc
+
+    def _load(self, server: Any, task: str, variation: int, gold: bool = False) -> str:
+        error = str(server.load(task, variation, self.simplification, gold) or "")
+        if error.startswith("ERROR"):
+            raise KeyError(f"ScienceWorld cannot load {format_task_id(task, variation)}: {error}")
+        return str(server.step("look around"))
+
+    def _restore(self, server: Any, episode: _Episode) -> None:
+        """Reload the episode's task and replay its actions, checking the scores match."""
+        self._load(server, episode.task, episode.variation)
+        for i, (action, expected) in enumerate(
+            zip(episode.actions, episode.replay_scores, strict=True)
+        ):
+            _step_text(server, action)
+            score = int(round(100 * server.getScore()))
+            if score != expected:
+                raise EnvironmentCrashed(
+                    f"replay diverged at action {i + 1} ({action!r}): score {score}, "
+                    f"recorded {expected}"
+                )
+
+    # -- tasks ---------------------------------------------------------------------------
+    def max_variations(self, task: str) -> int:
+        """How many variations ScienceWorld has for a task (asks the JVM once per task)."""
+        name = task_name(task)
+        if name not in self._max_variations:
+            self._max_variations[name] = int(
+                self._call(lambda server: server.getTaskMaxVariations(name))
+            )
+        return self._max_variations[name]
+
+    def task_ids(self, split: str = "test") -> list[str]:
+        """``"<task>/<variation>"`` for each task of :attr:`tasks` and each variation in its
+        ScienceWorld ``split``: ``train``, ``dev`` (or ``valid``) or ``test``. Starts the JVM
+        (to count variations) but loads no task."""
+        if split not in SPLIT_ALIASES:
+            raise ValueError(f"unknown split {split!r}: use 'train', 'dev' (or 'valid') or 'test'")
+        key = SPLIT_ALIASES[split]
+        return [
+            format_task_id(task, v)
+            for task in self.tasks
+            for v in variation_splits(self.max_variations(task))[key]
+        ]
+
+    # -- episode -------------------------------------------------------------------------
+    def _require_started(self) -> _Episode:
+        if self._episode is None:
+            raise RuntimeError("call reset(task_id) before step()")
+        return self._episode
+
+    def reset(self, task_id: str) -> Observation:
+        """Load the task's variation; the first observation is ScienceWorld's ``look around``."""
+        return self._reset(task_id)[0]
+
+    def _reset(self, task_id: str, gold: bool = False) -> tuple[Observation, list[str]]:
+        task, variation = parse_task_id(task_id)
+        if "noElectricalAction" in self.simplification.split(",") and (
+            "power-component" in task or "conductivity" in task
+        ):
+            raise ConfigError(f"task {task!r} needs electrical actions: drop noElectricalAction")
+        self._episode = None
+        self._valid_cache = None
+
+        def load(server: Any) -> tuple[str, str, list[str]]:
+            text = self._load(server, task, variation, gold)
+            golden = [str(a) for a in server.getGoldActionSequence()] if gold else []
+            return text, str(server.getTaskDescription()), golden
+
+        text, description, golden = self._call(load)
+        self._episode = _Episode(task, variation, description)
+        return Observation(instruction=description, text=text), golden
+
+    def gold_actions(self, task_id: str) -> list[str]:
+        """ScienceWorld's gold action sequence for a task (a demonstration that succeeds, not
+        necessarily the shortest). Resets the environment to that task."""
+        return self._reset(task_id, gold=True)[1]
+
+    def step(self, action: str) -> StepResult:
+        """Send one command. Never raises for a bad command: it comes back ``valid=False``.
+
+        ``info`` of a valid step: ``score`` (ScienceWorld's, -100..100), ``scores`` (the score
+        after each step of the episode so far, invalid ones included: what the relabeler
+        reads), ``moves`` (the simulator's clock) and, for an ambiguous command, the reading
+        it was resolved to (``resolved_as``).
+        """
+        episode = self._require_started()
+        result = self._step(episode, " ".join(str(action).split()))
+        episode.step_scores.append(episode.score)
+        if not result.valid:
+            return result
+        return result.model_copy(update={"info": {**result.info, "scores": episode.step_scores[:]}})
+
+    def _step(self, episode: _Episode, command: str) -> StepResult:
+        if episode.done:
+            return self._invalid("The episode is over.")
+        if command.lower() in _REFUSED:
+            return self._invalid(_REFUSED[command.lower()])
+
+        def do_step(server: Any) -> _Outcome | None:
+            from py4j.protocol import Py4JJavaError
+
+            try:
+                observation, resolved = _step_text(server, command)
+            except Py4JJavaError as exc:  # the simulator choked on this input
+                logger.debug("ScienceWorld rejected %r: %s", command, exc)
+                return None
+            return _Outcome(
+                observation=observation,
+                resolved_as=resolved,
+                score=int(round(100 * server.getScore())),
+                completed=bool(server.getCompleted()),
+                moves=int(server.getNumMoves()),
+            )
+
+        outcome = self._call(do_step)
+        self._valid_cache = None
+        if outcome is None:
+            return self._invalid(f"No known action matches that input ({command!r}).")
+        episode.actions.append(command)  # replayed after a crash, valid or not
+        episode.replay_scores.append(outcome.score)
+        if outcome.observation.startswith(_NOT_UNDERSTOOD):
+            return self._invalid(outcome.observation)
+        episode.score = outcome.score
+        episode.valid_steps += 1
+        failed = outcome.score < 0
+        truncated = episode.valid_steps >= self.env_step_limit
+        episode.done = outcome.completed or failed or truncated
+        info: dict[str, Any] = {"score": outcome.score, "moves": outcome.moves}
+        if outcome.resolved_as:
+            info["resolved_as"] = outcome.resolved_as
+        if truncated and not (outcome.completed or failed):
+            info["truncated"] = True
+        return StepResult(observation=outcome.observation, done=episode.done, valid=True, info=info)
+
+    @staticmethod
+    def _invalid(why: str) -> StepResult:
+        return StepResult(observation=why, done=False, valid=False, info={"error": why})
+
+    def valid_actions(self) -> list[str]:
+        """A curated list of ScienceWorld's valid action-object combinations now (see
+        :func:`curate_actions` for what is kept and why). Computed on the first call after a
+        reset or step (30-150 ms in the simulator) and cached until the next step."""
+        episode = self._require_started()
+        if self._valid_cache is None:
+            raw = self._raw_valid_actions()
+            self._valid_cache = curate_actions(
+                raw,
+                episode.description,
+                max_per_kind=self.max_per_kind,
+                focus_on_named=self.focus_on_named,
+            )
+        return list(self._valid_cache)
+
+    def _raw_valid_actions(self) -> list[str]:
+        """ScienceWorld's own (uncurated) list: the expensive call."""
+        return [str(a) for a in self._call(lambda s: s.getValidActionObjectCombinations())]
+
+    def goal_progress(self) -> str:
+        """ScienceWorld's subgoal table (for debugging and metrics; not for planners)."""
+        self._require_started()
+        return str(self._call(lambda s: s.getGoalProgressStr()))
+
+    def evaluate(self) -> Evaluation:
+        """Success: ScienceWorld's score reached 100. Score: the game score / 100 in [0, 1]; a
+        failed game (a wrong focus, score -100) scores 0."""
+        episode = self._require_started()
+        return Evaluation(
+            success=episode.score >= 100, score=min(max(episode.score / 100, 0.0), 1.0)
+        )
+
+
+# -- hindsight relabeling --------------------------------------------------------------------
+def trajectory_scores(trajectory: Trajectory) -> list[int] | None:
+    """ScienceWorld's score after each step of a trajectory, from what :meth:`step` recorded.
+
+    ``trajectory.info["env"]`` is the info of the last valid step; its ``scores`` cover every
+    action up to it, and later (invalid) actions leave the score unchanged. Falls back to the
+    final score alone (a one-element list) when only that is known, and to ``None`` when the
+    trajectory carries no ScienceWorld score at all.
+    """
+    env = trajectory.info.get("env") or {}
+    n = len(trajectory.steps)
+    scores = env.get("scores")
+    if isinstance(scores, list) and all(isinstance(s, int) for s in scores):
+        if len(scores) > n:  # e.g. a prefix of a longer trajectory: cut to its length
+            return scores[:n]
+        return scores + [scores[-1] if scores else 0] * (n - len(scores))
+    if isinstance(env.get("score"), int | float):
+        return [int(env["score"])]
+    if n and not any(step.valid for step in trajectory.steps):
+        return [0] * n  # no action took effect: the score never left 0
+    if trajectory.evaluation is not None:
+        return [int(round(trajectory.evaluation.score * 100))]
+    return None
+
+
+class ScienceWorldRelabeler:
+    """Hindsight triplets for ScienceWorld, labelled by ScienceWorld's own score.
+
+    Trajectories are grouped by task id (one task variation: the same world and the same
+    task description). Within a group:
+
+    * the intent is the task description (``trajectory.intent``): ScienceWorld's tasks are
+      fixed goals with graded progress, so the hindsight signal is *how far* a trajectory got
+      toward that goal rather than a new goal;
+    * outcome pairs: each trajectory whose final score is above another's is the positive
+      against up to ``negatives_per_positive`` trajectories of strictly lower final score
+      (drawn at random; a failed game, -100, ranks below any live one);
+    * prefix pairs (``prefixes``): for such a pair, the first step ``k`` at which the positive's
+      score is strictly above the negative's (from the per-step scores :meth:`step` records),
+      gives ``(positive[:k], negative[:k])`` when ``k`` is shorter than the positive; e.g. the
+      step at which the negative focused on the wrong object, or the positive completed a
+      subgoal the negative had not.
+
+    Trajectories that failed with an error, or carry no score, are skipped. Labels come from
+    the simulator only: no LLM, no replay.
+    """
+
+    def __init__(self, *, negatives_per_positive: int = 2, prefixes: bool = True) -> None:
+        self.negatives_per_positive = negatives_per_positive
+        self.prefixes = prefixes
+
+    def relabel(self, trajectories: list[Trajectory], seed: int) -> list[Triplet]:
+        rng = random.Random(seed)
+        groups: dict[str, list[tuple[Trajectory, list[int]]]] = collections.defaultdict(list)
+        for t in trajectories:
+            if "error" in t.info or not t.steps or not t.intent:
+                continue
+            scores = trajectory_scores(t)
+            if scores is not None:
+                groups[t.task_id].append((t, scores))
+        triplets: list[Triplet] = []
+        for task_id in sorted(groups):
+            scored = groups[task_id]
+            for positive, p_scores in scored:
+                p_final = p_scores[-1]
+                lower = [(n, s) for n, s in scored if s[-1] < p_final]
+                picks = rng.sample(lower, min(self.negatives_per_positive, len(lower)))
+                for negative, n_scores in picks:
+                    intent = positive.intent
+                    triplets.append(self._triplet(intent, positive, negative, "outcome"))
+                    if not self.prefixes:
+                        continue
+                    k = _first_lead(positive, p_scores, negative, n_scores)
+                    if k is not None:
+                        triplets.append(
+                            self._triplet(intent, positive.prefix(k), negative.prefix(k), "prefix")
+                        )
+        return triplets
+
+    @staticmethod
+    def _triplet(intent: str, positive: Trajectory, negative: Trajectory, source: str) -> Triplet:
+        def clean(t: Trajectory) -> Trajectory:
+            return t.model_copy(update={"intent": intent, "evaluation": None})
+
+        return Triplet(
+            intent=intent,
+            positive=clean(positive),
+            negative=clean(negative),
+            task_id=positive.task_id,
+            source=source,
+        )
+
+
+def _first_lead(
+    positive: Trajectory, p_scores: list[int], negative: Trajectory, n_scores: list[int]
+) -> int | None:
+    """The first prefix length ``k`` at which the positive's score leads the negative's, when
+    both have per-step scores and ``k`` cuts at least one of them (else the pair is the outcome
+    pair again)."""
+    if len(p_scores) != len(positive.steps) or len(n_scores) != len(negative.steps):
+        return None
+    for k in range(1, min(len(p_scores), len(n_scores)) + 1):
+        if p_scores[k - 1] > n_scores[k - 1]:
+            cuts = k < len(positive.steps) or k < len(negative.steps)
+            return k if cuts else None
+    return None
