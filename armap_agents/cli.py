@@ -41,20 +41,6 @@ def _planner_list(text: str) -> tuple[str, ...]:
     return names
 
 
-QUICKSTART_SIZES = {
-    # name: (train tasks explored, episodes per task, max training triplets, epochs, test tasks)
-    "full": (1262, 4, 4000, 1, None),
-    "tiny": (40, 4, 200, 1, 5),
-}
-# with --llm every step is an LLM call: far smaller runs (and N, planners below)
-LLM_QUICKSTART_SIZES = {
-    "full": (8, 1, None, 3, 3),
-    "tiny": (3, 1, None, 1, 1),
-}
-LLM_MAX_STEPS = 4  # a game takes 3 moves; invalid moves count as steps
-LLM_QUICKSTART_N = {"full": 4, "tiny": 2}
-
-
 # -- building blocks shared by the subcommands --------------------------------------------
 def _chat(spec: str, usage=None):
     """A chat model by name whose requests ``usage`` (a UsageTracker) counts and limits."""
@@ -405,36 +391,44 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_quickstart(args: argparse.Namespace) -> None:
+    from armap_agents._quickstart import quickstart_plan, spread
     from armap_agents.graphs.synthesize import TRAIN_FILE
 
     llm = args.llm
-    sizes = LLM_QUICKSTART_SIZES if llm else QUICKSTART_SIZES
-    tasks, episodes, max_train, epochs, test_tasks = sizes[args.size]
-    n = LLM_QUICKSTART_N[args.size] if llm else args.n
+    plan = quickstart_plan(args.env, args.size, llm=bool(llm), n=args.n)
     policy = llm or "random"
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    options = _env_options(args.env_option)
     common = {
-        "env": "game24",
+        "env": args.env,
         "seed": args.seed,
         "concurrency": args.concurrency,
         "usage": args.usage,
-        "env_option": [],
+        "env_option": args.env_option,
     }
+    with _environments(args.env, options) as factory, closing(factory()) as probe:
+        train_ids = spread(probe.task_ids("train"), plan.families, plan.train_tasks)
+        test_ids = spread(probe.task_ids("test"), plan.families, plan.test_tasks)
+    subset = f" of {', '.join(plan.families)}" if plan.families else ""
 
     who = f"LLM policy {llm}" if llm else "random policy"
-    print(f"[1/4] explore: {who}, {episodes} episodes on each of {tasks} train puzzles")
+    print(
+        f"[1/4] explore: {who}, {plan.episodes} episodes on each of {len(train_ids)} train "
+        f"tasks{subset}"
+    )
     run_explore(
         argparse.Namespace(
             **common,
             policy=policy,
             out=run / "trajectories.jsonl",
             split="train",
-            episodes_per_task=episodes,
-            max_tasks=tasks,
-            max_steps=LLM_MAX_STEPS if llm else 10,
-            task=[],
+            episodes_per_task=plan.episodes,
+            # Game of 24 takes its split in order; the others a spread over task families
+            max_tasks=plan.train_tasks if plan.families is None else None,
+            task=[] if plan.families is None else train_ids,
+            max_steps=plan.max_steps,
         )
     )
     how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
@@ -459,33 +453,37 @@ def run_quickstart(args: argparse.Namespace) -> None:
                 data=run / "synthesis",
                 out=model_dir,
                 backbone=args.backbone,
-                max_length=128,
-                epochs=epochs,
+                max_length=128 if args.env == "game24" else 256,
+                epochs=plan.epochs,
                 batch_size=32,
                 lr=1e-3,
                 seed=args.seed,
-                max_train=max_train,
+                max_train=plan.max_train,
                 max_val=500,
             )
         )
     else:
         print(f"      already done: {model_dir}")
-    planners = ("best_of_n",) if llm else PLANNER_NAMES
-    rows = "" if llm else "ARMAP-R, ARMAP-M, "
-    print(f"[4/4] evaluate on the test puzzles: Sampling, Greedy, ARMAP-B (N={n}), {rows}oracle")
+    rows = "ARMAP-R, ARMAP-M, " if "mcts" in plan.planners else ""
+    print(
+        f"[4/4] evaluate on {len(test_ids)} test tasks: Sampling, Greedy, ARMAP-B "
+        f"(N={plan.n}), {rows}oracle"
+    )
     report = _evaluate(
-        env="game24",
+        env=args.env,
         policy=policy,
         model_dir=model_dir,
         out_dir=run / "evaluation",
         split="test",
-        n=n,
-        max_tasks=test_tasks,
+        n=plan.n,
+        max_tasks=None,
         seed=args.seed,
         concurrency=args.concurrency,
-        planners=planners,
-        max_steps=LLM_MAX_STEPS if llm else 10,
+        planners=plan.planners,
+        max_steps=plan.max_steps,
         usage=args.usage,
+        env_options=options,
+        task_patterns=test_ids,
     )
     minutes = (time.perf_counter() - started) / 60
     print()
@@ -638,17 +636,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "quickstart",
-        "the whole pipeline on Game of 24, offline, then the results table",
+        "the whole pipeline (Game of 24 by default), offline, then the results table",
         run_quickstart,
     )
+    env_arguments(p)
     p.add_argument("--run-dir", default="runs/quickstart", type=Path)
     p.add_argument(
         "--size",
-        choices=sorted(QUICKSTART_SIZES),
+        choices=["full", "tiny"],
         default="full",
-        help="'full' (about 7 minutes on 2 cores) or 'tiny' (a smoke test)",
+        help="'full' (Game of 24: about 7 minutes on 2 cores) or 'tiny' (a smoke test)",
     )
-    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--n", type=int, default=None, help="Best-of-N's N (default: per environment)")
     p.add_argument("--backbone", default="all-MiniLM-L6-v2")
     p.add_argument(
         "--llm",

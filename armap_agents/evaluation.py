@@ -57,6 +57,8 @@ class MethodOutcome(BaseModel):
     """One method on one task."""
 
     success: bool
+    score: float = 0.0
+    """The environment's score of the chosen trajectory (0-1; ScienceWorld's progress / 100)."""
     policy_calls: int
     reward_model_calls: int = 0
     seconds: float = 0.0
@@ -72,12 +74,15 @@ class TaskOutcome(BaseModel):
     """Per Best-of-N candidate: success by the environment's evaluator."""
     scores: list[float] = Field(default_factory=list)
     """Per Best-of-N candidate: the reward model's score."""
+    candidate_scores: list[float] = Field(default_factory=list)
+    """Per Best-of-N candidate: the environment's score (metrics only)."""
     methods: dict[str, MethodOutcome]
 
 
 class MethodRow(BaseModel):
     method: str
     success_rate: float
+    mean_score: float = 0.0
     policy_calls: int
     reward_model_calls: int = 0
     seconds: float = 0.0
@@ -101,7 +106,8 @@ class EvaluationReport(BaseModel):
         return next(r for r in self.rows if r.method == method)
 
     def to_markdown(self) -> str:
-        """A markdown table (success rates in percent; calls and wall time summed over tasks)."""
+        """A markdown table: success rates in percent, the environment's mean score on 0-100
+        (ScienceWorld's metric), calls and wall time summed over tasks."""
         lines = [
             f"Environment `{self.env}`, split `{self.split}`: {self.tasks} tasks, N = {self.n}."
         ]
@@ -112,15 +118,19 @@ class EvaluationReport(BaseModel):
         if self.stopped:
             lines.append(f"Stopped early ({self.stopped}): the table covers the tasks done.")
         llm = any(r.usage.calls for r in self.rows)
-        header = "| method | success rate | policy calls | reward-model calls | wall time (s) |"
-        rule = "|---|---:|---:|---:|---:|"
+        header = (
+            "| method | success rate | mean score | policy calls | reward-model calls "
+            "| wall time (s) |"
+        )
+        rule = "|---|---:|---:|---:|---:|---:|"
         if llm:
             header += " LLM requests | prompt / completion tokens | failed attempts |"
             rule += "---:|---:|---:|"
         lines += ["", header, rule]
         for r in self.rows:
             calls = f"{r.policy_calls:,} | {r.reward_model_calls:,}"
-            line = f"| {r.method} | {r.success_rate:.1%} | {calls} | {r.seconds:.1f} |"
+            rates = f"{r.success_rate:.1%} | {100 * r.mean_score:.1f}"
+            line = f"| {r.method} | {rates} | {calls} | {r.seconds:.1f} |"
             if llm:
                 u = r.usage
                 line += (
@@ -136,6 +146,10 @@ def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - started
+
+
+def _env_score(trajectory: Any) -> float:
+    return float(trajectory.evaluation.score) if trajectory.evaluation else 0.0
 
 
 def _success(state: dict[str, Any]) -> bool:
@@ -208,6 +222,7 @@ def evaluate_planners(
     def outcome_of(state: dict[str, Any], seconds: float, usage: Usage) -> MethodOutcome:
         return MethodOutcome(
             success=_success(state),
+            score=_env_score(state["best"]),
             policy_calls=state["policy_calls"],
             reward_model_calls=state.get("reward_model_calls", 0),
             seconds=seconds,
@@ -245,6 +260,7 @@ def evaluate_planners(
             task_id=task_id,
             candidates=[bool(c.evaluation and c.evaluation.success) for c in b[0]["candidates"]],
             scores=b[0]["scores"],
+            candidate_scores=[_env_score(c) for c in b[0]["candidates"]],
             methods=methods,
         )
         outcomes[task_id] = outcome
@@ -286,6 +302,7 @@ def summarize(
         return MethodRow(
             method=label or method,
             success_rate=statistics.fmean(r.success for r in results),
+            mean_score=statistics.fmean(r.score for r in results),
             policy_calls=sum(r.policy_calls for r in results),
             reward_model_calls=sum(r.reward_model_calls for r in results),
             seconds=sum(r.seconds for r in results),
@@ -303,6 +320,9 @@ def summarize(
         MethodRow(
             method="Sampling",
             success_rate=statistics.fmean(statistics.fmean(o.candidates) for o in outcomes),
+            mean_score=statistics.fmean(
+                statistics.fmean(o.candidate_scores or [0.0]) for o in outcomes
+            ),
             policy_calls=round(bon.policy_calls / n),
             seconds=bon.seconds / n,
             usage=one_candidate,
@@ -313,6 +333,7 @@ def summarize(
         MethodRow(
             method=f"oracle Best-of-{n}",
             success_rate=statistics.fmean(any(o.candidates) for o in outcomes),
+            mean_score=statistics.fmean(max(o.candidate_scores or [0.0]) for o in outcomes),
             policy_calls=bon.policy_calls,
             seconds=bon.seconds,
             usage=bon.usage,

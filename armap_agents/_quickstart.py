@@ -1,0 +1,111 @@
+"""What ``armap quickstart`` runs for each environment and size: fixed, documented subsets.
+
+Game of 24 uses its standard splits. ScienceWorld and ALFWorld use a fixed subset of task
+families (the first variations / games of each, spread evenly over the families) so that the
+paper-style table fits in minutes on a laptop; the numbers are a smoke-level comparison, not
+the paper's full benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from armap_agents.environments.base import select_tasks
+
+__all__ = ["QuickstartPlan", "quickstart_plan", "spread"]
+
+# ScienceWorld's "find" family: navigate, focus on the right thing, move it to a box; partial
+# scores along the way give the relabeler something to compare.
+SCIENCEWORLD_SUBSET = ("find-living-thing", "find-non-living-thing", "find-plant", "find-animal")
+ALFWORLD_SUBSET = (
+    "pick_and_place_simple",
+    "look_at_obj_in_light",
+    "pick_clean_then_place_in_recep",
+    "pick_heat_then_place_in_recep",
+    "pick_cool_then_place_in_recep",
+    "pick_two_obj_and_place",
+)
+
+
+class QuickstartPlan(BaseModel):
+    """Sizes of one quickstart run."""
+
+    train_tasks: int | None
+    """Train tasks explored (None: the whole split)."""
+    episodes: int
+    max_train: int | None
+    """Training triplets used at most."""
+    epochs: int
+    test_tasks: int | None
+    n: int
+    max_steps: int
+    families: tuple[str, ...] | None = None
+    """Task families the tasks are spread over (None: the split in order)."""
+    planners: tuple[str, ...] = ("best_of_n", "reflexion", "mcts")
+
+
+def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> QuickstartPlan:
+    """The plan for ``env`` at ``size`` (``full`` or ``tiny``); ``llm`` shrinks it (every step
+    is an LLM call) and keeps Best-of-N only; ``n`` overrides N where given."""
+    if size not in ("full", "tiny"):
+        raise ValueError(f"unknown quickstart size {size!r}: use 'full' or 'tiny'")
+    tiny = size == "tiny"
+    if env == "game24":
+        if llm:
+            plan = QuickstartPlan(
+                train_tasks=3 if tiny else 8,
+                episodes=1,
+                max_train=None,
+                epochs=1 if tiny else 3,
+                test_tasks=1 if tiny else 3,
+                n=2 if tiny else 4,
+                max_steps=4,  # a game takes 3 moves; invalid moves count as steps
+            )
+        else:
+            plan = QuickstartPlan(
+                train_tasks=40 if tiny else None,
+                episodes=4,
+                max_train=200 if tiny else 4000,
+                epochs=1,
+                test_tasks=5 if tiny else None,
+                n=16,
+                max_steps=10,
+            )
+    elif env in ("scienceworld", "alfworld"):
+        families = SCIENCEWORLD_SUBSET if env == "scienceworld" else ALFWORLD_SUBSET
+        per_family = len(families)
+        plan = QuickstartPlan(
+            train_tasks=(1 if tiny else 3 if llm else 10) * per_family,
+            episodes=1 if llm else (2 if tiny else 4),
+            max_train=None if llm else (200 if tiny else 4000),
+            epochs=1 if tiny else 2,
+            test_tasks=1 if tiny else 2 * per_family,
+            n=2 if tiny else (4 if llm else 8),
+            max_steps=6 if tiny else (15 if env == "scienceworld" else 20),
+            families=families,
+        )
+    else:
+        raise ValueError(
+            f"no quickstart plan for environment {env!r}: run explore / synthesize / train / "
+            "evaluate yourself (see the README)"
+        )
+    if llm:
+        plan.planners = ("best_of_n",)
+    if n is not None:
+        plan.n = n
+    return plan
+
+
+def spread(task_ids: Sequence[str], families: Sequence[str] | None, k: int | None) -> list[str]:
+    """``k`` ids (None: all), taken round-robin over ``families`` (see :func:`select_tasks`)."""
+    if not families:
+        return list(task_ids[:k] if k else task_ids)
+    queues = [select_tasks(list(task_ids), [family]) for family in families]
+    picked: list[str] = []
+    while any(queues) and (k is None or len(picked) < k):
+        for queue in queues:
+            if queue and (k is None or len(picked) < k):
+                picked.append(queue.pop(0))
+    return picked
