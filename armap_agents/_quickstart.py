@@ -86,6 +86,17 @@ def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> 
             max_steps=6 if tiny else (15 if env == "scienceworld" else 20),
             families=families,
         )
+    elif env == "webshop":
+        # the generated catalog's goals, in order (the test split is WebShop's first 500)
+        plan = QuickstartPlan(
+            train_tasks=(10 if tiny else 40 if llm else 300),
+            episodes=1 if llm else (2 if tiny else 4),
+            max_train=None if llm else (200 if tiny else 4000),
+            epochs=1 if tiny else 2,
+            test_tasks=2 if tiny else (10 if llm else 50),
+            n=2 if tiny else (4 if llm else 8),
+            max_steps=15,  # WebShop's usual episode length
+        )
     else:
         raise ValueError(
             f"no quickstart plan for environment {env!r}: run explore / synthesize / train / "

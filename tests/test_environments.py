@@ -71,7 +71,7 @@ def test_exploring_a_task_that_does_not_exist_is_a_clear_error(tmp_path) -> None
 
 def test_the_registry_knows_every_built_in_environment_and_its_prompts() -> None:
     registry = default_registry()
-    assert registry.names() == ["alfworld", "game24", "scienceworld"]
+    assert registry.names() == ["alfworld", "game24", "scienceworld", "webshop"]
     for name in registry.names():
         assert registry.prompt_guide(name).action  # every built-in teaches the policy
     with pytest.raises(KeyError, match="unknown environment"):

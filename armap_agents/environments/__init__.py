@@ -1,4 +1,4 @@
-"""Environments: the protocol, Game of 24, ScienceWorld, ALFWorld, pooling, a registry."""
+"""Environments: the protocol, Game of 24, ScienceWorld, ALFWorld, WebShop, pooling, a registry."""
 
 from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler, select_tasks
@@ -12,6 +12,7 @@ from armap_agents.environments.registry import (
     make_relabeler,
 )
 from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler
+from armap_agents.environments.webshop import WebShopEnv, WebShopRelabeler
 
 __all__ = [
     "AlfWorldEnv",
@@ -25,6 +26,8 @@ __all__ = [
     "Relabeler",
     "ScienceWorldEnv",
     "ScienceWorldRelabeler",
+    "WebShopEnv",
+    "WebShopRelabeler",
     "default_registry",
     "make_env",
     "make_env_factory",

@@ -80,11 +80,13 @@ def default_registry() -> EnvRegistry:
     from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
     from armap_agents.environments.game24 import Game24Env, Game24Relabeler
     from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler
+    from armap_agents.environments.webshop import WebShopEnv, WebShopRelabeler
 
     registry = EnvRegistry()
     registry.register("game24", Game24Env, Game24Relabeler)
     registry.register("scienceworld", ScienceWorldEnv, ScienceWorldRelabeler)
     registry.register("alfworld", AlfWorldEnv, AlfWorldRelabeler)
+    registry.register("webshop", WebShopEnv, WebShopRelabeler)
     return registry
 
 
