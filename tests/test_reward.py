@@ -148,3 +148,19 @@ def test_a_local_decoder_backbone_works(tmp_path) -> None:
 def test_wrong_lora_targets_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match="cannot put LoRA"):
         RewardModel.create(RewardModelConfig(target_modules=["no_such_layer"]))
+
+
+def test_an_intent_longer_than_max_length_is_cut_not_an_error(small_reward_model_config) -> None:
+    from armap_agents.reward.model import RewardModel
+    from armap_agents.types import Step, Trajectory
+
+    model = RewardModel.create(small_reward_model_config)
+    trajectory = Trajectory(
+        task_id="1",
+        intent="x",
+        initial_observation="start",
+        steps=[Step(action="a", observation="b " * 50)],
+    )
+    long_intent = "use the numbers to obtain twenty four " * 40  # far over max_length
+    scores = model.score(long_intent, [trajectory, trajectory])
+    assert len(scores) == 2 and scores[0] == pytest.approx(scores[1], abs=1e-6)

@@ -221,11 +221,15 @@ class RewardModel:
 
     # -- scoring -----------------------------------------------------------------------
     def encode(self, intents: Sequence[str], texts: Sequence[str], *, pad: bool = True):
-        """Tokenize ``(intent, trajectory text)`` pairs; the oldest steps are cut first."""
+        """Tokenize ``(intent, trajectory text)`` pairs; the oldest steps are cut first.
+
+        ``longest_first``: a long trajectory is cut down to fit beside its intent (as
+        ``only_second`` would), and an intent longer than the budget is cut too instead of
+        failing (LLM-written intents can be long)."""
         return self.tokenizer(
             list(intents),
             list(texts),
-            truncation="only_second",
+            truncation="longest_first",
             max_length=self.config.max_length,
             padding=pad,
             return_tensors="pt" if pad else None,
