@@ -167,3 +167,18 @@ def test_killing_mcts_midway_resumes_to_the_same_answer(tmp_path) -> None:
     assert "resuming the interrupted run" in resumed, (killed_at, resumed[-300:])
     assert _trajectory_lines(resumed) == _trajectory_lines(reference)
     assert resumed.splitlines()[-1] == reference.splitlines()[-1]  # same call counts, same verdict
+
+
+def test_env_options_parse_numbers_strings_and_repeated_keys() -> None:
+    from armap_agents.cli import _env_options
+
+    options = _env_options(
+        ["tasks=boil", "tasks=melt", "jvm-heap=1g", "num_products=500", "data_dir=/d/alf"]
+    )
+    assert options == {
+        "tasks": ["boil", "melt"],
+        "jvm_heap": "1g",
+        "num_products": 500,
+        "data_dir": "/d/alf",
+    }
+    assert main(["explore", "--out", "x.jsonl", "--env-option", "no-equals-sign"]) == 2

@@ -1,5 +1,5 @@
-"""The command line on ScienceWorld and ALFWorld (slow, real simulators): a JVM killed during an
-exploration, and the tiny quickstart on both environments."""
+"""The command line on ScienceWorld, ALFWorld and WebShop (slow, real simulators): a JVM killed
+during an exploration, and the tiny quickstart on each environment."""
 
 from __future__ import annotations
 
@@ -95,3 +95,13 @@ def test_quickstart_on_alfworld(tmp_path, capsys) -> None:
     report = json.loads((run / "evaluation" / "report.json").read_text())
     assert report["env"] == "alfworld" and report["tasks"] == 1
     assert (run / "synthesis" / "triplets.train.jsonl").is_file()
+
+
+@pytest.mark.slow
+def test_quickstart_on_webshop(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ARMAP_CACHE_DIR", str(tmp_path / "cache"))  # the search index
+    run = tmp_path / "ws"
+    assert main(["quickstart", "--env", "webshop", "--size", "tiny", "--run-dir", str(run)]) == 0
+    report = json.loads((run / "evaluation" / "report.json").read_text())
+    assert report["env"] == "webshop" and report["tasks"] == 2
+    assert (tmp_path / "cache").is_dir()
