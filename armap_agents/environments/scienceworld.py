@@ -594,7 +594,12 @@ class ScienceWorldEnv:
                 f"{' '.join(self.java_options)}): {exc}"
             ) from exc
         gateway = JavaGateway(
-            gateway_parameters=GatewayParameters(port=port, auto_field=True),
+            # no py4j memory management: its weakref finalizers send commands to the JVM from
+            # whatever code the garbage collector interrupts, and once the JVM has died one of
+            # them can block a worker for minutes (seen while py4j was logging the lost JVM)
+            gateway_parameters=GatewayParameters(
+                port=port, auto_field=True, enable_memory_management=False
+            ),
             java_process=process,
         )
         try:
