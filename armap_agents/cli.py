@@ -220,7 +220,8 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def _objectives(specs: Sequence[str]):
-    """``fewer_steps:0.5`` or ``price:-1`` (a numeric attribute; weight < 0: lower is better)."""
+    """``fewer_steps:0.5``, ``price:-1`` (a numeric attribute; weight < 0: lower is better) or
+    ``price_paid:-0.005`` (WebShop: the price of the purchase, $1,000 when nothing was bought)."""
     from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
 
     out = []
@@ -230,7 +231,12 @@ def _objectives(specs: Sequence[str]):
             w = float(weight or 1.0)
         except ValueError:
             raise ValueError(f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT") from None
-        fn = fewer_steps if name == "fewer_steps" else numeric_attribute(name)
+        if name == "fewer_steps":
+            fn = fewer_steps
+        elif name == "price_paid":
+            fn = numeric_attribute("price", default=1000.0, only_if="purchased")
+        else:
+            fn = numeric_attribute(name)
         out.append(WeightedObjective(fn, w, name))
     return out
 

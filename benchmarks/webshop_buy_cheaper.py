@@ -29,21 +29,15 @@ from armap_agents import (
     build_best_of_n_graph,
     make_env_factory,
 )
-from armap_agents.reward.objectives import combined_value
+from armap_agents.reward.objectives import combined_value, numeric_attribute
 
-NO_PURCHASE_PRICE = 1000.0
+# minus the price paid; bought nothing counts as $1,000 (not as free)
+minus_price_paid = numeric_attribute("price", sign=-1, default=1000.0, only_if="purchased")
 
 
 def _paid(trajectory) -> float | None:
     info = trajectory.info.get("env") or {}
     return float(info["price"]) if info.get("purchased") else None
-
-
-def minus_price_paid(trajectory) -> float:
-    """The objective: minus the price paid; an episode that bought nothing counts as $1,000
-    (``numeric_attribute("price", sign=-1)`` alone would rate not buying as free)."""
-    paid = _paid(trajectory)
-    return -(paid if paid is not None else NO_PURCHASE_PRICE)
 
 
 def run() -> int:

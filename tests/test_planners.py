@@ -192,6 +192,10 @@ def test_objectives() -> None:
     cheaper = numeric_attribute("price", sign=-1)
     assert cheaper(_trajectory(["a"], [True], price=12.5)) == -12.5
     assert cheaper(short) == 0.0  # missing counts as the default
+    paid = numeric_attribute("price", sign=-1, default=1000.0, only_if="purchased")
+    viewed = _trajectory(["a"], [True], price=12.5)  # a price seen, nothing bought
+    bought = viewed.model_copy(update={"info": {"env": {"price": 30.0, "purchased": True}}})
+    assert paid(viewed) == -1000.0 and paid(bought) == -30.0
 
 
 class ConstantReward:

@@ -39,14 +39,22 @@ def fewer_steps(trajectory: Trajectory) -> float:
     return -float(len(trajectory.steps))
 
 
-def numeric_attribute(key: str, *, sign: float = 1.0, default: float = 0.0) -> Objective:
+def numeric_attribute(
+    key: str, *, sign: float = 1.0, default: float = 0.0, only_if: str | None = None
+) -> Objective:
     """An objective reading the number ``trajectory.info[key]`` (or ``info["env"][key]``,
     where :func:`~armap_agents.rollout.run_episode` keeps what the environment reported on the
     last step). ``sign=-1`` prefers lower values, e.g. ``numeric_attribute("price", sign=-1)``.
-    A missing or non-numeric value counts as ``default``."""
+    A missing or non-numeric value counts as ``default``, and so does any value when
+    ``only_if`` names a flag the environment did not report as true: WebShop's price paid is
+    ``numeric_attribute("price", sign=-1, default=1000, only_if="purchased")`` (a viewed but
+    unbought product is not cheap, it is no purchase)."""
 
     def objective(trajectory: Trajectory) -> float:
-        value = trajectory.info.get(key, trajectory.info.get("env", {}).get(key, default))
+        reported = trajectory.info.get("env", {})
+        if only_if is not None and not (trajectory.info.get(only_if) or reported.get(only_if)):
+            return sign * default
+        value = trajectory.info.get(key, reported.get(key, default))
         try:
             return sign * float(value)
         except (TypeError, ValueError):
