@@ -60,6 +60,7 @@ from armap_agents.policies import (
 from armap_agents.prompts import PromptGuide
 from armap_agents.reward import (
     Objective,
+    RemoteRewardModel,
     RewardModel,
     RewardModelConfig,
     RewardTrainer,
@@ -123,6 +124,7 @@ __all__ = [
     "RandomPolicy",
     "ReflexionConfig",
     "RelabelSynthesizer",
+    "RemoteRewardModel",
     "Relabeler",
     "RetryPolicy",
     "RewardModel",

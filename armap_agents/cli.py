@@ -135,6 +135,24 @@ def _environments(name: str, options: dict | None = None):
             close()
 
 
+def _reward_model(spec: str):
+    """A saved reward-model directory, or the URL of ``armap serve-rm`` (its token, if any,
+    from ``ARMAP_RM_TOKEN``)."""
+    if str(spec).startswith(("http://", "https://")):
+        from armap_agents.reward.service import TOKEN_ENV, RemoteRewardModel
+
+        return RemoteRewardModel(str(spec), token=os.environ.get(TOKEN_ENV) or None)
+    from armap_agents.reward.model import RewardModel
+
+    return RewardModel.load(spec)
+
+
+def run_serve_rm(args: argparse.Namespace) -> None:
+    from armap_agents.reward.service import serve
+
+    serve(args.model, host=args.host, port=args.port, token=args.token, max_batch=args.max_batch)
+
+
 def _read_val_accuracy(model_dir: Path) -> float | None:
     result = model_dir / "train_result.json"
     if not result.is_file():
@@ -245,12 +263,11 @@ def run_plan(args: argparse.Namespace) -> None:
     from contextlib import ExitStack
 
     from armap_agents.planners import build_planner
-    from armap_agents.reward.model import RewardModel
 
     needs_model = args.planner != "best_of_n" or args.selection == "reward"
     if needs_model and args.model is None:
         raise ArmapError(f"--planner {args.planner} needs --model (a reward-model directory)")
-    reward_model = RewardModel.load(args.model) if needs_model else None
+    reward_model = _reward_model(args.model) if needs_model else None
     config: dict = {"max_steps": args.max_steps, "seed": args.seed}
     extra: dict = {"objectives": _objectives(args.objective)}
     if args.planner == "best_of_n":
@@ -581,7 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
     p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")
     env_arguments(p)
-    p.add_argument("--model", type=Path, help="reward-model directory")
+    p.add_argument("--model", help="reward-model directory, or the URL of a reward-model service")
     p.add_argument("--task", required=True)
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--max-steps", type=int, default=10)
@@ -639,6 +656,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=PLANNER_NAMES,
         help="comma-separated: best_of_n,reflexion,mcts (Best-of-N always runs)",
     )
+
+    p = add(
+        "serve-rm",
+        "serve a reward model over HTTP (POST /get_reward, GET /health; extra [serve])",
+        run_serve_rm,
+    )
+    p.add_argument("--model", required=True, help="reward-model directory")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--token",
+        default=os.environ.get("ARMAP_RM_TOKEN") or None,
+        help="require 'Authorization: Bearer <token>' (default: $ARMAP_RM_TOKEN, else none)",
+    )
+    p.add_argument("--max-batch", type=int, default=256, help="most items per request")
 
     p = add(
         "quickstart",

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-EXTRAS="dev"
+EXTRAS="dev,serve"
 LOCAL=0
 for arg in "$@"; do
     case "$arg" in

@@ -8,6 +8,7 @@ from armap_agents.reward.objectives import (
     fewer_steps,
     numeric_attribute,
 )
+from armap_agents.reward.service import RemoteRewardModel, RewardServiceError
 from armap_agents.reward.train import (
     EpochMetrics,
     RewardTrainer,
@@ -26,6 +27,8 @@ __all__ = [
     "numeric_attribute",
     "RewardModel",
     "RewardModelConfig",
+    "RemoteRewardModel",
+    "RewardServiceError",
     "RewardTrainer",
     "RewardTrainerConfig",
     "TrainResult",

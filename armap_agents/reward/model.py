@@ -247,12 +247,16 @@ class RewardModel:
         if len(intents) != len(texts):
             raise ValueError("intents and texts must have the same length")
         self.module.eval()
-        ids = self.encode(intents, texts, pad=False)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        # tokenize once; each batch (of similar lengths) is padded to its own longest member
+        encoded = self.encode(intents, texts, pad=False)
+        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
         out = [0.0] * len(texts)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = self.encode([intents[i] for i in chunk], [texts[i] for i in chunk])
+            batch = self.tokenizer.pad(
+                {key: [values[i] for i in chunk] for key, values in encoded.items()},
+                return_tensors="pt",
+            )
             for i, r in zip(chunk, self.forward_batch(batch).tolist(), strict=True):
                 out[i] = float(r)
         return out
