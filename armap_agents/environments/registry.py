@@ -64,6 +64,7 @@ class EnvRegistry:
         return prompt_guide(self._envs[name])
 
     def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
+        """What builds ``name``'s relabeler (to see which arguments it takes)."""
         if name not in self._relabelers:
             raise KeyError(
                 f"environment {name!r} has no programmatic relabeler; use an LLM synthesizer"
@@ -71,12 +72,13 @@ class EnvRegistry:
         return self._relabelers[name]
 
     def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
+        """``name``'s programmatic relabeler, built with ``kwargs``."""
         return self.relabeler_constructor(name)(**kwargs)
 
 
 def default_registry() -> EnvRegistry:
     """A registry holding the built-in environments (ScienceWorld and ALFWorld need their
-    extras and, for ALFWorld, a data directory, when an environment is made)."""
+    extras, Java for ScienceWorld and a data directory for ALFWorld, when one is made)."""
     from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
     from armap_agents.environments.game24 import Game24Env, Game24Relabeler
     from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler
