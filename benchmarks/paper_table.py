@@ -4,12 +4,14 @@ or with an API model. Run::
 
     python benchmarks/paper_table.py --env scienceworld            # random policy, offline
     python benchmarks/paper_table.py --env alfworld --data-dir ../shared/data/alfworld
+    python benchmarks/paper_table.py --env webshop                 # generated catalog
     python benchmarks/paper_table.py --env game24 --llm local:smollm2 --size tiny
 
 The subsets (see ``armap_agents/_quickstart.py``): ScienceWorld's find-living-thing,
 find-non-living-thing, find-plant and find-animal tasks (the first train variations of each,
 spread evenly; the first 2 test variations of each); ALFWorld's six task types (10 train
-games each, 2 valid_unseen games each); Game of 24's standard splits. The run directory keeps
+games each, 2 valid_unseen games each); WebShop's generated catalog (train goals, 50 test
+goals); Game of 24's standard splits. The run directory keeps
 every artifact and resumes when rerun. Prints the command, the machine and the table.
 """
 
@@ -26,7 +28,9 @@ from armap_agents.cli import main as armap
 
 def run() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env", choices=["game24", "scienceworld", "alfworld"], required=True)
+    parser.add_argument(
+        "--env", choices=["game24", "scienceworld", "alfworld", "webshop"], required=True
+    )
     parser.add_argument("--llm", help="a chat model, e.g. local:smollm2 or openai:gpt-4o-mini")
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
     parser.add_argument("--data-dir", help="ALFWorld data (default: $ALFWORLD_DATA)")
