@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-EXTRAS="dev,serve"
+EXTRAS="dev,serve,deploy"
 LOCAL=0
 for arg in "$@"; do
     case "$arg" in

@@ -20,12 +20,13 @@ from __future__ import annotations
 import operator
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._jsonl import AppenderPool, iter_jsonl
 from armap_agents._progress import run_with_progress

@@ -34,12 +34,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import closing
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory

@@ -23,12 +23,13 @@ import operator
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory
