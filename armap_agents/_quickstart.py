@@ -3,7 +3,8 @@
 Game of 24 uses its standard splits. ScienceWorld and ALFWorld use a fixed subset of task
 families (the first variations / games of each, spread evenly over the families) so that the
 paper-style table fits in minutes on a laptop; the numbers are a smoke-level comparison, not
-the paper's full benchmark.
+the paper's full benchmark. Any other environment (one given by import path) gets generic
+sizes: the first tasks of its ``train`` and ``test`` splits, in order.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class QuickstartPlan(BaseModel):
 
 def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> QuickstartPlan:
     """The plan for ``env`` at ``size`` (``full`` or ``tiny``); ``llm`` shrinks it (every step
-    is an LLM call) and keeps Best-of-N only; ``n`` overrides N where given."""
+    is an LLM call) and keeps Best-of-N only; ``n`` overrides N where given. An environment
+    other than the built-in ones gets generic sizes."""
     if size not in ("full", "tiny"):
         raise ValueError(f"unknown quickstart size {size!r}: use 'full' or 'tiny'")
     tiny = size == "tiny"
@@ -98,9 +100,15 @@ def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> 
             max_steps=15,  # WebShop's usual episode length
         )
     else:
-        raise ValueError(
-            f"no quickstart plan for environment {env!r}: run explore / synthesize / train / "
-            "evaluate yourself (see the README)"
+        # an environment we know nothing about: small enough for a slow one, the splits in order
+        plan = QuickstartPlan(
+            train_tasks=(3 if llm else 20) if tiny else (10 if llm else 200),
+            episodes=1 if llm else 4,
+            max_train=None if llm else (300 if tiny else 2000),
+            epochs=2,
+            test_tasks=(2 if llm else 3) if tiny else (5 if llm else 20),
+            n=(2 if llm else 4) if tiny else (4 if llm else 8),
+            max_steps=10 if tiny else 20,
         )
     if llm:
         plan.planners = ("best_of_n",)

@@ -1,4 +1,12 @@
-"""Environments by name: ``make_env("game24")``; ``registry.register("mine", MyEnv)``."""
+"""Environments by name: ``make_env("game24")``; ``registry.register("mine", MyEnv)``.
+
+Every method that takes a name also takes an import path, ``package.module:Name`` or
+``path/to/file.py:Name``, naming an environment class (or any callable returning an
+environment): that is how the command line runs an environment no registry knows
+(``armap quickstart --env examples/guess_number.py:GuessNumber``). Its relabeler is the
+class's ``relabeler`` attribute (a relabeler class, or a classmethod returning a relabeler)
+when it has one, else the generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +14,18 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from armap_agents._import_path import is_import_path, load_import_path
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler
+from armap_agents.environments.outcome import OutcomeRelabeler
+from armap_agents.errors import ConfigError
 from armap_agents.prompts import PromptGuide, prompt_guide
 
 __all__ = ["EnvRegistry", "default_registry", "make_env", "make_env_factory", "make_relabeler"]
 
 
 class EnvRegistry:
-    """Maps a name to an environment constructor and, optionally, its relabeler."""
+    """Maps a name to an environment constructor and, optionally, its relabeler; an import
+    path (``module:Class``, ``file.py:Class``) is loaded and registered on first use."""
 
     def __init__(self) -> None:
         self._envs: dict[str, Callable[..., Environment]] = {}
@@ -32,14 +44,29 @@ class EnvRegistry:
     def names(self) -> list[str]:
         return sorted(self._envs)
 
-    def make(self, name: str, **kwargs: Any) -> Environment:
-        try:
-            factory = self._envs[name]
-        except KeyError:
+    def constructor(self, name: str) -> Callable[..., Environment]:
+        """What builds ``name``: the registered constructor, or the object an import path
+        names (loaded, checked to be callable, and registered under that path)."""
+        if name in self._envs:
+            return self._envs[name]
+        if not is_import_path(name):
             raise KeyError(
-                f"unknown environment {name!r}; known: {', '.join(self.names())}"
-            ) from None
-        return factory(**kwargs)
+                f"unknown environment {name!r}; known: {', '.join(self.names())}, or an import "
+                "path: package.module:Class or path/to/file.py:Class"
+            )
+        obj = load_import_path(name, "environment")
+        if not callable(obj):
+            raise ConfigError(
+                f"environment {name!r} is a {type(obj).__name__}, not a class or a function "
+                "returning an environment"
+            )
+        relabeler = getattr(obj, "relabeler", None)
+        self.register(name, obj, relabeler if callable(relabeler) else None)
+        return obj
+
+    def make(self, name: str, **kwargs: Any) -> Environment:
+        """A new environment (``name``: registered, or an import path)."""
+        return self.constructor(name)(**kwargs)
 
     def factory(self, name: str, **kwargs: Any) -> EnvFactory:
         """An environment factory for graphs (one environment per episode or tree operation).
@@ -48,28 +75,33 @@ class EnvRegistry:
         instances (ScienceWorld's JVMs, ALFWorld's game engines); others are built anew each
         time. Arguments are checked now.
         """
-        if name not in self._envs:
-            self.make(name)  # raises the helpful KeyError
-        constructor = self._envs[name]
+        constructor = self.constructor(name)
         pooled = getattr(constructor, "factory", None)
         if pooled is not None:
             return pooled(**kwargs)
         constructor(**kwargs).close()  # fail early on wrong arguments
         return functools.partial(constructor, **kwargs)
 
-    def prompt_guide(self, name: str) -> PromptGuide:
-        """The environment's :class:`~armap_agents.prompts.PromptGuide` (without making one)."""
-        if name not in self._envs:
-            self.make(name)  # raises the helpful KeyError
-        return prompt_guide(self._envs[name])
+    def prompt_guide(self, name: str, **kwargs: Any) -> PromptGuide:
+        """The environment's :class:`~armap_agents.prompts.PromptGuide`: its class attribute
+        (without making one), else that of an instance made with ``kwargs`` (an environment
+        whose guide depends on its arguments, like :class:`ToolEnvironment`'s)."""
+        constructor = self.constructor(name)
+        guide = getattr(constructor, "prompt_guide", None)
+        if isinstance(guide, PromptGuide):
+            return guide
+        env = constructor(**kwargs)
+        try:
+            return prompt_guide(env)
+        finally:
+            env.close()
 
     def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
-        """What builds ``name``'s relabeler (to see which arguments it takes)."""
-        if name not in self._relabelers:
-            raise KeyError(
-                f"environment {name!r} has no programmatic relabeler; use an LLM synthesizer"
-            )
-        return self._relabelers[name]
+        """What builds ``name``'s relabeler (to see which arguments it takes): the registered
+        one, else the generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler`
+        (pairs by the environment's own verdicts)."""
+        self.constructor(name)  # an unknown name raises; an import path is loaded
+        return self._relabelers.get(name, OutcomeRelabeler)
 
     def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
         """``name``'s programmatic relabeler, built with ``kwargs``."""
@@ -93,15 +125,16 @@ def default_registry() -> EnvRegistry:
 
 
 def make_env(name: str, **kwargs: Any) -> Environment:
-    """A new built-in environment by name."""
+    """A new built-in environment by name (or an environment by import path)."""
     return default_registry().make(name, **kwargs)
 
 
 def make_env_factory(name: str, **kwargs: Any) -> EnvFactory:
-    """A factory of a built-in environment for graphs (reusing costly instances)."""
+    """A factory of a built-in (or import-path) environment for graphs (reusing costly
+    instances)."""
     return default_registry().factory(name, **kwargs)
 
 
 def make_relabeler(name: str, **kwargs: Any) -> Relabeler:
-    """The programmatic relabeler of a built-in environment."""
+    """The programmatic relabeler of a built-in (or import-path) environment."""
     return default_registry().relabeler(name, **kwargs)

@@ -42,7 +42,6 @@ import collections
 import functools
 import logging
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -53,10 +52,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
+from armap_agents.environments.outcome import OutcomeRelabeler
 from armap_agents.environments.pool import EnvPool
 from armap_agents.errors import ConfigError, EnvironmentCrashed, MissingDependency
 from armap_agents.prompts import PromptGuide
-from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
+from armap_agents.types import Evaluation, Observation, StepResult, Trajectory
 
 __all__ = [
     "SIMPLIFICATIONS",
@@ -877,8 +877,10 @@ def trajectory_scores(trajectory: Trajectory) -> list[int] | None:
     return None
 
 
-class ScienceWorldRelabeler:
-    """Hindsight triplets for ScienceWorld, labelled by ScienceWorld's own score.
+class ScienceWorldRelabeler(OutcomeRelabeler):
+    """Hindsight triplets for ScienceWorld, labelled by ScienceWorld's own score: the generic
+    :class:`~armap_agents.environments.outcome.OutcomeRelabeler` with ScienceWorld's score after
+    every step (:func:`trajectory_scores`).
 
     Trajectories are grouped by task id (one task variation: the same world and the same
     task description). Within a group:
@@ -900,61 +902,9 @@ class ScienceWorldRelabeler:
     """
 
     def __init__(self, *, negatives_per_positive: int = 2, prefixes: bool = True) -> None:
-        self.negatives_per_positive = negatives_per_positive
-        self.prefixes = prefixes
-
-    def relabel(self, trajectories: list[Trajectory], seed: int) -> list[Triplet]:
-        rng = random.Random(seed)
-        groups: dict[str, list[tuple[Trajectory, list[int]]]] = collections.defaultdict(list)
-        for t in trajectories:
-            if "error" in t.info or not t.steps or not t.intent:
-                continue
-            scores = trajectory_scores(t)
-            if scores is not None:
-                groups[t.task_id].append((t, scores))
-        triplets: list[Triplet] = []
-        for task_id in sorted(groups):
-            scored = groups[task_id]
-            for positive, p_scores in scored:
-                p_final = p_scores[-1]
-                lower = [(n, s) for n, s in scored if s[-1] < p_final]
-                picks = rng.sample(lower, min(self.negatives_per_positive, len(lower)))
-                for negative, n_scores in picks:
-                    intent = positive.intent
-                    triplets.append(self._triplet(intent, positive, negative, "outcome"))
-                    if not self.prefixes:
-                        continue
-                    k = _first_lead(positive, p_scores, negative, n_scores)
-                    if k is not None:
-                        triplets.append(
-                            self._triplet(intent, positive.prefix(k), negative.prefix(k), "prefix")
-                        )
-        return triplets
-
-    @staticmethod
-    def _triplet(intent: str, positive: Trajectory, negative: Trajectory, source: str) -> Triplet:
-        def clean(t: Trajectory) -> Trajectory:
-            return t.model_copy(update={"intent": intent, "evaluation": None})
-
-        return Triplet(
-            intent=intent,
-            positive=clean(positive),
-            negative=clean(negative),
-            task_id=positive.task_id,
-            source=source,
+        super().__init__(
+            negatives_per_positive=negatives_per_positive,
+            prefixes=prefixes,
+            truncated=False,  # the per-step scores already rank every prefix
+            scores=trajectory_scores,
         )
-
-
-def _first_lead(
-    positive: Trajectory, p_scores: list[int], negative: Trajectory, n_scores: list[int]
-) -> int | None:
-    """The first prefix length ``k`` at which the positive's score leads the negative's, when
-    both have per-step scores and ``k`` cuts at least one of them (else the pair is the outcome
-    pair again)."""
-    if len(p_scores) != len(positive.steps) or len(n_scores) != len(negative.steps):
-        return None
-    for k in range(1, min(len(p_scores), len(n_scores)) + 1):
-        if p_scores[k - 1] > n_scores[k - 1]:
-            cuts = k < len(positive.steps) or k < len(negative.steps)
-            return k if cuts else None
-    return None
