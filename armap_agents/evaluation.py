@@ -371,14 +371,54 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def _method_color(method: str) -> str:
+    """Baselines grey, each ARMAP planner its own colour, the oracle pale."""
+    for prefix, color in (
+        ("ARMAP-B", "#1f77b4"),
+        ("ARMAP-R", "#2ca02c"),
+        ("ARMAP-M", "#d62728"),
+        ("oracle", "#d9d9d9"),
+        ("Greedy", "#a6a6a6"),
+    ):
+        if method.startswith(prefix):
+            return color
+    return "#7f7f7f"
+
+
 def plot_report(report: EvaluationReport, path: str | Path) -> Path:
-    """A bar chart of success rate per method (PNG)."""
+    """The results as a PNG: success rate per method, the environment's mean score when it is
+    not just success (ScienceWorld, WebShop), and policy calls per task (the cost)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    names = [r.method for r in report.rows]
-    values = [100 * r.success_rate for r in report.rows]
-    bars = ax.bar(names, values, color=["#999", "#bbb", "C0", "#ddd"][: len(names)])
-    ax.bar_label(bars, fmt="%.1f%%")
-    ax.set(ylabel="success rate (%)", title=f"{report.env} / {report.split}: {report.tasks} tasks")
-    ax.set_ylim(0, max(values + [1.0]) * 1.25)
+    rows = report.rows
+    tasks = max(1, report.tasks)
+    show_score = any(abs(r.mean_score - r.success_rate) > 1e-9 for r in rows)
+    panels: list[tuple[str, list[float], str]] = [
+        ("Success rate (%)", [100 * r.success_rate for r in rows], "{:.1f}%"),
+    ]
+    if show_score:
+        panels.append(("Mean score (0-100)", [100 * r.mean_score for r in rows], "{:.1f}"))
+    panels.append(("Policy calls per task", [r.policy_calls / tasks for r in rows], "{:,.1f}"))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(3.6 * len(panels) + 1.6, 0.42 * len(rows) + 1.9),
+        sharey=True,
+        squeeze=False,
+    )
+    colors = [_method_color(r.method) for r in rows]
+    y = list(range(len(rows)))
+    for ax, (title, values, fmt) in zip(axes[0], panels, strict=True):
+        bars = ax.barh(y, values, color=colors, edgecolor="#555", linewidth=0.6)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=3, fontsize=9)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlim(0, max([*values, 1.0]) * 1.3)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.tick_params(axis="x", labelsize=9)
+    axes[0][0].set_yticks(y, [r.method for r in rows])
+    axes[0][0].invert_yaxis()  # the table's order, top to bottom
+    title = f"{report.env} / {report.split}: {report.tasks} tasks, N = {report.n}"
+    if report.reward_model_val_accuracy is not None:
+        title += f" · reward-model validation accuracy {report.reward_model_val_accuracy:.1%}"
+    fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)

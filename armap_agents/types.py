@@ -19,6 +19,7 @@ __all__ = [
     "Trajectory",
     "Triplet",
     "render_trajectory",
+    "render_intent",
     "render_example",
 ]
 
@@ -132,6 +133,15 @@ def render_trajectory(trajectory: Trajectory) -> str:
     return "\n".join(lines)
 
 
+def render_intent(intent: str) -> str:
+    """Canonical text of an intent as the head of a single-string example (ends in a newline).
+
+    ``render_intent(intent) + render_trajectory(t) == render_example(intent, t)``, so exports
+    with a separate prompt column (TRL's preference format) concatenate to the same text.
+    """
+    return f"Task: {intent}\n"
+
+
 def render_example(intent: str, trajectory: Trajectory) -> str:
     """Canonical single-string text of ``(intent, trajectory)``, e.g. for embedding."""
-    return f"Task: {intent}\n{render_trajectory(trajectory)}"
+    return render_intent(intent) + render_trajectory(trajectory)

@@ -62,6 +62,15 @@ def test_training_writes_its_records(trained) -> None:
     assert config["backbone"] == "all-MiniLM-L6-v2" and config["format_version"] == 1
 
 
+def test_the_model_card_records_training_data_and_metrics(trained) -> None:
+    model, result, _, out, _ = trained
+    card = (out / "README.md").read_text()
+    assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card
+    assert f"{result.train_examples:,} training and {result.val_examples:,} validation" in card
+    assert f"Validation pairwise accuracy **{result.best_val_accuracy:.1%}**" in card
+    assert model.training is not None and RewardModel.load(out).training == model.training
+
+
 def test_reload_gives_bit_identical_scores(trained) -> None:
     model, _, _, out, val = trained
     reloaded = RewardModel.load(out)

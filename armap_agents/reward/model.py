@@ -3,13 +3,15 @@
 ``RewardModel.score(intent, trajectories)`` returns one float per trajectory. A model is saved
 as a directory: ``armap_reward.json`` (config naming the backbone, format version) and peft's
 ``adapter_model.safetensors`` + ``adapter_config.json`` (LoRA weights and the scalar head,
-which sits in ``modules_to_save``). No pickle anywhere.
+which sits in ``modules_to_save``), a model card (``README.md``) and, for a trained model, its
+training record (``train_result.json``). No pickle anywhere.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -19,12 +21,16 @@ from pydantic import BaseModel, Field, ValidationError
 from torch import nn
 
 from armap_agents.errors import CheckpointError, ConfigError
+from armap_agents.reward.card import CARD_FILE, render_model_card
 from armap_agents.types import Trajectory, render_trajectory
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RewardModel", "RewardModelConfig", "resolve_backbone"]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "armap_reward.json"
+TRAINING_FILE = "train_result.json"
 HEAD_NAME = "score_head"
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
@@ -111,6 +117,9 @@ class RewardModel:
         self.config = config
         self.module = module
         self.tokenizer = tokenizer
+        self.training: dict | None = None
+        """The training record (``TrainResult`` as a dict) once ``RewardTrainer`` trained this
+        model, or as loaded from ``train_result.json``; it goes into the model card."""
 
     # -- construction ------------------------------------------------------------------
     @staticmethod
@@ -209,14 +218,23 @@ class RewardModel:
         except Exception as exc:  # safetensors/peft raise many types for a bad file
             raise CheckpointError(f"cannot read the weights in {path}: {exc}") from exc
         module.eval()
-        return cls(config, module, tokenizer)
+        model = cls(config, module, tokenizer)
+        model.training = _read_training_record(path / TRAINING_FILE)
+        return model
 
     def save(self, path: str | Path) -> Path:
-        """Write the adapter, head and config to directory ``path``."""
+        """Write the adapter, head and config to directory ``path``, with a model card
+        (``README.md``: backbone, settings, training data and metrics, how to load it) and, for
+        a trained model, the training record ``train_result.json``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.module.save_pretrained(str(path), safe_serialization=True)
         (path / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2))
+        if self.training is not None:
+            (path / TRAINING_FILE).write_text(json.dumps(self.training, indent=2))
+        # replaces peft's placeholder card, written by save_pretrained
+        card = render_model_card(self.config, self.describe(), self.training)
+        (path / CARD_FILE).write_text(card, encoding="utf-8")
         return path
 
     # -- scoring -----------------------------------------------------------------------
@@ -281,3 +299,16 @@ class RewardModel:
 
     def __repr__(self) -> str:
         return f"RewardModel({json.dumps(self.describe())})"
+
+
+def _read_training_record(path: Path) -> dict | None:
+    """The training record saved beside a model; an unreadable one is only worth a warning
+    (it describes the weights, it does not change them)."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:
+        logger.warning("ignoring an unreadable training record %s: %s", path, exc)
+        return None
+    return record if isinstance(record, dict) else None

@@ -3,15 +3,16 @@
 Loss ``-logsigmoid(r(intent, positive) - r(intent, negative))``. Inputs are tokenized once;
 batches are drawn from length buckets and padded dynamically, so little compute goes to
 padding. After each epoch the validation pairwise accuracy and mean margin are measured; the
-best epoch's weights are kept. ``metrics.jsonl`` and ``training_curve.png`` record the run.
+best epoch's weights are kept. ``metrics.jsonl``, ``training_curve.png`` and the model card
+(``README.md``, with ``train_result.json``) record the run.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,10 @@ class RewardTrainerConfig(BaseModel):
     bucket_batches: int = Field(50, ge=1)
     """How many batches' worth of examples are sorted by length together (1 = no bucketing)."""
     eval_batch_size: int = 128
+    dropout: bool = False
+    """Train with dropout (the backbone's, and LoRA's ``lora_dropout``). Off by default, as
+    TRL's ``disable_dropout``: the model trains in eval mode, which on CPU makes a step ~20%
+    cheaper and its peak memory ~40% lower (attention can use its fused kernel)."""
 
 
 class EpochMetrics(BaseModel):
@@ -63,6 +68,11 @@ class TrainResult(BaseModel):
     step_losses: list[float] = Field(default_factory=list, repr=False)
     train_examples: int
     val_examples: int
+    data_source: str | None = None
+    """Where the triplets came from, as the caller named it (for the model card)."""
+    triplet_sources: dict[str, int] = Field(default_factory=dict)
+    """Training triplets per kind (``Triplet.source``: outcome, corrupted step, prefix, llm ...)."""
+    trainer_config: RewardTrainerConfig | None = None
 
 
 def pairwise_metrics(
@@ -130,8 +140,12 @@ class RewardTrainer:
         *,
         output_dir: str | Path | None = None,
         progress: bool = True,
+        data_source: str | Path | None = None,
     ) -> TrainResult:
-        """Train; with ``output_dir``, save the best epoch's model, metrics and curve there."""
+        """Train; with ``output_dir``, save the best epoch's model, metrics and curve there.
+
+        ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
+        training record is kept as ``model.training`` and saved with the model."""
         if not train:
             raise ValueError("no training triplets: run exploration and synthesis first")
         cfg = self.config
@@ -158,7 +172,7 @@ class RewardTrainer:
         best_epoch, best_acc = 0, -1.0
         bar = tqdm(total=total, desc="train reward model", disable=not progress, unit="batch")
         for epoch in range(1, cfg.epochs + 1):
-            module.train()
+            module.train(cfg.dropout)  # eval mode = no dropout; gradients flow either way
             started, losses = time.perf_counter(), []
             for batch_idx in self._batches(examples, rng):
                 rows = [examples[i][0] for i in batch_idx] + [examples[i][1] for i in batch_idx]
@@ -206,36 +220,87 @@ class RewardTrainer:
             step_losses=step_losses,
             train_examples=len(train),
             val_examples=len(val),
+            data_source=str(data_source) if data_source is not None else None,
+            triplet_sources=dict(Counter(t.source for t in train).most_common()),
+            trainer_config=cfg,
         )
+        self.model.training = result.model_dump(mode="json", exclude={"step_losses"})
         if out is not None:
-            self.model.save(out)
+            self.model.save(out)  # weights, config, model card, train_result.json
             with (out / "metrics.jsonl").open("w") as fh:
                 for m in history:
                     fh.write(m.model_dump_json() + "\n")
-            (out / "train_result.json").write_text(
-                json.dumps(result.model_dump(exclude={"step_losses"}), indent=2)
-            )
             plot_training_curve(result, out / "training_curve.png")
         return result
 
 
 def plot_training_curve(result: TrainResult, path: str | Path) -> Path:
-    """A PNG with the per-batch training loss and the per-epoch validation accuracy."""
+    """A PNG with the per-batch training loss (and its running mean) and the per-epoch
+    validation pairwise accuracy; chance levels are drawn as dashed lines."""
     plt = pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     losses = result.step_losses
-    ax_loss.plot(losses, color="#bbb", linewidth=0.8, label="batch")
     window = max(1, len(losses) // 30)
-    if len(losses) >= window:
+    few = window == 1  # a short run: every batch is its own point, no running mean
+    ax_loss.plot(
+        range(1, len(losses) + 1),
+        losses,
+        color="C0" if few else "#c8c8c8",
+        linewidth=1.5 if few else 0.8,
+        marker="o" if few else None,
+        markersize=4,
+        label="batch",
+    )
+    if not few:
         smooth = [sum(losses[i - window : i]) / window for i in range(window, len(losses) + 1)]
-        ax_loss.plot(range(window - 1, len(losses)), smooth, color="C0", label=f"mean of {window}")
-    ax_loss.set(xlabel="batch", ylabel="Bradley-Terry loss", title="training loss")
-    ax_loss.legend()
+        ax_loss.plot(
+            range(window, len(losses) + 1), smooth, color="C0", label=f"mean of {window} batches"
+        )
+    ax_loss.axhline(math.log(2), color="#888", linestyle="--", linewidth=1, label="chance (ln 2)")
+    per_epoch = len(losses) // max(1, len(result.history))
+    for k in range(1, len(result.history)):  # epoch boundaries
+        ax_loss.axvline(k * per_epoch + 0.5, color="#ddd", linestyle=":", linewidth=1)
+    ax_loss.set(
+        xlabel="training step (batch)",
+        ylabel="Bradley-Terry loss",
+        title=f"Training loss ({result.train_examples:,} triplets)",
+    )
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(loc="best", fontsize=9)
+
     epochs = [m.epoch for m in result.history]
     accs = [m.val_accuracy for m in result.history]
-    if all(a is not None for a in accs):
-        ax_acc.plot(epochs, accs, marker="o", color="C1")
-        ax_acc.set_ylim(0.0, 1.0)
-    ax_acc.set(xlabel="epoch", ylabel="pairwise accuracy", title="validation accuracy")
-    ax_acc.set_xticks(epochs)
+    ax_acc.axhline(0.5, color="#888", linestyle="--", linewidth=1, label="chance")
+    if accs and all(a is not None for a in accs):
+        ax_acc.plot(epochs, accs, marker="o", color="C1", label="validation accuracy")
+        for epoch, acc in zip(epochs, accs, strict=True):
+            ax_acc.annotate(
+                f"{acc:.1%}",
+                (epoch, acc),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=9,
+            )
+        best = result.history[result.best_epoch - 1]
+        ax_acc.plot(
+            [best.epoch],
+            [best.val_accuracy],
+            marker="*",
+            markersize=14,
+            color="C3",
+            linestyle="none",
+            label=f"kept: epoch {best.epoch}",
+        )
+        title = f"Validation pairwise accuracy ({result.val_examples:,} triplets)"
+    else:
+        ax_acc.text(0.5, 0.6, "no validation set", ha="center", transform=ax_acc.transAxes)
+        title = "Validation pairwise accuracy"
+    ax_acc.set(xlabel="epoch", ylabel="positive scored above negative", title=title)
+    ax_acc.set_ylim(0.0, 1.05)
+    ax_acc.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax_acc.set_xticks(epochs or [1])
+    ax_acc.set_xlim(min(epochs or [1]) - 0.4, max(epochs or [1]) + 0.4)
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(loc="lower right", fontsize=9)
     return save_figure(fig, path)

@@ -1,0 +1,200 @@
+"""The model card (``README.md``) written beside a saved reward model.
+
+Hugging Face model-card style: a YAML header (``library_name``, ``base_model`` when the
+backbone is a hub id, ``tags``) and sections on the model, its training data and metrics, how
+to load it, and what it is for. It holds only what the model knows about itself: its config,
+parameter counts and, when :class:`~armap_agents.reward.train.RewardTrainer` trained it, the
+training record (paths as the user gave them, never keys or environment variables).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CARD_FILE", "render_model_card"]
+
+CARD_FILE = "README.md"
+_HUB_ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def _hub_id(backbone: str) -> str | None:
+    """``backbone`` as a Hugging Face hub id, or None for a local path or an unknown name."""
+    if backbone in _HUB_ALIASES:
+        return _HUB_ALIASES[backbone]
+    looks_like_id = backbone.count("/") == 1 and not backbone.startswith((".", "/", "~"))
+    return backbone if looks_like_id and not Path(backbone).exists() else None
+
+
+def _pct(value: Any) -> str:
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "–"
+    return f"{value:.1%}"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _header(backbone: str) -> list[str]:
+    lines = ["---", "library_name: peft"]
+    hub_id = _hub_id(backbone)
+    if hub_id is not None:
+        lines.append(f"base_model: {hub_id}")
+    lines += [
+        "tags:",
+        "- armap-agents",
+        "- reward-model",
+        "- lora",
+        "- bradley-terry",
+        "---",
+        "",
+    ]
+    return lines
+
+
+def _model_section(config: Any, description: dict[str, Any]) -> list[str]:
+    targets = ", ".join(config.target_modules) if config.target_modules else "every linear layer"
+    total, trainable = description.get("parameters"), description.get("trainable")
+    rows = [
+        ("backbone", f"`{config.backbone}`"),
+        ("pooling", str(description.get("pooling", config.pooling))),
+        ("max length", f"{config.max_length} tokens (intent + trajectory; oldest steps cut first)"),
+        (
+            "LoRA",
+            f"r = {config.lora_r}, alpha = {config.lora_alpha}, dropout = {config.lora_dropout}, "
+            f"targets: {targets}; the scalar head is trained in full",
+        ),
+        ("seed", str(config.seed)),
+    ]
+    if isinstance(total, int) and isinstance(trainable, int):
+        rows.append(("parameters", f"{total:,} ({trainable:,} trainable)"))
+    rows.append(
+        (
+            "files",
+            "`armap_reward.json` (config, format version "
+            f"{config.format_version}), `adapter_model.safetensors` + `adapter_config.json` "
+            "(LoRA weights and the head); no pickle",
+        )
+    )
+    lines = ["## Model", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in rows]
+    return [*lines, ""]
+
+
+def _training_section(training: dict[str, Any] | None) -> list[str]:
+    lines = ["## Training", ""]
+    if not training:
+        return [
+            *lines,
+            "No training record: this model was saved without a `RewardTrainer` run (an untrained "
+            "model, or one trained by other code). Its scores have not been validated.",
+            "",
+        ]
+    source = training.get("data_source")
+    train_n, val_n = training.get("train_examples", 0), training.get("val_examples", 0)
+    data = f"{train_n:,} training and {val_n:,} validation `(intent, positive, negative)` triplets"
+    data += f" from `{source}`" if source else ""
+    lines.append(f"* Data: {data}, synthesized from environment trajectories in hindsight (ARMAP).")
+    kinds = training.get("triplet_sources") or {}
+    if kinds:
+        parts = ", ".join(f"{name or 'unlabelled'}: {count:,}" for name, count in kinds.items())
+        lines.append(f"* Training triplets by kind: {parts}.")
+    lines.append(
+        "* Objective: the pairwise Bradley-Terry loss `-log sigmoid(r(intent, positive) - "
+        "r(intent, negative))`; only the LoRA weights and the scalar head are trained."
+    )
+    trainer = training.get("trainer_config") or {}
+    if trainer:
+        lines.append(
+            f"* Settings: {trainer.get('epochs')} epochs, batch size {trainer.get('batch_size')}, "
+            f"learning rate {trainer.get('learning_rate')}, warmup ratio "
+            f"{trainer.get('warmup_ratio')}, seed {trainer.get('seed')}."
+        )
+    history = training.get("history") or []
+    if history:
+        lines += [
+            "",
+            "| epoch | train loss | validation accuracy | validation margin | seconds |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for m in history:
+            lines.append(
+                f"| {m.get('epoch')} | {_num(m.get('train_loss'), 4)} | "
+                f"{_pct(m.get('val_accuracy'))} | {_num(m.get('val_margin'))} | "
+                f"{_num(m.get('seconds'), 1)} |"
+            )
+    return [*lines, ""]
+
+
+def _metrics_section(training: dict[str, Any] | None) -> list[str]:
+    if not training:
+        return []
+    best = training.get("best_epoch")
+    history = training.get("history") or []
+    chosen = next((m for m in history if m.get("epoch") == best), None)
+    lines = ["## Metrics", ""]
+    if chosen is not None and chosen.get("val_accuracy") is not None:
+        lines.append(
+            f"Saved weights: epoch {best} of {len(history)}, the best on validation. "
+            f"Validation pairwise accuracy **{_pct(chosen.get('val_accuracy'))}** (how often "
+            "the positive outscores the negative on held-out triplets), mean margin "
+            f"{_num(chosen.get('val_margin'))}."
+        )
+    else:
+        lines.append(
+            f"No validation set: the saved weights are those of epoch {best} (lowest training "
+            "loss); accuracy on held-out data is unknown."
+        )
+    return [*lines, ""]
+
+
+_USAGE = """## How to use
+
+```python
+from armap_agents import RewardModel
+
+rm = RewardModel.load("path/to/this/directory")
+scores = rm.score(intent, trajectories)  # one float per trajectory; higher is better
+```
+
+From the command line: `armap plan --model DIR --task ID` (Best-of-N, `--planner reflexion` or
+`--planner mcts`), `armap evaluate --model DIR --out EVAL_DIR`, or serve it over HTTP with
+`armap serve-rm --model DIR` (extra `[serve]`) for `RemoteRewardModel`.
+
+## Intended use and limits
+
+* Ranks trajectories **of the same intent** (Best-of-N, Reflexion, MCTS) in the environment(s)
+  it was trained on. Scores are relative, not calibrated probabilities: compare them only
+  within one intent.
+* It reads the canonical text of a trajectory (`render_trajectory`), and never the
+  environment's evaluator; it was trained on synthetic, hindsight-relabeled data, so it can
+  reward surface patterns of those trajectories. Check it on your own tasks (`armap evaluate`).
+* Inputs longer than the max length are cut, oldest steps first.
+* Not for decisions about people or for safety-critical use.
+"""
+
+
+def render_model_card(
+    config: Any, description: dict[str, Any], training: dict[str, Any] | None = None
+) -> str:
+    """The model card's markdown for a reward model's ``config`` (a ``RewardModelConfig``),
+    ``description`` (``RewardModel.describe()``) and training record (``TrainResult`` as a
+    dict, or None when the model was not trained by ``RewardTrainer``)."""
+    lines = _header(config.backbone)
+    lines += [
+        "# ARMAP reward model",
+        "",
+        "Scores how well an agent's trajectory fulfils a task intent, to guide planning "
+        "(ARMAP: *Scaling Autonomous Agents via Automatic Reward Modeling And Planning*, "
+        "ICLR 2025). Made with the `armap-agents` Python package: "
+        "a transformers backbone with LoRA and a scalar head on the pooled hidden state.",
+        "",
+    ]
+    lines += _model_section(config, description)
+    lines += _training_section(training)
+    lines += _metrics_section(training)
+    return "\n".join(lines) + "\n" + _USAGE
