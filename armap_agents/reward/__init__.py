@@ -1,5 +1,6 @@
 """The reward model: a small local scorer of ``(intent, trajectory)``, and its trainer."""
 
+from armap_agents.reward.judge import LLMJudge
 from armap_agents.reward.model import RewardModel, RewardModelConfig, resolve_backbone
 from armap_agents.reward.objectives import (
     Objective,
@@ -20,6 +21,7 @@ from armap_agents.reward.train import (
 
 __all__ = [
     "EpochMetrics",
+    "LLMJudge",
     "Objective",
     "WeightedObjective",
     "combined_value",
