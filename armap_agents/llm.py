@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -157,9 +158,14 @@ def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str,
         return {}
     kwargs: dict[str, Any] = {"max_tokens": max_tokens}
     base_url = str(getattr(model, "openai_api_base", None) or "")
-    from langchain_openai import ChatOpenAI
-
-    if isinstance(model, ChatOpenAI) and base_url and "api.openai.com" not in base_url:
+    # a ChatOpenAI exists only once langchain_openai is imported: never import it (seconds) here
+    chat_openai = getattr(sys.modules.get("langchain_openai"), "ChatOpenAI", None)
+    if (
+        chat_openai is not None
+        and isinstance(model, chat_openai)
+        and base_url
+        and "api.openai.com" not in base_url
+    ):
         kwargs["extra_body"] = {
             **(getattr(model, "extra_body", None) or {}),
             "max_tokens": max_tokens,

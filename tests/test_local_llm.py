@@ -52,7 +52,7 @@ def test_llama_server_drives_explore_synthesize_and_best_of_n(tmp_path) -> None:
             model=server.model_name,
             base_url=server.base_url,
             api_key="sk-test-SECRET",
-            timeout=60,
+            timeout=180,  # SmolLM2 on 2 shared cores: a long synthesis reply under load
             max_retries=0,
             # llama.cpp's server ignores max_completion_tokens, which langchain-openai sends
             extra_body={"max_tokens": 48},
