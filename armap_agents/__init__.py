@@ -14,9 +14,14 @@ from armap_agents.environments import (
     EnvRegistry,
     Game24Env,
     Game24Relabeler,
+    OutcomeRelabeler,
     Relabeler,
     ScienceWorldEnv,
     ScienceWorldRelabeler,
+    ToolCall,
+    ToolEnvironment,
+    ToolEpisode,
+    ToolTask,
     WebShopEnv,
     WebShopRelabeler,
     default_registry,
@@ -35,6 +40,7 @@ from armap_agents.errors import (
     SynthesisError,
 )
 from armap_agents.evaluation import EvaluationReport, TaskOutcome, evaluate_planners
+from armap_agents.export import export_preferences, export_synthesis, to_preference_records
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.explore import ExploreConfig, ExploreResult, build_explore_graph, explore
 from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
@@ -59,6 +65,7 @@ from armap_agents.policies import (
 )
 from armap_agents.prompts import PromptGuide
 from armap_agents.reward import (
+    LLMJudge,
     Objective,
     RemoteRewardModel,
     RewardModel,
@@ -86,6 +93,7 @@ from armap_agents.types import (
     Trajectory,
     Triplet,
     render_example,
+    render_intent,
     render_trajectory,
 )
 
@@ -111,6 +119,7 @@ __all__ = [
     "ExploreResult",
     "Game24Env",
     "Game24Relabeler",
+    "LLMJudge",
     "LLMPolicy",
     "LLMSynthesizer",
     "MCTSConfig",
@@ -118,6 +127,7 @@ __all__ = [
     "MissingDependency",
     "Objective",
     "Observation",
+    "OutcomeRelabeler",
     "Policy",
     "PolicyContext",
     "PromptGuide",
@@ -141,6 +151,10 @@ __all__ = [
     "SynthesizeResult",
     "Synthesizer",
     "TaskOutcome",
+    "ToolCall",
+    "ToolEnvironment",
+    "ToolEpisode",
+    "ToolTask",
     "TrainResult",
     "Trajectory",
     "TrajectoryMemory",
@@ -160,6 +174,8 @@ __all__ = [
     "default_registry",
     "evaluate_planners",
     "explore",
+    "export_preferences",
+    "export_synthesis",
     "fewer_steps",
     "make_chat_model",
     "make_env",
@@ -169,11 +185,13 @@ __all__ = [
     "parse_action",
     "read_jsonl",
     "render_example",
+    "render_intent",
     "render_trajectory",
     "run_episode",
     "sample_actions",
     "select_tasks",
     "synthesize",
+    "to_preference_records",
     "tree_to_json",
     "write_jsonl",
     "write_tree_html",

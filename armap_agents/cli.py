@@ -5,7 +5,8 @@ command after a crash and it continues where it stopped.
 
 * ``armap explore``     policy episodes -> ``trajectories.jsonl``
 * ``armap synthesize``  trajectories -> ``synthesis/triplets.{train,val}.jsonl``
-* ``armap train``       triplets -> ``reward_model/`` (+ metrics, training-curve PNG)
+* ``armap train``       triplets -> ``reward_model/`` (+ metrics, training-curve PNG, model card)
+* ``armap export``      triplets -> TRL preference JSONL (``prompt``/``chosen``/``rejected``)
 * ``armap plan``        one task with ARMAP-B, printing the chosen trajectory
 * ``armap evaluate``    Sampling / Greedy / ARMAP-B / oracle table on a split
 * ``armap quickstart``  all of the above on Game of 24, offline
@@ -71,13 +72,29 @@ def _structured_format(spec: str):
     return None
 
 
-def _synthesizer(spec: str, env: str, usage=None, env_options: dict | None = None):
+def _synthesizer(
+    spec: str,
+    env: str,
+    usage=None,
+    env_options: dict | None = None,
+    relabeler: str | None = None,
+):
+    """``relabel`` (the environment's relabeler, or the one the import path ``relabeler``
+    names) or an LLM synthesizer by chat-model name."""
     from armap_agents.environments.registry import default_registry
     from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
 
     registry = default_registry()
     if spec == "relabel":
-        return RelabelSynthesizer(registry.relabeler(env, **_accepted(registry, env, env_options)))
+        if relabeler is not None:
+            from armap_agents._import_path import load_import_path
+
+            constructor = load_import_path(relabeler, "relabeler")
+        else:
+            constructor = registry.relabeler_constructor(env)
+        return RelabelSynthesizer(constructor(**_accepted(constructor, env_options)))
+    if relabeler is not None:
+        raise ConfigError("--relabeler applies to --synthesizer relabel only")
     from armap_agents.synthesizers import SynthesisOutput
 
     # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
@@ -86,15 +103,16 @@ def _synthesizer(spec: str, env: str, usage=None, env_options: dict | None = Non
         if spec.startswith("local:")
         else None
     )
-    guide = registry.prompt_guide(env).synthesis
+    guide = registry.prompt_guide(env, **(env_options or {})).synthesis
     return LLMSynthesizer(_chat(spec, usage), response_format=response_format, guide=guide)
 
 
-def _accepted(registry, env: str, options: dict | None) -> dict[str, Any]:
-    """The environment options its relabeler also takes (e.g. ALFWorld's ``data_dir``)."""
+def _accepted(constructor, options: dict | None) -> dict[str, Any]:
+    """The environment options a relabeler's constructor also takes (e.g. ALFWorld's
+    ``data_dir``)."""
     if not options:
         return {}
-    parameters = inspect.signature(registry.relabeler_constructor(env)).parameters
+    parameters = inspect.signature(constructor).parameters
     return {k: v for k, v in options.items() if k in parameters}
 
 
@@ -189,7 +207,13 @@ def run_synthesize(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
     )
     result = synthesize(
-        _synthesizer(args.synthesizer, args.env, args.usage, _env_options(args.env_option)),
+        _synthesizer(
+            args.synthesizer,
+            args.env,
+            args.usage,
+            _env_options(args.env_option),
+            getattr(args, "relabeler", None),
+        ),
         args.trajectories,
         args.out,
         config,
@@ -228,12 +252,26 @@ def run_train(args: argparse.Namespace) -> None:
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed
         ),
     )
-    result = trainer.train(train, val, output_dir=args.out)
+    result = trainer.train(train, val, output_dir=args.out, data_source=args.data)
     acc = result.best_val_accuracy
     print(
         f"trained on {len(train)} triplets; best epoch {result.best_epoch}"
         + (f", validation accuracy {acc:.1%}" if acc is not None else "")
-        + f" -> {args.out} (training curve: {Path(args.out) / 'training_curve.png'})"
+        + f" -> {args.out} (training curve: {Path(args.out) / 'training_curve.png'}, "
+        f"model card: {Path(args.out) / 'README.md'})"
+    )
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from armap_agents.export import export_synthesis
+
+    written = export_synthesis(args.data, args.out, args.format)
+    for split, (path, count) in written.items():
+        print(f"{split}: {count} preference records -> {path}")
+    print(
+        'load them with datasets.load_dataset("json", data_files={'
+        + ", ".join(f'"{split}": "{path}"' for split, (path, _) in written.items())
+        + "})"
     )
 
 
@@ -325,6 +363,8 @@ def run_plan(args: argparse.Namespace) -> None:
     best = state["best"]
     print(f"Task {args.task}: {best.intent}")
     print(best.render())
+    if args.planner == "mcts":
+        _write_search_tree(state, args)
     verdict = best.evaluation.success if best.evaluation else None
     print(
         f"{args.planner}: {state['policy_calls']} policy calls, {state['reward_model_calls']} "
@@ -333,13 +373,32 @@ def run_plan(args: argparse.Namespace) -> None:
     if args.planner == "best_of_n":
         i = state["best_index"]
         print(f"picked candidate {i} of {args.n} (score {state['scores'][i]:.3f})")
-    if args.planner == "mcts":
-        from armap_agents.tree_view import write_tree_html, write_tree_json
 
-        if args.tree_html is not None:
-            print(f"search tree: {write_tree_html(state, args.tree_html)} (open it in a browser)")
-        if args.tree_json is not None:
-            print(f"search tree JSON: {write_tree_json(state, args.tree_json)}")
+
+def _write_search_tree(state: dict, args: argparse.Namespace) -> None:
+    """The MCTS tree as an offline HTML page, always: at ``--tree-html``, else next to the
+    ``--checkpoint`` file, else in the temporary directory; printed as a ``file://`` link."""
+    import re
+    import tempfile
+
+    from armap_agents.tree_view import write_tree_html, write_tree_json
+
+    path = args.tree_html
+    if path is None and args.checkpoint is not None:
+        path = args.checkpoint.with_name(f"{args.checkpoint.stem}.tree.html")
+    elif path is None:
+        task = re.sub(r"[^\w.-]+", "_", str(args.task))
+        path = Path(tempfile.gettempdir()) / "armap" / f"mcts-tree-{task}.html"
+    try:
+        link = write_tree_html(state, path).resolve().as_uri()
+    except OSError as exc:
+        if args.tree_html is not None:  # asked for: a clear error
+            raise ArmapError(f"cannot write the search tree to {path}: {exc}") from exc
+        print(f"(could not write the search tree to {path}: {exc}; give --tree-html PATH)")
+    else:
+        print(f"search tree: {link} (open it in a browser)")
+    if args.tree_json is not None:
+        print(f"search tree JSON: {write_tree_json(state, args.tree_json)}")
 
 
 def _evaluate(
@@ -419,6 +478,8 @@ def run_quickstart(args: argparse.Namespace) -> None:
 
     llm = args.llm
     plan = quickstart_plan(args.env, args.size, llm=bool(llm), n=args.n)
+    if args.max_steps is not None:
+        plan.max_steps = args.max_steps
     policy = llm or "random"
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
@@ -461,6 +522,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
             argparse.Namespace(
                 **common,
                 synthesizer=llm or "relabel",
+                relabeler=None if llm else args.relabeler,
                 trajectories=run / "trajectories.jsonl",
                 out=run / "synthesis",
                 val_fraction=0.1,
@@ -539,7 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     def env_arguments(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--env", default="game24", help="game24, scienceworld or alfworld")
+        p.add_argument(
+            "--env",
+            default="game24",
+            help="game24, scienceworld, alfworld, webshop, or your own environment by import "
+            "path: package.module:Class or path/to/file.py:Class (see docs/own_environment.md)",
+        )
         p.add_argument(
             "--env-option",
             action="append",
@@ -550,6 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
+    relabeler_help = (
+        "a relabeler class by import path (module:Class or file.py:Class) instead of the "
+        "environment's own (its 'relabeler' attribute, else the generic OutcomeRelabeler)"
+    )
 
     p = add(
         "explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore
@@ -580,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="relabel",
         help="'relabel' (the environment's programmatic relabeler) or a chat model name",
     )
+    p.add_argument("--relabeler", help=relabeler_help)
     p.add_argument("--val-fraction", type=float, default=0.1)
 
     p = add("train", "train a reward model on synthesized triplets", run_train)
@@ -594,6 +666,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-train", type=int, default=None, help="subsample training triplets")
     p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
+
+    p = sub.add_parser(
+        "export",
+        help="write synthesized triplets as TRL preference JSONL (prompt/chosen/rejected)",
+        description="Write the triplets of `armap synthesize` as preference JSONL for TRL's "
+        "RewardTrainer (and anything that reads datasets.load_dataset('json')): "
+        "preferences.train.jsonl and preferences.val.jsonl.",
+    )
+    p.set_defaults(func=run_export)
+    p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument(
+        "--format",
+        choices=["trl", "trl-implicit"],
+        default="trl",
+        help="'trl': prompt/chosen/rejected (explicit prompt); 'trl-implicit': chosen/rejected "
+        "with the task in each (for TRL versions that want an implicit prompt)",
+    )
 
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
     p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")
@@ -619,7 +709,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expansion-k", type=int, default=3)
     g.add_argument("--exploration-constant", type=float, default=1.0)
     g.add_argument("--evaluation", choices=["rollout", "partial"], default="rollout")
-    g.add_argument("--tree-html", type=Path, help="write the search tree as an offline HTML page")
+    g.add_argument(
+        "--tree-html",
+        type=Path,
+        help="where to write the search tree as an offline HTML page (default: next to "
+        "--checkpoint, else in the temporary directory; the link is printed)",
+    )
     g.add_argument("--tree-json", type=Path, help="write the search tree as JSON")
     g = p.add_argument_group("reflexion")
     g.add_argument("--trials", type=int, default=3)
@@ -686,6 +781,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="'full' (Game of 24: about 7 minutes on 2 cores) or 'tiny' (a smoke test)",
     )
     p.add_argument("--n", type=int, default=None, help="Best-of-N's N (default: per environment)")
+    p.add_argument(
+        "--max-steps", type=int, default=None, help="steps per episode (default: per environment)"
+    )
+    p.add_argument("--relabeler", help=relabeler_help)
     p.add_argument("--backbone", default="all-MiniLM-L6-v2")
     p.add_argument(
         "--llm",
