@@ -54,6 +54,7 @@ def _naive(model: RewardModel, pairs: list[tuple[str, str]], batch_size: int) ->
                 max_length=model.config.max_length,
                 padding="max_length",
                 return_tensors="pt",
+                return_token_type_ids=False,  # as RewardModel.encode: the inputs it trains on
             )
             out += model.forward_batch(batch).tolist()
     return out

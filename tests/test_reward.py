@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
 from armap_agents.errors import CheckpointError, ConfigError
@@ -12,6 +13,7 @@ from armap_agents.policies import RandomPolicy
 from armap_agents.reward.model import RewardModel, RewardModelConfig
 from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig, pairwise_metrics
 from armap_agents.rollout import run_episode
+from armap_agents.types import render_trajectory
 
 
 def _triplets(task_ids: list[str]):
@@ -69,6 +71,22 @@ def test_the_model_card_records_training_data_and_metrics(trained) -> None:
     assert f"{result.train_examples:,} training and {result.val_examples:,} validation" in card
     assert f"Validation pairwise accuracy **{result.best_val_accuracy:.1%}**" in card
     assert model.training is not None and RewardModel.load(out).training == model.training
+
+
+def test_training_and_scoring_feed_the_model_the_same_inputs(trained) -> None:
+    """The trainer's batches and ``score`` must agree, or a model is scored on inputs it was
+    never trained on (segment ids once reached the scorer only)."""
+    model, _, _, _, val = trained
+    trainer = RewardTrainer(model)
+    rows = [ids for pair in trainer._tokenize(val[:4]) for ids in pair]
+    model.module.eval()
+    with torch.inference_mode():
+        trained_path = [model.forward_batch(trainer._collate([row])).item() for row in rows]
+    texts = [
+        render_trajectory(t) for triplet in val[:4] for t in (triplet.positive, triplet.negative)
+    ]
+    intents = [triplet.intent for triplet in val[:4] for _ in range(2)]
+    assert model.score_texts(intents, texts) == pytest.approx(trained_path, abs=1e-5)
 
 
 def test_reload_gives_bit_identical_scores(trained) -> None:

@@ -243,7 +243,8 @@ class RewardModel:
 
         ``longest_first``: a long trajectory is cut down to fit beside its intent (as
         ``only_second`` would), and an intent longer than the budget is cut too instead of
-        failing (LLM-written intents can be long)."""
+        failing (LLM-written intents can be long). No segment ids: training and scoring both
+        feed ``input_ids`` and ``attention_mask`` only, so they see the same inputs."""
         return self.tokenizer(
             list(intents),
             list(texts),
@@ -251,6 +252,7 @@ class RewardModel:
             max_length=self.config.max_length,
             padding=pad,
             return_tensors="pt" if pad else None,
+            return_token_type_ids=False,
         )
 
     def forward_batch(self, batch) -> torch.Tensor:
