@@ -8,6 +8,7 @@ from ``OPENAI_BASE_URL``, the usual way; they are never logged.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 import sys
@@ -145,6 +146,18 @@ class SQLiteCache(BaseCache):
     def clear(self, **kwargs: Any) -> None:
         with self._lock, self._db:
             self._db.execute("delete from llm_cache")
+
+
+def json_object_reply(text: str) -> dict | None:
+    """The JSON object a structured reply holds (a ```json fence allowed), or ``None``."""
+    stripped = text.strip().removeprefix("```json").strip("`").strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str, Any]:

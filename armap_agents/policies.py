@@ -7,7 +7,6 @@ choice reproducible; ``greedy=True`` asks for the policy's single most likely ac
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -24,6 +23,7 @@ from armap_agents.llm import (
     RetryPolicy,
     generate_with_retries,
     invoke_with_retries,
+    json_object_reply,
     max_tokens_kwargs,
 )
 from armap_agents.prompts import StructuredFormat, action_response_format
@@ -133,14 +133,8 @@ _ACTION_LINE = re.compile(r"action\s*[:：]\s*(.+)", re.IGNORECASE)
 
 def _json_action(text: str) -> str | None:
     """The ``action`` of a structured reply ``{"action": "..."}``, if the reply is one."""
-    stripped = text.strip().removeprefix("```json").strip("`").strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError:
-        return None
-    action = value.get("action") if isinstance(value, dict) else None
+    value = json_object_reply(text)
+    action = value.get("action") if value is not None else None
     return action if isinstance(action, str) else None
 
 

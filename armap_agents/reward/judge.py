@@ -21,7 +21,6 @@ because silently scoring everything neutral would turn the search into a random 
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -32,7 +31,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
-from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs
+from armap_agents.llm import (
+    RetryPolicy,
+    invoke_with_retries,
+    json_object_reply,
+    max_tokens_kwargs,
+)
 from armap_agents.prompts import StructuredFormat
 from armap_agents.types import Trajectory, render_trajectory
 
@@ -111,14 +115,8 @@ _PATTERNS = (
 
 
 def _json_rating(text: str) -> float | None:
-    stripped = text.strip().removeprefix("```json").strip("`").strip()
-    if not stripped.startswith("{"):
-        return None
-    try:
-        value = json.loads(stripped)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(value, dict):
+    value = json_object_reply(text)
+    if value is None:
         return None
     rating = value.get("score", value.get("rating"))
     if isinstance(rating, bool) or not isinstance(rating, int | float | str):
