@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the non-interactive Agg backend (works with no screen)."""
+    """``matplotlib.pyplot``, on the non-interactive Agg backend (works with no screen) unless
+    a backend was already chosen: by importing pyplot first (a notebook's inline backend) or by
+    ``$MPLBACKEND``. A chosen backend is kept, so ``plt.show()`` still works after training."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

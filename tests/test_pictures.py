@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from armap_agents.evaluation import EvaluationReport, MethodRow, plot_report
@@ -70,3 +74,24 @@ def test_plan_with_mcts_writes_the_tree_page_and_prints_a_link(tmp_path, capsys)
     text = page.read_text()
     assert text.startswith("<!doctype html>") and text.rstrip().endswith("</html>")
     assert '"chosen_path"' in text
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("", "agg"),  # nothing chosen: Agg, which needs no screen
+        ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot", "svg"),
+    ],
+)
+def test_plots_keep_a_backend_the_user_chose(setup, expected) -> None:
+    """A notebook picks its inline backend before training; our plots must not switch it to
+    Agg, or `plt.show()` shows nothing afterwards."""
+    code = (
+        f"{setup}\nimport matplotlib\nfrom armap_agents._plotting import pyplot\n"
+        "pyplot()\nprint(matplotlib.get_backend().lower())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == expected
