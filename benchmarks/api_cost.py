@@ -3,14 +3,21 @@ leaf) against the same MCTS with the LLM as its own value function (LATS-style
 self-evaluation, :class:`~armap_agents.LLMJudge`), at equal policy budget. Run::
 
     python benchmarks/api_cost.py                                  # random policy, SmolLM2 judge
-    python benchmarks/api_cost.py --policy llm --llm openai:gpt-4o-mini --tasks 50
+    python benchmarks/api_cost.py --puzzles test --tasks 100 --iterations 16
+    python benchmarks/api_cost.py --policy llm --llm openai:gpt-4o-mini --puzzles test --tasks 50
     python benchmarks/api_cost.py --model runs/quickstart/reward_model
 
 Both searches run the same :class:`~armap_agents.MCTSConfig` (rounds, ``expansion_k``, seed)
-on the same Game of 24 test puzzles; only the value differs. LLM calls and tokens are counted
+on the same Game of 24 puzzles; only the value differs. LLM calls and tokens are counted
 by a :class:`~armap_agents.UsageTracker` on each chat model, the policy's apart from the
-judge's. The reward model is trained here (random-policy exploration of the train puzzles,
-relabeled triplets, one epoch, cached in ``--run-dir``) unless ``--model DIR`` names one.
+judge's. The reward model is trained here (random-policy exploration of train puzzles ranked
+101 onwards, relabeled triplets, one epoch, cached in ``--run-dir``) unless ``--model DIR``
+names one.
+
+"Per solved task" needs solved tasks. A random policy solves a test puzzle (ranks 901-1000,
+the hard end) in under 1% of its episodes, so by default (``--puzzles easy``) both searches
+run on the easiest puzzles of the standard order, ranks 1 to ``--tasks``, which the reward
+model never trains on (it sees ranks 101 onwards); ``--puzzles test`` uses the test split.
 
 By default the policy is :class:`~armap_agents.RandomPolicy` (valid moves, no LLM), so every
 LLM call in the table is a value estimate: SmolLM2-135M (``local:smollm2``, offline) cannot
@@ -52,6 +59,7 @@ from armap_agents.synthesizers import RelabelSynthesizer
 from armap_agents.types import Triplet
 
 NAME = "api_cost"
+HELD_OUT_EASY = 100  # the easiest train puzzles (ranks 1-100): never in the training data
 
 
 def train_reward_model(
@@ -63,7 +71,7 @@ def train_reward_model(
         return RewardModel.load(model_dir), f"{model_dir} (reused)"
     trajectories = run_dir / "trajectories.jsonl"
     synthesis = run_dir / "synthesis"
-    tasks = Game24Env().task_ids("train")[:train_tasks]
+    tasks = Game24Env().task_ids("train")[HELD_OUT_EASY : HELD_OUT_EASY + train_tasks]
     if not (synthesis / TRAIN_FILE).is_file():
         explore(
             RandomPolicy(),
@@ -91,7 +99,8 @@ def train_reward_model(
     shown = f"{accuracy:.1%}" if accuracy is not None else "n/a"
     return model, (
         f"trained here on {len(train)} relabeled triplets from {len(tasks)} train puzzles "
-        f"(validation pairwise accuracy {shown}), saved in {model_dir}"
+        f"(ranks {HELD_OUT_EASY + 1}-{HELD_OUT_EASY + len(tasks)}; validation pairwise "
+        f"accuracy {shown}), saved in {model_dir}"
     )
 
 
@@ -184,8 +193,14 @@ def run() -> int:
     parser.add_argument("--llm", default="local:smollm2", help="the LLM (judge, and policy)")
     parser.add_argument("--policy", choices=["random", "llm"], default="random")
     parser.add_argument("--model", type=Path, help="a trained reward model directory")
-    parser.add_argument("--tasks", type=int, default=20, help="Game of 24 test puzzles")
-    parser.add_argument("--iterations", type=int, default=4, help="MCTS rounds")
+    parser.add_argument(
+        "--puzzles",
+        choices=["easy", "test"],
+        default="easy",
+        help="easy: ranks 1..tasks (held out from training); test: ranks 901-1000",
+    )
+    parser.add_argument("--tasks", type=int, default=20, help="Game of 24 puzzles")
+    parser.add_argument("--iterations", type=int, default=8, help="MCTS rounds")
     parser.add_argument("--expansion-k", type=int, default=2)
     parser.add_argument("--train-tasks", type=int, default=300)
     parser.add_argument("--max-triplets", type=int, default=1000)
@@ -194,6 +209,8 @@ def run() -> int:
     args = parser.parse_args()
     if args.tasks < 1 or args.iterations < 1 or args.expansion_k < 1:
         parser.error("--tasks, --iterations and --expansion-k must be at least 1")
+    if args.puzzles == "easy" and args.tasks > HELD_OUT_EASY:
+        parser.error(f"--puzzles easy has {HELD_OUT_EASY} puzzles; use --puzzles test for more")
     if args.model is not None and not (args.model / "armap_reward.json").is_file():
         parser.error(f"--model {args.model}: no reward model there (armap_reward.json missing)")
     started = time.perf_counter()
@@ -222,7 +239,16 @@ def run() -> int:
         max_steps=6,
         seed=args.seed,
     )
-    tasks = Game24Env().task_ids("test")[: args.tasks]
+    env = Game24Env()
+    tasks = (env.task_ids("train") if args.puzzles == "easy" else env.task_ids("test"))[
+        : args.tasks
+    ]
+    where = (
+        f"the {len(tasks)} easiest puzzles (ranks 1-{len(tasks)}, held out from the reward "
+        "model's training data)"
+        if args.puzzles == "easy"
+        else f"{len(tasks)} test puzzles (ranks 901-{900 + len(tasks)})"
+    )
     rows = [
         run_method("ARMAP-M (reward model)", policy, reward_model, config, tasks, trackers),
         run_method("MCTS + LLM self-evaluation", policy, judge, config, tasks, trackers),
@@ -246,7 +272,7 @@ def run() -> int:
             "",
             header(("llama-cpp-python", "langchain-core")),
             "",
-            f"Game of 24 test puzzles: {len(tasks)}; MCTS {args.iterations} rounds, "
+            f"Game of 24: {where}; MCTS {args.iterations} rounds, "
             f"expansion_k={args.expansion_k}, rollouts to the end, seed {args.seed} (the same "
             f"policy budget for both). Policy: {policy_text}. Judge: LLMJudge over "
             f"`{args.llm}` (structured output: {judge.structured or 'none, text parsed'}). "

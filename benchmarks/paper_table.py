@@ -12,16 +12,20 @@ find-non-living-thing, find-plant and find-animal tasks (the first train variati
 spread evenly; the first 2 test variations of each); ALFWorld's six task types (10 train
 games each, 2 valid_unseen games each); WebShop's generated catalog (train goals, 50 test
 goals); Game of 24's standard splits. The run directory keeps
-every artifact and resumes when rerun. Prints the command, the machine and the table.
+every artifact and resumes when rerun. Prints the command, the machine, the versions and the
+table, and saves them with the results plot as ``benchmarks/results/paper_table_<env>.md`` /
+``.png`` (``paper_table_<env>-llm`` with ``--llm``).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import shlex
+import shutil
 import sys
+import time
 from pathlib import Path
+
+from _report import figure_path, header, save_results
 
 from armap_agents.cli import main as armap
 
@@ -42,9 +46,31 @@ def run() -> int:
         argv += ["--llm", args.llm]
     if args.data_dir:
         argv += ["--env-option", f"data_dir={args.data_dir}"]
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}")
-    return armap(argv)
+    started = time.perf_counter()
+    status = armap(argv)
+    minutes = (time.perf_counter() - started) / 60
+    report = run_dir / "evaluation" / "report.md"
+    if status or not report.is_file():
+        return status or 1
+    name = f"paper_table_{args.env}" + ("-llm" if args.llm else "")
+    png = shutil.copyfile(run_dir / "evaluation" / "results.png", figure_path(name))
+    policy = f"LLMPolicy over `{args.llm}`" if args.llm else "RandomPolicy"
+    markdown = "\n".join(
+        [
+            f"# Planners on {args.env} ({policy}, `--size {args.size}`)",
+            "",
+            header(("llama-cpp-python",) if args.llm else ()),
+            "",
+            f"`armap quickstart` run in {run_dir} ({minutes:.1f} min in this run; stages "
+            "already done in the run directory are skipped, so time a fresh one).",
+            "",
+            report.read_text(encoding="utf-8").strip(),
+            "",
+            f"![planners]({png.name})",
+        ]
+    )
+    save_results(name, markdown)
+    return 0
 
 
 if __name__ == "__main__":

@@ -8,24 +8,25 @@ of the generated WebShop catalog), and must return the same scores. Run::
 
     python benchmarks/reward_scoring.py [--episodes 256] [--max-length 256] [--repeats 3]
 
-Prints the command, the machine, the versions and a markdown table. (There is no prefix/score
-cache in the planners: MCTS scores every new node once, so there is no hit rate to report.)
+Prints the command, the machine, the versions and a markdown table, saved with a bar chart as
+``benchmarks/results/reward_scoring.md`` / ``.png``. (There is no prefix/score cache in the
+planners: MCTS scores every new node once, so there is no hit rate to report.)
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import platform
-import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
-import transformers
+from _report import figure_path, header, save_results
 
 from armap_agents import Game24Env, RandomPolicy, RewardModel, RewardModelConfig, run_episode
+from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.registry import make_env_factory
 from armap_agents.types import render_trajectory
 
@@ -69,6 +70,21 @@ def _best_of(repeats: int, fn) -> tuple[float, list[float]]:
     return min(times), result
 
 
+def plot(rates: dict[str, tuple[float, float]]) -> Path:
+    """Texts per second, ours beside the naive scorer, per environment."""
+    plt = pyplot()
+    fig, axis = plt.subplots(figsize=(6, 3.5))
+    names = list(rates)
+    xs = range(len(names))
+    axis.bar([x - 0.2 for x in xs], [rates[n][0] for n in names], 0.4, label="RewardModel.score")
+    axis.bar([x + 0.2 for x in xs], [rates[n][1] for n in names], 0.4, label="pad to max_length")
+    axis.set_xticks(list(xs), names)
+    axis.set_ylabel("texts per second")
+    axis.set_title("Reward-model scoring throughput (CPU)")
+    axis.legend()
+    return save_figure(fig, figure_path("reward_scoring"))
+
+
 def run() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=256)
@@ -82,18 +98,11 @@ def run() -> int:
         "Game of 24": _episodes(Game24Env, args.episodes, 10),
         "WebShop": _episodes(make_env_factory("webshop"), args.episodes, 15),
     }
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(
-        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch threads; torch {torch.__version__}, "
-        f"transformers {transformers.__version__}"
-    )
-    print(
-        f"backbone {model.config.backbone}, max_length {args.max_length}, batch {args.batch_size}"
-    )
-    print()
-    print("| trajectories | pairs | mean tokens | `score` (texts/s) | naive (texts/s) | speed-up |")
-    print("|---|---:|---:|---:|---:|---:|")
+    lines = [
+        "| trajectories | pairs | mean tokens | `score` (texts/s) | naive (texts/s) | speed-up |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    rates: dict[str, tuple[float, float]] = {}
     for name, pairs in sets.items():
         intents, texts = [p[0] for p in pairs], [p[1] for p in pairs]
         lengths = [len(ids) for ids in model.encode(intents, texts, pad=False)["input_ids"]]
@@ -106,10 +115,28 @@ def run() -> int:
         )
         worst = max(abs(a - b) for a, b in zip(scores, baseline, strict=True))
         assert worst < 1e-4, f"the two scorings disagree by {worst}"
-        print(
+        rates[name] = (len(pairs) / ours, len(pairs) / naive)
+        lines.append(
             f"| {name} | {len(pairs)} | {statistics.fmean(lengths):.0f} | "
             f"{len(pairs) / ours:,.0f} | {len(pairs) / naive:,.0f} | {naive / ours:.2f}x |"
         )
+    png = plot(rates)
+    markdown = "\n".join(
+        [
+            "# Reward-model scoring throughput (table 4)",
+            "",
+            header(),
+            "",
+            f"Backbone {model.config.backbone}, max_length {args.max_length}, batches of "
+            f"{args.batch_size}, {torch.get_num_threads()} torch threads, best of "
+            f"{args.repeats}; {args.episodes} random-policy trajectories per environment.",
+            "",
+            *lines,
+            "",
+            f"![scoring throughput]({png.name})",
+        ]
+    )
+    save_results("reward_scoring", markdown)
     return 0
 
 

@@ -7,18 +7,18 @@ after ``armap quickstart --env webshop --run-dir RUN`` (which trains the reward 
     python benchmarks/webshop_buy_cheaper.py --run-dir runs/quickstart-webshop [--n 8]
 
 The same N candidates per goal (same seeds) are re-ranked for every weight, so the rows differ
-only in the pick. Prints the command, the machine and the table.
+only in the pick. Prints the command, the machine, the versions and the table, saved as
+``benchmarks/results/webshop_buy_cheaper.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import shlex
 import statistics
 import sys
 from pathlib import Path
 
+from _report import header, save_results
 from tqdm.auto import tqdm
 
 from armap_agents import (
@@ -65,18 +65,25 @@ def run() -> int:
                 combined_value(s, t, objectives) for s, t in zip(scores, candidates, strict=True)
             ]
             picks[w].append(candidates[values.index(max(values))])
-    print(f"\ncommand: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}")
-    print(f"{len(tasks)} test goals, Best-of-{args.n} with the random policy\n")
-    print("| price weight (per $) | success rate | mean score | bought | mean price paid ($) |")
-    print("|---:|---:|---:|---:|---:|")
+    lines = [
+        "# WebShop: buy cheaper with a price objective",
+        "",
+        header(),
+        "",
+        f"{len(tasks)} test goals, Best-of-{args.n} with the random policy, reward model "
+        f"{args.run_dir / 'reward_model'}.",
+        "",
+        "| price weight (per $) | success rate | mean score | bought | mean price paid ($) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for w in weights:
         chosen = picks[w]
         paid = [p for p in map(_paid, chosen) if p is not None]
         success = statistics.fmean(bool(t.evaluation and t.evaluation.success) for t in chosen)
         score = statistics.fmean(t.evaluation.score if t.evaluation else 0.0 for t in chosen)
         mean_paid = f"{statistics.fmean(paid):.2f}" if paid else "-"
-        print(f"| {w:g} | {success:.1%} | {100 * score:.1f} | {len(paid)} | {mean_paid} |")
+        lines.append(f"| {w:g} | {success:.1%} | {100 * score:.1f} | {len(paid)} | {mean_paid} |")
+    save_results("webshop_buy_cheaper", "\n".join(lines))
     return 0
 
 
