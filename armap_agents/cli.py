@@ -15,7 +15,6 @@ command after a crash and it continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from armap_agents import _builders as build
 from armap_agents.errors import ArmapError, ConfigError
 
 PLANNER_NAMES = ("best_of_n", "reflexion", "mcts")
@@ -40,80 +40,6 @@ def _planner_list(text: str) -> tuple[str, ...]:
             f"unknown planner(s) {unknown}; choose from {PLANNER_NAMES}"
         )
     return names
-
-
-# -- building blocks shared by the subcommands --------------------------------------------
-def _chat(spec: str, usage=None):
-    """A chat model by name whose requests ``usage`` (a UsageTracker) counts and limits."""
-    from armap_agents.llm import make_chat_model
-
-    model = make_chat_model(spec)
-    if usage is not None:
-        model.callbacks = [*(model.callbacks or []), usage]
-    return model
-
-
-def _policy(spec: str, usage=None):
-    from armap_agents.policies import LLMPolicy, RandomPolicy
-
-    if spec == "random":
-        return RandomPolicy()
-    return LLMPolicy(_chat(spec, usage), structured=_structured_format(spec))
-
-
-def _structured_format(spec: str):
-    """Structured output where the provider is known to enforce it: OpenAI's JSON schemas, or
-    llama.cpp's grammar; other OpenAI-compatible servers get plain text (parsed tolerantly)."""
-    base_url = os.environ.get("OPENAI_BASE_URL", "")
-    if spec.startswith("openai:") and (not base_url or "api.openai.com" in base_url):
-        return "json_schema"
-    if spec.startswith("local:"):
-        return "json_object"
-    return None
-
-
-def _synthesizer(
-    spec: str,
-    env: str,
-    usage=None,
-    env_options: dict | None = None,
-    relabeler: str | None = None,
-):
-    """``relabel`` (the environment's relabeler, or the one the import path ``relabeler``
-    names) or an LLM synthesizer by chat-model name."""
-    from armap_agents.environments.registry import default_registry
-    from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
-
-    registry = default_registry()
-    if spec == "relabel":
-        if relabeler is not None:
-            from armap_agents._import_path import load_import_path
-
-            constructor = load_import_path(relabeler, "relabeler")
-        else:
-            constructor = registry.relabeler_constructor(env)
-        return RelabelSynthesizer(constructor(**_accepted(constructor, env_options)))
-    if relabeler is not None:
-        raise ConfigError("--relabeler applies to --synthesizer relabel only")
-    from armap_agents.synthesizers import SynthesisOutput
-
-    # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
-    response_format = (
-        {"type": "json_object", "schema": SynthesisOutput.model_json_schema()}
-        if spec.startswith("local:")
-        else None
-    )
-    guide = registry.prompt_guide(env, **(env_options or {})).synthesis
-    return LLMSynthesizer(_chat(spec, usage), response_format=response_format, guide=guide)
-
-
-def _accepted(constructor, options: dict | None) -> dict[str, Any]:
-    """The environment options a relabeler's constructor also takes (e.g. ALFWorld's
-    ``data_dir``)."""
-    if not options:
-        return {}
-    parameters = inspect.signature(constructor).parameters
-    return {k: v for k, v in options.items() if k in parameters}
 
 
 def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -153,18 +79,6 @@ def _environments(name: str, options: dict | None = None):
             close()
 
 
-def _reward_model(spec: str):
-    """A saved reward-model directory, or the URL of ``armap serve-rm`` (its token, if any,
-    from ``ARMAP_RM_TOKEN``)."""
-    if str(spec).startswith(("http://", "https://")):
-        from armap_agents.reward.service import TOKEN_ENV, RemoteRewardModel
-
-        return RemoteRewardModel(str(spec), token=os.environ.get(TOKEN_ENV) or None)
-    from armap_agents.reward.model import RewardModel
-
-    return RewardModel.load(spec)
-
-
 def run_serve_rm(args: argparse.Namespace) -> None:
     from armap_agents.reward.service import serve
 
@@ -191,7 +105,7 @@ def run_explore(args: argparse.Namespace) -> None:
         seed=args.seed,
         max_concurrency=args.concurrency,
     )
-    policy = _policy(args.policy, args.usage)
+    policy = build.policy(args.policy, args.usage)
     with _environments(args.env, _env_options(args.env_option)) as factory:
         result = explore(policy, factory, args.out, config)
     print(
@@ -207,7 +121,7 @@ def run_synthesize(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
     )
     result = synthesize(
-        _synthesizer(
+        build.synthesizer(
             args.synthesizer,
             args.env,
             args.usage,
@@ -275,28 +189,6 @@ def run_export(args: argparse.Namespace) -> None:
     )
 
 
-def _objectives(specs: Sequence[str]):
-    """``fewer_steps:0.5``, ``price:-1`` (a numeric attribute; weight < 0: lower is better) or
-    ``price_paid:-0.005`` (WebShop: the price of the purchase, $1,000 when nothing was bought)."""
-    from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
-
-    out = []
-    for spec in specs:
-        name, _, weight = spec.partition(":")
-        try:
-            w = float(weight or 1.0)
-        except ValueError:
-            raise ValueError(f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT") from None
-        if name == "fewer_steps":
-            fn = fewer_steps
-        elif name == "price_paid":
-            fn = numeric_attribute("price", default=1000.0, only_if="purchased")
-        else:
-            fn = numeric_attribute(name)
-        out.append(WeightedObjective(fn, w, name))
-    return out
-
-
 def run_plan(args: argparse.Namespace) -> None:
     from contextlib import ExitStack
 
@@ -305,9 +197,9 @@ def run_plan(args: argparse.Namespace) -> None:
     needs_model = args.planner != "best_of_n" or args.selection == "reward"
     if needs_model and args.model is None:
         raise ArmapError(f"--planner {args.planner} needs --model (a reward-model directory)")
-    reward_model = _reward_model(args.model) if needs_model else None
+    reward_model = build.reward_model(args.model) if needs_model else None
     config: dict = {"max_steps": args.max_steps, "seed": args.seed}
-    extra: dict = {"objectives": _objectives(args.objective)}
+    extra: dict = {"objectives": build.objectives(args.objective)}
     if args.planner == "best_of_n":
         config.update(n=args.n, selection=args.selection)
     elif args.planner == "mcts":
@@ -325,7 +217,7 @@ def run_plan(args: argparse.Namespace) -> None:
 
             extra.update(memory=TrajectoryMemory.open(args.memory), memory_path=args.memory)
         if args.reflector:
-            extra["reflector"] = _chat(args.reflector, args.usage)
+            extra["reflector"] = build.chat_model(args.reflector, args.usage)
     run_config: dict = {"max_concurrency": args.concurrency}
     with ExitStack() as stack:
         if args.checkpoint is not None:
@@ -342,7 +234,7 @@ def run_plan(args: argparse.Namespace) -> None:
             }
         graph = build_planner(
             args.planner,
-            _policy(args.policy, args.usage),
+            build.policy(args.policy, args.usage),
             stack.enter_context(_environments(args.env, _env_options(args.env_option))),
             reward_model,
             config,
@@ -429,7 +321,7 @@ def _evaluate(
         if not tasks:
             raise ConfigError(f"no task of split {split!r} matches {task_patterns}")
         report = evaluate_planners(
-            _policy(policy, usage),
+            build.policy(policy, usage),
             factory,
             RewardModel.load(model_dir),
             split=split,

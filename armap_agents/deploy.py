@@ -35,6 +35,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from armap_agents import _builders as build
 from armap_agents.errors import ConfigError
 
 if TYPE_CHECKING:  # the server resolves this annotation itself; langgraph_sdk is optional
@@ -156,7 +157,6 @@ def _env_factory(settings: DeploySettings, stack: ExitStack) -> Any:
 
 
 def _load_reward_model(settings: DeploySettings) -> Any:
-    from armap_agents.cli import _reward_model
 
     spec = settings.reward_model_spec()
     if spec is None:
@@ -165,18 +165,19 @@ def _load_reward_model(settings: DeploySettings) -> Any:
             "directory or the URL of `armap serve-rm`) in the run's configurable or context, "
             f"or the {REWARD_MODEL_ENV} environment variable of the server"
         )
-    return _reward_model(spec)
+    return build.reward_model(spec)
 
 
 def _build_planner(
     name: str, settings: DeploySettings, stack: ExitStack, run: bool
 ) -> CompiledStateGraph:
-    from armap_agents.cli import _chat, _objectives, _policy
     from armap_agents.planners import PLANNERS, build_planner
 
     config = _validated(PLANNERS[name][1], settings.planner_config, "planner_config")
     needs_reward_model = name != "best_of_n" or config.selection == "reward"
-    extra: dict[str, Any] = {"objectives": _checked("objectives", _objectives, settings.objectives)}
+    extra: dict[str, Any] = {
+        "objectives": _checked("objectives", build.objectives, settings.objectives)
+    }
     if not run:
         placeholder = _SetUpOnlyForRuns
         reward_model = placeholder("reward model") if needs_reward_model else None
@@ -185,9 +186,9 @@ def _build_planner(
         )
     # cheap checks first, weights last
     env_factory = _env_factory(settings, stack)
-    policy = _checked("policy", _policy, settings.policy)
+    policy = _checked("policy", build.policy, settings.policy)
     if name == "reflexion" and settings.reflector:
-        extra["reflector"] = _checked("reflector", _chat, settings.reflector)
+        extra["reflector"] = _checked("reflector", build.chat_model, settings.reflector)
     reward_model = _load_reward_model(settings) if needs_reward_model else None
     if name == "reflexion" and settings.memory:
         from armap_agents.memory import TrajectoryMemory
@@ -197,7 +198,6 @@ def _build_planner(
 
 
 def _build_explore(settings: DeploySettings, stack: ExitStack, run: bool) -> CompiledStateGraph:
-    from armap_agents.cli import _policy
     from armap_agents.graphs.explore import ExploreConfig, build_explore_graph
 
     config = _validated(ExploreConfig, settings.explore_config, "explore_config")
@@ -205,19 +205,23 @@ def _build_explore(settings: DeploySettings, stack: ExitStack, run: bool) -> Com
         return build_explore_graph(
             _SetUpOnlyForRuns("policy"), _SetUpOnlyForRuns("environment"), config
         )
-    policy = _checked("policy", _policy, settings.policy)
+    policy = _checked("policy", build.policy, settings.policy)
     return build_explore_graph(policy, _env_factory(settings, stack), config)
 
 
 def _build_synthesize(settings: DeploySettings, stack: ExitStack, run: bool) -> CompiledStateGraph:
-    from armap_agents.cli import _synthesizer
     from armap_agents.graphs.synthesize import SynthesizeConfig, build_synthesize_graph
 
     config = _validated(SynthesizeConfig, settings.synthesize_config, "synthesize_config")
     if not run:
         return build_synthesize_graph(_SetUpOnlyForRuns("synthesizer"), config)
     synthesizer = _checked(
-        "synthesizer", _synthesizer, settings.synthesizer, settings.env, None, settings.env_options
+        "synthesizer",
+        build.synthesizer,
+        settings.synthesizer,
+        settings.env,
+        None,
+        settings.env_options,
     )
     return build_synthesize_graph(synthesizer, config)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import sys
 import threading
@@ -34,8 +35,10 @@ from tenacity import (
 )
 
 from armap_agents.errors import BudgetExceeded
+from armap_agents.prompts import StructuredFormat
 
 __all__ = [
+    "auto_structured",
     "max_tokens_kwargs",
     "RetryPolicy",
     "UsageLimits",
@@ -160,6 +163,30 @@ def json_object_reply(text: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def _openai_base_url(model: BaseChatModel) -> str | None:
+    """Where a ``ChatOpenAI`` sends its requests ("" for OpenAI's own API, also when the
+    address is OpenAI's), or ``None`` for any other chat model. The address comes from the
+    model or, as the OpenAI SDK reads it, from ``$OPENAI_BASE_URL``."""
+    # a ChatOpenAI exists only once langchain_openai is imported: never import it (seconds) here
+    chat_openai = getattr(sys.modules.get("langchain_openai"), "ChatOpenAI", None)
+    if chat_openai is None or not isinstance(model, chat_openai):
+        return None
+    base_url = str(getattr(model, "openai_api_base", None) or os.environ.get("OPENAI_BASE_URL", ""))
+    return "" if "api.openai.com" in base_url else base_url
+
+
+def auto_structured(model: BaseChatModel) -> StructuredFormat | None:
+    """The structured-output style a model is known to enforce: ``"json_object"`` (a grammar)
+    for the in-process llama.cpp model, ``"json_schema"`` for OpenAI's own API, else ``None``
+    (plain text, parsed tolerantly): other OpenAI-compatible servers differ in what they
+    support. Small local models ramble without a grammar."""
+    from armap_agents.local_llm import ChatLlamaCpp
+
+    if isinstance(model, ChatLlamaCpp):
+        return "json_object"
+    return "json_schema" if _openai_base_url(model) == "" else None
+
+
 def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str, Any]:
     """Call arguments that bound a reply to ``max_tokens``, whatever serves the model.
 
@@ -170,15 +197,7 @@ def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str,
     if max_tokens is None:
         return {}
     kwargs: dict[str, Any] = {"max_tokens": max_tokens}
-    base_url = str(getattr(model, "openai_api_base", None) or "")
-    # a ChatOpenAI exists only once langchain_openai is imported: never import it (seconds) here
-    chat_openai = getattr(sys.modules.get("langchain_openai"), "ChatOpenAI", None)
-    if (
-        chat_openai is not None
-        and isinstance(model, chat_openai)
-        and base_url
-        and "api.openai.com" not in base_url
-    ):
+    if _openai_base_url(model):  # another server behind the OpenAI client
         kwargs["extra_body"] = {
             **(getattr(model, "extra_body", None) or {}),
             "max_tokens": max_tokens,

@@ -139,14 +139,18 @@ def test_best_of_n_with_the_judge_and_a_spent_budget_raises() -> None:
         graph.invoke({"task_id": "1"}, {"callbacks": [tracker]})
 
 
-def test_auto_structured_picks_by_model() -> None:
+def test_auto_structured_picks_by_model(monkeypatch) -> None:
     from langchain_openai import ChatOpenAI
 
     from armap_agents.local_llm import ChatLlamaCpp
     from armap_agents.reward.judge import auto_structured
 
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     assert auto_structured(ChatLlamaCpp(model_path="unused.gguf")) == "json_object"
     assert auto_structured(ChatOpenAI(model="gpt-4o-mini", api_key="unused")) == "json_schema"
     local = ChatOpenAI(model="m", api_key="unused", base_url="http://127.0.0.1:1/v1")
     assert auto_structured(local) is None
+    # a server named the usual way, by $OPENAI_BASE_URL, is not OpenAI either
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+    assert auto_structured(ChatOpenAI(model="m", api_key="unused")) is None
     assert LLMJudge(ScriptedChatModel(replies=["1"])).structured is None

@@ -249,6 +249,11 @@ def test_reply_length_is_bounded_for_every_kind_of_server(monkeypatch) -> None:
     }
     assert max_tokens_kwargs(make_chat_model("openai:gpt-4o-mini"), 32) == {"max_tokens": 32}
     assert max_tokens_kwargs(local, None) == {}
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the server, named by env
+    assert max_tokens_kwargs(make_chat_model("openai:m"), 32) == {
+        "max_tokens": 32,
+        "extra_body": {"max_tokens": 32},
+    }
     model = ScriptedChatModel(replies=["Action: 4 + 8 = 12"])
     LLMPolicy(model, max_tokens=16).act(_context(), seed=0)
     assert model.calls[0][1]["max_tokens"] == 16

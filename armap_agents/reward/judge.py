@@ -22,7 +22,6 @@ because silently scoring everything neutral would turn the search into a random 
 from __future__ import annotations
 
 import re
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 from armap_agents.llm import (
     RetryPolicy,
+    auto_structured,
     invoke_with_retries,
     json_object_reply,
     max_tokens_kwargs,
@@ -85,24 +85,6 @@ def judge_response_format(style: StructuredFormat) -> dict[str, Any]:
             "json_schema": {"name": "trajectory_rating", "strict": True, "schema": schema},
         }
     return {"type": "json_object", "schema": schema}
-
-
-def auto_structured(model: BaseChatModel) -> StructuredFormat | None:
-    """The structured-output style a model is known to support: ``"json_object"`` (a grammar)
-    for the in-process llama.cpp model, ``"json_schema"`` for OpenAI's own API, else None
-    (plain text, parsed). Small local models ramble without a grammar."""
-    from armap_agents.local_llm import ChatLlamaCpp
-
-    if isinstance(model, ChatLlamaCpp):
-        return "json_object"
-    # a ChatOpenAI exists only if its module was imported: no need to pay for importing it
-    chat_openai = getattr(sys.modules.get("langchain_openai"), "ChatOpenAI", None)
-    if chat_openai is None:
-        return None
-    base_url = str(getattr(model, "openai_api_base", None) or "")
-    if isinstance(model, chat_openai) and (not base_url or "api.openai.com" in base_url):
-        return "json_schema"
-    return None
 
 
 _NUMBER = r"(\d+(?:\.\d+)?)"

@@ -1,0 +1,112 @@
+"""Policies, chat models, synthesizers, reward models and objectives from the short specs
+that the CLI and the LangGraph deployment share (``random``, ``local:smollm2``, a model
+directory or ``http://`` URL, ``fewer_steps:0.5`` ...)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from armap_agents.errors import ConfigError
+
+
+def chat_model(spec: str, usage: Any = None):
+    """A chat model by name whose requests ``usage`` (a UsageTracker) counts and limits."""
+    from armap_agents.llm import make_chat_model
+
+    model = make_chat_model(spec)
+    if usage is not None:
+        model.callbacks = [*(model.callbacks or []), usage]
+    return model
+
+
+def policy(spec: str, usage: Any = None):
+    """``random`` or an :class:`LLMPolicy` over the chat model ``spec`` names, with the
+    structured output its provider is known to enforce."""
+    from armap_agents.llm import auto_structured
+    from armap_agents.policies import LLMPolicy, RandomPolicy
+
+    if spec == "random":
+        return RandomPolicy()
+    model = chat_model(spec, usage)
+    return LLMPolicy(model, structured=auto_structured(model))
+
+
+def synthesizer(
+    spec: str,
+    env: str,
+    usage: Any = None,
+    env_options: dict | None = None,
+    relabeler: str | None = None,
+):
+    """``relabel`` (the environment's relabeler, or the one the import path ``relabeler``
+    names) or an LLM synthesizer by chat-model name."""
+    from armap_agents.environments.registry import default_registry
+    from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
+
+    registry = default_registry()
+    if spec == "relabel":
+        if relabeler is not None:
+            from armap_agents._import_path import load_import_path
+
+            constructor = load_import_path(relabeler, "relabeler")
+        else:
+            constructor = registry.relabeler_constructor(env)
+        return RelabelSynthesizer(constructor(**accepted_options(constructor, env_options)))
+    if relabeler is not None:
+        raise ConfigError("--relabeler applies to --synthesizer relabel only")
+    from armap_agents.synthesizers import SynthesisOutput
+
+    # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
+    response_format = (
+        {"type": "json_object", "schema": SynthesisOutput.model_json_schema()}
+        if spec.startswith("local:")
+        else None
+    )
+    guide = registry.prompt_guide(env, **(env_options or {})).synthesis
+    return LLMSynthesizer(chat_model(spec, usage), response_format=response_format, guide=guide)
+
+
+def accepted_options(constructor, options: dict | None) -> dict[str, Any]:
+    """The environment options a relabeler's constructor also takes (e.g. ALFWorld's
+    ``data_dir``)."""
+    if not options:
+        return {}
+    parameters = inspect.signature(constructor).parameters
+    return {k: v for k, v in options.items() if k in parameters}
+
+
+def reward_model(spec: str):
+    """A saved reward-model directory, or the URL of ``armap serve-rm`` (its token, if any,
+    from ``ARMAP_RM_TOKEN``)."""
+    if str(spec).startswith(("http://", "https://")):
+        from armap_agents.reward.service import TOKEN_ENV, RemoteRewardModel
+
+        return RemoteRewardModel(str(spec), token=os.environ.get(TOKEN_ENV) or None)
+    from armap_agents.reward.model import RewardModel
+
+    return RewardModel.load(spec)
+
+
+def objectives(specs: Sequence[str]):
+    """``fewer_steps:0.5``, ``price:-1`` (a numeric attribute; weight < 0: lower is better) or
+    ``price_paid:-0.005`` (WebShop: the price of the purchase, $1,000 when nothing was bought)."""
+    from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
+
+    out = []
+    for spec in specs:
+        name, _, weight = spec.partition(":")
+        try:
+            w = float(weight or 1.0)
+        except ValueError:
+            raise ValueError(f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT") from None
+        if name == "fewer_steps":
+            fn = fewer_steps
+        elif name == "price_paid":
+            fn = numeric_attribute("price", default=1000.0, only_if="purchased")
+        else:
+            fn = numeric_attribute(name)
+        out.append(WeightedObjective(fn, w, name))
+    return out
