@@ -284,7 +284,8 @@ def reflexion(
     """ARMAP-R; input ``{"task_id": "905"}``, the answer in ``best``.
 
     Settings: ``env``, ``env_options``, ``policy``, ``reward_model``, ``planner_config``,
-    ``objectives``, ``reflector``, ``memory``.
+    ``objectives``, ``reflector``, ``memory``. Streams one custom ``{"event": "trial",
+    "trial": n, "score": s, "value": v}`` per scored attempt.
     """
     return _served(functools.partial(_build_planner, "reflexion"), config, runtime)
 

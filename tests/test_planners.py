@@ -348,3 +348,12 @@ def test_reflexion_stops_when_the_reward_model_is_satisfied() -> None:
     )
     state = graph.invoke({"task_id": "905"})
     assert len(state["attempts"]) == 1 and state["reward_model_calls"] == 1
+
+
+def test_reflexion_streams_one_progress_event_per_trial() -> None:
+    graph = build_reflexion_graph(
+        RandomPolicy(), Game24Env, ConstantReward(), ReflexionConfig(max_trials=3, threshold=2.0)
+    )
+    events = list(graph.stream({"task_id": "905"}, stream_mode="custom"))
+    assert [e["trial"] for e in events] == [1, 2, 3]
+    assert all(e["event"] == "trial" and "score" in e and "value" in e for e in events)

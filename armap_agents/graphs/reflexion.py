@@ -27,6 +27,7 @@ from typing import Annotated, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
@@ -157,9 +158,12 @@ def build_reflexion_graph(
     def score(state: ReflexionState) -> dict[str, Any]:
         trajectory = state["attempts"][-1]
         (s,) = reward_model.score(trajectory.intent, [trajectory])
+        value = combined_value(s, trajectory, objectives)
+        trial = len(state["attempts"])
+        get_stream_writer()({"event": "trial", "trial": trial, "score": s, "value": value})
         return {
             "scores": [s],
-            "values": [combined_value(s, trajectory, objectives)],
+            "values": [value],
             "reward_model_calls": state["reward_model_calls"] + 1,
         }
 
