@@ -54,7 +54,7 @@ from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.game24 import Game24Relabeler
 from armap_agents.graphs.explore import ExploreConfig, explore
 from armap_agents.graphs.synthesize import TRAIN_FILE, VAL_FILE, SynthesizeConfig, synthesize
-from armap_agents.reward.judge import auto_structured
+from armap_agents.llm import auto_structured
 from armap_agents.synthesizers import RelabelSynthesizer
 from armap_agents.types import Triplet
 
