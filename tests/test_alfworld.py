@@ -24,6 +24,8 @@ from armap_agents.environments.alfworld import (  # noqa: E402
     AlfWorldEnv,
     AlfWorldRelabeler,
     HindsightGoal,
+    _cache_textworld_parsers,
+    _cached_parser,
     find_data_dir,
     resolve_task_types,
     satisfied_goals,
@@ -285,6 +287,44 @@ def test_relabeler_without_replay_pairs_winners_with_losers_of_the_same_game() -
 
 
 # -- real games ---------------------------------------------------------------------------
+def test_a_cached_parser_parses_once_and_hands_out_copies() -> None:
+    calls = []
+
+    def parse(text, rule_name=None):
+        calls.append(text)
+        return {"text": text, "rule": [rule_name]}
+
+    cached = _cached_parser(parse)
+    first, second = cached("a & b", rule_name="q"), cached("a & b", rule_name="q")
+    assert first == second == {"text": "a & b", "rule": ["q"]} and calls == ["a & b"]
+    first["rule"].append("mutated")  # TextWorld's callers mutate what they get
+    assert cached("a & b", rule_name="q")["rule"] == ["q"] and calls == ["a & b"]
+
+
+def test_cached_textworld_parsers_give_what_textworld_parses() -> None:
+    """The strings an ALFWorld step parses (grammar expansions, rule conditions), through the
+    cache and through TextWorld's own parser."""
+    from textworld import logic
+    from textworld.envs.pddl import textgen
+
+    _cache_textworld_parsers()
+    _cache_textworld_parsers()  # idempotent: wraps once
+    cases = [
+        (textgen, "#GotoLocation.feedback#", {"rule_name": "symbols", "trace": False}),
+        (
+            textgen,
+            "go to [{r.name | receptacleatlocation(r:receptacle, lend:location)}]",
+            {"rule_name": "symbols", "trace": False},
+        ),
+        (logic, "openable(r:receptacle) & opened(r:receptacle)", {"rule_name": "conjunctiveQuery"}),
+    ]
+    for module, text, kwargs in cases:
+        assert not hasattr(module._parse_and_convert.uncached, "uncached")
+        for _ in range(2):
+            cached = module._parse_and_convert(text, **kwargs)
+            assert repr(cached) == repr(module._parse_and_convert.uncached(text, **kwargs))
+
+
 @needs_data
 @pytest.mark.slow
 def test_walkthroughs_win_for_every_task_type(alf: AlfWorldEnv) -> None:

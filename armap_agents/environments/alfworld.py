@@ -47,6 +47,7 @@ Costs and engine notes (see ``benchmarks/alfworld_costs.py`` for measurements):
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.util
 import logging
@@ -117,6 +118,40 @@ _PUT_ALIAS = re.compile(r"^put (?P<obj>.+?) (?:in|on|in/on|into|onto) (?P<recep>
 # at once fail most episodes (and lose the process's stdout), so every engine call in this
 # process goes through this one lock. It guards process-wide state, hence module level.
 _ENGINE_LOCK = threading.RLock()
+
+
+def _cached_parser(parse: Callable[..., Any], maxsize: int = 16_384) -> Callable[..., Any]:
+    """``parse`` (a pure function of its arguments) computed once per distinct call; every
+    caller gets its own deep copy, since TextWorld's callers mutate what a parse returns."""
+
+    @functools.lru_cache(maxsize=maxsize)
+    def parsed(args: tuple, kwargs: tuple) -> Any:
+        return parse(*args, **dict(kwargs))
+
+    def cached(*args: Any, **kwargs: Any) -> Any:
+        return copy.deepcopy(parsed(args, tuple(sorted(kwargs.items()))))
+
+    cached.cache_info = parsed.cache_info  # type: ignore[attr-defined]
+    cached.uncached = parse  # type: ignore[attr-defined]
+    return cached
+
+
+def _cache_textworld_parsers() -> None:
+    """Make TextWorld parse each grammar and query string once per process.
+
+    At every step TextWorld renders the observation from its text grammar and re-parses the
+    same few grammar expansions and rule conditions with TatSu, thousands of times per
+    episode: two thirds of a step's time (0.44 s per step on a 2-core EPYC, 0.15 s with the
+    cache; the trajectories are identical). Both module-level parsers are pure functions of
+    their text, so they are wrapped, once per process, in :func:`_cached_parser`. Call with
+    ``_ENGINE_LOCK`` held.
+    """
+    from textworld import logic
+    from textworld.envs.pddl import textgen
+
+    for module in (logic, textgen):
+        if not hasattr(module._parse_and_convert, "uncached"):
+            module._parse_and_convert = _cached_parser(module._parse_and_convert)
 
 
 # -- data and names -----------------------------------------------------------------------
@@ -286,6 +321,8 @@ class _Engine:
             import textworld
             from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
             from textworld.envs.pddl import PddlEnv
+
+            _cache_textworld_parsers()
 
         infos = textworld.EnvInfos(won=True, lost=True, admissible_commands=True)
         self._pddl = PddlEnv(infos)  # copies and loads fast-downward's library (~0.1 s)
