@@ -78,8 +78,11 @@ def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> 
     elif env in ("scienceworld", "alfworld"):
         families = SCIENCEWORLD_SUBSET if env == "scienceworld" else ALFWORLD_SUBSET
         per_family = len(families)
+        # an ALFWorld step costs 0.1-0.2 s on a train game (TextWorld renders every observation
+        # from its grammar): 6 train games per task type keep the full run under 20 minutes
+        full = 6 if env == "alfworld" else 10
         plan = QuickstartPlan(
-            train_tasks=(1 if tiny else 3 if llm else 10) * per_family,
+            train_tasks=(1 if tiny else 3 if llm else full) * per_family,
             episodes=1 if llm else (2 if tiny else 4),
             max_train=None if llm else (200 if tiny else 4000),
             epochs=1 if tiny else 2,

@@ -9,7 +9,7 @@ or with an API model. Run::
 
 The subsets (see ``armap_agents/_quickstart.py``): ScienceWorld's find-living-thing,
 find-non-living-thing, find-plant and find-animal tasks (the first train variations of each,
-spread evenly; the first 2 test variations of each); ALFWorld's six task types (10 train
+spread evenly; the first 2 test variations of each); ALFWorld's six task types (6 train
 games each, 2 valid_unseen games each); WebShop's generated catalog (train goals, 50 test
 goals); Game of 24's standard splits. The run directory keeps
 every artifact and resumes when rerun. Prints the command, the machine, the versions and the
