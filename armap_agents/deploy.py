@@ -157,7 +157,6 @@ def _env_factory(settings: DeploySettings, stack: ExitStack) -> Any:
 
 
 def _load_reward_model(settings: DeploySettings) -> Any:
-
     spec = settings.reward_model_spec()
     if spec is None:
         raise ConfigError(
