@@ -57,16 +57,18 @@ def synthesizer(
         return RelabelSynthesizer(constructor(**accepted_options(constructor, env_options)))
     if relabeler is not None:
         raise ConfigError("--relabeler applies to --synthesizer relabel only")
+    from armap_agents.llm import auto_structured
     from armap_agents.synthesizers import SynthesisOutput
 
+    model = chat_model(spec, usage)
     # llama.cpp enforces a JSON schema with a grammar: tiny local models then reply usable JSON
     response_format = (
         {"type": "json_object", "schema": SynthesisOutput.model_json_schema()}
-        if spec.startswith("local:")
+        if auto_structured(model) == "json_object"
         else None
     )
     guide = registry.prompt_guide(env, **(env_options or {})).synthesis
-    return LLMSynthesizer(chat_model(spec, usage), response_format=response_format, guide=guide)
+    return LLMSynthesizer(model, response_format=response_format, guide=guide)
 
 
 def accepted_options(constructor, options: dict | None) -> dict[str, Any]:

@@ -48,15 +48,7 @@ def _naive(model: RewardModel, pairs: list[tuple[str, str]], batch_size: int) ->
     with torch.inference_mode():
         for start in range(0, len(pairs), batch_size):
             chunk = pairs[start : start + batch_size]
-            batch = model.tokenizer(
-                [p[0] for p in chunk],
-                [p[1] for p in chunk],
-                truncation="longest_first",
-                max_length=model.config.max_length,
-                padding="max_length",
-                return_tensors="pt",
-                return_token_type_ids=False,  # as RewardModel.encode: the inputs it trains on
-            )
+            batch = model.encode([p[0] for p in chunk], [p[1] for p in chunk], pad="max_length")
             out += model.forward_batch(batch).tolist()
     return out
 

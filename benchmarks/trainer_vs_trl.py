@@ -198,12 +198,14 @@ def worker(trainer: str, data: Path, args: argparse.Namespace) -> dict:
 
 
 def _encode(tokenizer, triplets, model_cfg, render) -> tuple[list, list]:
-    """Token ids of (intent, positive) and (intent, negative), exactly as RewardModel.encode."""
-    intents = [t.intent for t in triplets]
-    kwargs = {"truncation": "longest_first", "max_length": model_cfg.max_length}
-    pos = tokenizer(intents, [render(t.positive) for t in triplets], **kwargs)["input_ids"]
-    neg = tokenizer(intents, [render(t.negative) for t in triplets], **kwargs)["input_ids"]
-    return pos, neg
+    """Token ids of (intent, positive) and (intent, negative), by RewardModel's own
+    ``encode_pairs``."""
+    from armap_agents.reward.model import encode_pairs
+
+    intents, width = [t.intent for t in triplets], model_cfg.max_length
+    pos = encode_pairs(tokenizer, intents, [render(t.positive) for t in triplets], width, pad=False)
+    neg = encode_pairs(tokenizer, intents, [render(t.negative) for t in triplets], width, pad=False)
+    return pos["input_ids"], neg["input_ids"]
 
 
 def _train_trl(train, model_cfg, train_cfg, counts):

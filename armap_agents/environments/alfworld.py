@@ -131,7 +131,6 @@ def _cached_parser(parse: Callable[..., Any], maxsize: int = 16_384) -> Callable
     def cached(*args: Any, **kwargs: Any) -> Any:
         return copy.deepcopy(parsed(args, tuple(sorted(kwargs.items()))))
 
-    cached.cache_info = parsed.cache_info  # type: ignore[attr-defined]
     cached.uncached = parse  # type: ignore[attr-defined]
     return cached
 

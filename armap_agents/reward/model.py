@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, Field, ValidationError
@@ -104,6 +104,32 @@ class _Scorer(nn.Module):
             last = attention_mask.sum(1) - 1
             pooled = hidden[torch.arange(hidden.size(0)), last]
         return getattr(self, HEAD_NAME)(pooled).squeeze(-1)
+
+
+def encode_pairs(
+    tokenizer: Any,
+    intents: Sequence[str],
+    texts: Sequence[str],
+    max_length: int,
+    *,
+    pad: bool | str = True,
+):
+    """How the reward model tokenizes ``(intent, trajectory text)`` pairs; the oldest steps
+    are cut first (the tokenizer truncates on the left, as :class:`RewardModel` sets it up).
+
+    ``longest_first``: a long trajectory is cut down to fit beside its intent (as
+    ``only_second`` would), and an intent longer than the budget is cut too instead of failing
+    (LLM-written intents can be long). No segment ids: training and scoring both feed
+    ``input_ids`` and ``attention_mask`` only, so they see the same inputs."""
+    return tokenizer(
+        list(intents),
+        list(texts),
+        truncation="longest_first",
+        max_length=max_length,
+        padding=pad,
+        return_tensors="pt" if pad else None,
+        return_token_type_ids=False,
+    )
 
 
 class RewardModel:
@@ -238,22 +264,11 @@ class RewardModel:
         return path
 
     # -- scoring -----------------------------------------------------------------------
-    def encode(self, intents: Sequence[str], texts: Sequence[str], *, pad: bool = True):
-        """Tokenize ``(intent, trajectory text)`` pairs; the oldest steps are cut first.
-
-        ``longest_first``: a long trajectory is cut down to fit beside its intent (as
-        ``only_second`` would), and an intent longer than the budget is cut too instead of
-        failing (LLM-written intents can be long). No segment ids: training and scoring both
-        feed ``input_ids`` and ``attention_mask`` only, so they see the same inputs."""
-        return self.tokenizer(
-            list(intents),
-            list(texts),
-            truncation="longest_first",
-            max_length=self.config.max_length,
-            padding=pad,
-            return_tensors="pt" if pad else None,
-            return_token_type_ids=False,
-        )
+    def encode(self, intents: Sequence[str], texts: Sequence[str], *, pad: bool | str = True):
+        """Tokenize ``(intent, trajectory text)`` pairs with :func:`encode_pairs` (``pad``: a
+        batch as tensors, padded to its longest pair, or to ``"max_length"``; ``False``: lists
+        of ids)."""
+        return encode_pairs(self.tokenizer, intents, texts, self.config.max_length, pad=pad)
 
     def forward_batch(self, batch) -> torch.Tensor:
         """Rewards for a padded batch from :meth:`encode` (gradients as the caller's mode)."""
