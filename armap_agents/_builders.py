@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from armap_agents.errors import ConfigError
@@ -80,13 +80,24 @@ def accepted_options(constructor, options: dict | None) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in parameters}
 
 
-def reward_model(spec: str):
+def reward_model(spec: str, *, token_urls: Collection[str] | None = None):
     """A saved reward-model directory, or the URL of ``armap serve-rm`` (its token, if any,
-    from ``ARMAP_RM_TOKEN``)."""
+    from ``ARMAP_RM_TOKEN``).
+
+    ``token_urls``: the only URLs the token may be sent to (the deployment passes its
+    operator's configured ones; a URL outside them raises ``ConfigError`` and no request is
+    made); None (the command line) sends it to ``spec``, a URL the operator typed."""
     if str(spec).startswith(("http://", "https://")):
         from armap_agents.reward.service import TOKEN_ENV, RemoteRewardModel
 
-        return RemoteRewardModel(str(spec), token=os.environ.get(TOKEN_ENV) or None)
+        url = str(spec).rstrip("/")
+        token = os.environ.get(TOKEN_ENV) or None
+        if token and token_urls is not None and url not in {u.rstrip("/") for u in token_urls}:
+            raise ConfigError(
+                f"refusing to send {TOKEN_ENV} to {url}: it is not a reward-model URL the "
+                "operator configured"
+            )
+        return RemoteRewardModel(url, token=token)
     from armap_agents.reward.model import RewardModel
 
     return RewardModel.load(spec)
@@ -103,7 +114,9 @@ def objectives(specs: Sequence[str]):
         try:
             w = float(weight or 1.0)
         except ValueError:
-            raise ValueError(f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT") from None
+            raise ConfigError(
+                f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT"
+            ) from None
         if name == "fewer_steps":
             fn = fewer_steps
         elif name == "price_paid":

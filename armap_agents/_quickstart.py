@@ -5,17 +5,23 @@ families (the first variations / games of each, spread evenly over the families)
 paper-style table fits in minutes on a laptop; the numbers are a smoke-level comparison, not
 the paper's full benchmark. Any other environment (one given by import path) gets generic
 sizes: the first tasks of its ``train`` and ``test`` splits, in order.
+
+Each environment, LLM and size has its own default run directory (:func:`default_run_dir`),
+so a quickstart on another environment never resumes (or reuses the reward model of) another
+one's run.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from armap_agents.environments.base import select_tasks
 
-__all__ = ["QuickstartPlan", "quickstart_plan", "spread"]
+__all__ = ["QuickstartPlan", "default_run_dir", "quickstart_plan", "spread"]
 
 # ScienceWorld's "find" family: navigate, focus on the right thing, move it to a box; partial
 # scores along the way give the relabeler something to compare.
@@ -131,3 +137,18 @@ def spread(task_ids: Sequence[str], families: Sequence[str] | None, k: int | Non
             if queue and (k is None or len(picked) < k):
                 picked.append(queue.pop(0))
     return picked
+
+
+def default_run_dir(env: str, llm: str | None = None, size: str = "full") -> Path:
+    """``runs/quickstart-<env>[-<llm>][-tiny]``, each name made file-name safe: e.g.
+    ``runs/quickstart-game24``, ``runs/quickstart-webshop-local-smollm2-tiny``."""
+    parts = [env, llm] if llm else [env]
+    if size != "full":
+        parts.append(size)
+    return Path("runs") / "-".join(["quickstart", *map(_slug, parts)])
+
+
+def _slug(text: str) -> str:
+    """``text`` as a file-name part: lowercase letters, digits, ``_`` and ``.``; other runs of
+    characters become ``-`` (``examples/shop.py:make`` -> ``examples-shop.py-make``)."""
+    return re.sub(r"[^a-z0-9_.]+", "-", text.lower()).strip("-.") or "env"

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -26,8 +27,16 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from armap_agents import _builders as build
-from armap_agents.errors import ArmapError, ConfigError
+from armap_agents.errors import (
+    ArmapError,
+    CheckpointError,
+    ConfigError,
+    UnknownName,
+    describe_validation_error,
+)
 
 PLANNER_NAMES = ("best_of_n", "reflexion", "mcts")
 
@@ -82,7 +91,14 @@ def _environments(name: str, options: dict | None = None):
 def run_serve_rm(args: argparse.Namespace) -> None:
     from armap_agents.reward.service import serve
 
-    serve(args.model, host=args.host, port=args.port, token=args.token, max_batch=args.max_batch)
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        max_batch=args.max_batch,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+    )
 
 
 def _read_val_accuracy(model_dir: Path) -> float | None:
@@ -94,6 +110,7 @@ def _read_val_accuracy(model_dir: Path) -> float | None:
 
 # -- stages -------------------------------------------------------------------------------
 def run_explore(args: argparse.Namespace) -> None:
+    from armap_agents._provenance import env_defines
     from armap_agents.graphs.explore import ExploreConfig, explore
 
     config = ExploreConfig(
@@ -106,20 +123,50 @@ def run_explore(args: argparse.Namespace) -> None:
         max_concurrency=args.concurrency,
     )
     policy = build.policy(args.policy, args.usage)
-    with _environments(args.env, _env_options(args.env_option)) as factory:
-        result = explore(policy, factory, args.out, config)
+    options = _env_options(args.env_option)
+    provenance = {**env_defines(args.env, options), "policy": args.policy}
+    with _environments(args.env, options) as factory:
+        result = explore(policy, factory, args.out, config, provenance=provenance)
     print(
         f"explored {result.finished} new episodes ({result.already_done} already done, "
         f"{result.failed} failed, {result.successes} successes) -> {result.output_path}"
     )
+    if result.failed and not result.finished:
+        from armap_agents.graphs.explore import failures_path
+
+        raise ArmapError(
+            f"all {result.failed} episodes of this run failed; their errors are in "
+            f"{failures_path(result.output_path)}"
+        )
 
 
-def run_synthesize(args: argparse.Namespace) -> None:
-    from armap_agents.graphs.synthesize import SynthesizeConfig, synthesize
+def _synthesis_job(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The config and provenance (see ``armap_agents._provenance``) of a synthesis."""
+    from armap_agents._provenance import env_defines
+    from armap_agents.graphs.synthesize import SynthesizeConfig
 
     config = SynthesizeConfig(
         val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
     )
+    provenance = {
+        "synthesizer": args.synthesizer,
+        "relabeler": getattr(args, "relabeler", None),
+        **env_defines(args.env, _env_options(args.env_option)),
+    }
+    return config, provenance
+
+
+def run_synthesize(args: argparse.Namespace) -> None:
+    from armap_agents._provenance import manifest_path, recorded_defines
+    from armap_agents.graphs.synthesize import synthesize
+
+    made_by = recorded_defines(args.trajectories, "trajectories") or {}
+    if made_by.get("env", args.env) != args.env:
+        raise ConfigError(
+            f"{args.trajectories} holds trajectories of environment {made_by['env']!r} (see "
+            f"{manifest_path(args.trajectories, 'trajectories')}), not of --env {args.env}"
+        )
+    config, provenance = _synthesis_job(args)
     result = synthesize(
         build.synthesizer(
             args.synthesizer,
@@ -131,6 +178,7 @@ def run_synthesize(args: argparse.Namespace) -> None:
         args.trajectories,
         args.out,
         config,
+        provenance=provenance,
     )
     print(
         f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
@@ -139,8 +187,25 @@ def run_synthesize(args: argparse.Namespace) -> None:
     )
 
 
+def _model_defines(args: argparse.Namespace) -> dict[str, Any]:
+    """What makes a reward model of ``armap train``, as its manifest records it: the training
+    settings and what made its triplets (the synthesis manifest's ``defines``)."""
+    from armap_agents._provenance import recorded_defines
+
+    defines: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in ("backbone", "max_length", "epochs", "batch_size", "lr", "seed")
+    }
+    defines.update(max_train=args.max_train, max_val=args.max_val)
+    data = recorded_defines(args.data, "synthesis")
+    if data is not None:
+        defines["data"] = data
+    return defines
+
+
 def run_train(args: argparse.Namespace) -> None:
     from armap_agents._jsonl import read_jsonl
+    from armap_agents._provenance import record_manifest
     from armap_agents.graphs.synthesize import TRAIN_FILE, VAL_FILE
     from armap_agents.reward.model import RewardModel, RewardModelConfig
     from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig
@@ -167,6 +232,10 @@ def run_train(args: argparse.Namespace) -> None:
         ),
     )
     result = trainer.train(train, val, output_dir=args.out, data_source=args.data)
+    # a new model: its manifest says what made it (the quickstart and evaluations check it)
+    record_manifest(
+        args.out, "reward_model", _model_defines(args), {"data_path": str(args.data)}, replace=True
+    )
     acc = result.best_val_accuracy
     print(
         f"trained on {len(train)} triplets; best epoch {result.best_epoch}"
@@ -223,19 +292,16 @@ def run_plan(args: argparse.Namespace) -> None:
         if args.checkpoint is not None:
             if args.planner == "best_of_n":
                 raise ArmapError("--checkpoint applies to --planner mcts or reflexion")
-            from langgraph.checkpoint.sqlite import SqliteSaver
-
-            args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            extra["checkpointer"] = stack.enter_context(
-                SqliteSaver.from_conn_string(str(args.checkpoint))
-            )
+            extra["checkpointer"] = stack.enter_context(_sqlite_checkpointer(args.checkpoint))
             run_config["configurable"] = {
                 "thread_id": args.thread_id or f"{args.planner}-{args.task}"
             }
+        env_factory = stack.enter_context(_environments(args.env, _env_options(args.env_option)))
+        _check_task(env_factory, args.task, args.env)
         graph = build_planner(
             args.planner,
             build.policy(args.policy, args.usage),
-            stack.enter_context(_environments(args.env, _env_options(args.env_option))),
+            env_factory,
             reward_model,
             config,
             **extra,
@@ -265,6 +331,34 @@ def run_plan(args: argparse.Namespace) -> None:
     if args.planner == "best_of_n":
         i = state["best_index"]
         print(f"picked candidate {i} of {args.n} (score {state['scores'][i]:.3f})")
+
+
+@contextmanager
+def _sqlite_checkpointer(path: Path):
+    """A LangGraph SQLite checkpointer on ``path``; a file that is not a SQLite database is a
+    :class:`CheckpointError` (never overwritten)."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with SqliteSaver.from_conn_string(str(path)) as saver:
+            saver.setup()  # reads the file: a non-database fails here, before any run
+            yield saver
+    except sqlite3.DatabaseError as exc:
+        raise CheckpointError(
+            f"--checkpoint {path} is not a LangGraph SQLite checkpoint ({exc}); give a new file"
+        ) from None
+
+
+def _check_task(env_factory, task_id: str, env: str) -> None:
+    """Fail before planning when the environment has no task ``task_id`` (every candidate
+    would fail at reset, and the plan would pick one of the failures)."""
+    with closing(env_factory()) as env_instance:
+        try:
+            env_instance.reset(task_id)
+        except KeyError as exc:
+            reason = exc.args[0] if exc.args else task_id
+            raise UnknownName(f"no task {task_id!r} in {env}: {reason}") from None
 
 
 def _write_search_tree(state: dict, args: argparse.Namespace) -> None:
@@ -311,19 +405,51 @@ def _evaluate(
     env_options: dict | None = None,
     task_patterns: list[str] | None = None,
 ):
+    from armap_agents._provenance import env_defines, record_manifest, recorded_defines
     from armap_agents.environments.base import select_tasks
     from armap_agents.evaluation import evaluate_planners, plot_report
     from armap_agents.reward.model import RewardModel
 
+    # outcomes resume by task: they must come from the same model, policy and settings
+    defines: dict[str, Any] = {
+        **env_defines(env, env_options),
+        "policy": policy,
+        "n": n,
+        "max_steps": max_steps,
+        "seed": seed,
+    }
+    model_made_by = recorded_defines(model_dir, "reward_model")
+    if model_made_by is not None:
+        defines["model"] = model_made_by
+        trained_on = model_made_by.get("data", {}).get("env")
+        if trained_on is not None and trained_on != env:
+            logging.getLogger("armap_agents.cli").warning(
+                "the reward model in %s was trained on data of environment %r, not %r",
+                model_dir,
+                trained_on,
+                env,
+            )
+    else:  # a model without a manifest is known by where it is
+        defines["model_path"] = str(Path(model_dir).resolve())
+    settings = {
+        "model_path": str(model_dir),
+        "split": split,
+        "planners": list(planners),
+        "max_tasks": max_tasks,
+        "tasks": task_patterns,
+        "max_concurrency": concurrency,
+    }
     with _environments(env, env_options) as factory:
         with closing(factory()) as probe:
             tasks = select_tasks(probe.task_ids(split), task_patterns)
         if not tasks:
             raise ConfigError(f"no task of split {split!r} matches {task_patterns}")
+        reward_model = RewardModel.load(model_dir)
+        record_manifest(out_dir, "evaluation", defines, settings)
         report = evaluate_planners(
             build.policy(policy, usage),
             factory,
-            RewardModel.load(model_dir),
+            reward_model,
             split=split,
             task_ids=tasks[:max_tasks] if max_tasks else tasks,
             n=n,
@@ -365,18 +491,35 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_quickstart(args: argparse.Namespace) -> None:
-    from armap_agents._quickstart import quickstart_plan, spread
-    from armap_agents.graphs.synthesize import TRAIN_FILE
+    from armap_agents._provenance import check_manifest, env_defines, record_manifest
+    from armap_agents._quickstart import default_run_dir, quickstart_plan, spread
+    from armap_agents.graphs.synthesize import TRAIN_FILE, synthesis_defines
 
     llm = args.llm
     plan = quickstart_plan(args.env, args.size, llm=bool(llm), n=args.n)
     if args.max_steps is not None:
         plan.max_steps = args.max_steps
     policy = llm or "random"
-    run = Path(args.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    run = Path(args.run_dir or default_run_dir(args.env, llm, args.size))
     options = _env_options(args.env_option)
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"--run-dir {run} is a file, not a directory")
+    # a run directory belongs to one quickstart: another one's is refused before any work
+    # (each stage checks its own files too); a new one says what it is once the environment
+    # is known to start, an older version's once the run is complete
+    made_by = {
+        **env_defines(args.env, options),
+        "policy": policy,
+        "size": args.size,
+        "seed": args.seed,
+        "n": plan.n,
+        "max_steps": plan.max_steps,
+        "relabeler": None if llm else args.relabeler,
+        "backbone": args.backbone,
+    }
+    check_manifest(run, "quickstart", made_by)
+    new_run = not run.is_dir() or not any(run.iterdir())
+    started = time.perf_counter()
     common = {
         "env": args.env,
         "seed": args.seed,
@@ -387,6 +530,8 @@ def run_quickstart(args: argparse.Namespace) -> None:
     with _environments(args.env, options) as factory, closing(factory()) as probe:
         train_ids = spread(probe.task_ids("train"), plan.families, plan.train_tasks)
         test_ids = spread(probe.task_ids("test"), plan.families, plan.test_tasks)
+    if new_run:
+        record_manifest(run, "quickstart", made_by, {"concurrency": args.concurrency})
     subset = f" of {', '.join(plan.families)}" if plan.families else ""
 
     who = f"LLM policy {llm}" if llm else "random policy"
@@ -409,37 +554,39 @@ def run_quickstart(args: argparse.Namespace) -> None:
     )
     how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
     print(f"[2/4] synthesize: {how} into (intent, positive, negative) triplets")
+    synthesis = argparse.Namespace(
+        **common,
+        synthesizer=llm or "relabel",
+        relabeler=None if llm else args.relabeler,
+        trajectories=run / "trajectories.jsonl",
+        out=run / "synthesis",
+        val_fraction=0.1,
+    )
     if not (run / "synthesis" / TRAIN_FILE).is_file():
-        run_synthesize(
-            argparse.Namespace(
-                **common,
-                synthesizer=llm or "relabel",
-                relabeler=None if llm else args.relabeler,
-                trajectories=run / "trajectories.jsonl",
-                out=run / "synthesis",
-                val_fraction=0.1,
-            )
-        )
-    else:
+        run_synthesize(synthesis)
+    else:  # reused only if it was made from these trajectories, by this synthesizer
+        config, provenance = _synthesis_job(synthesis)
+        defines = synthesis_defines(config, provenance, synthesis.trajectories)
+        check_manifest(synthesis.out, "synthesis", defines)
         print(f"      already done: {run / 'synthesis'}")
     model_dir = run / "reward_model"
     print("[3/4] train the reward model (all-MiniLM-L6-v2 + LoRA, Bradley-Terry loss)")
+    training = argparse.Namespace(
+        data=run / "synthesis",
+        out=model_dir,
+        backbone=args.backbone,
+        max_length=128 if args.env == "game24" else 256,
+        epochs=plan.epochs,
+        batch_size=32,
+        lr=1e-3,
+        seed=args.seed,
+        max_train=plan.max_train,
+        max_val=500,
+    )
     if not (model_dir / "train_result.json").is_file():
-        run_train(
-            argparse.Namespace(
-                data=run / "synthesis",
-                out=model_dir,
-                backbone=args.backbone,
-                max_length=128 if args.env == "game24" else 256,
-                epochs=plan.epochs,
-                batch_size=32,
-                lr=1e-3,
-                seed=args.seed,
-                max_train=plan.max_train,
-                max_val=500,
-            )
-        )
-    else:
+        run_train(training)
+    else:  # reused only if it was trained on this synthesis, with these settings
+        check_manifest(model_dir, "reward_model", _model_defines(training))
         print(f"      already done: {model_dir}")
     rows = "ARMAP-R, ARMAP-M, " if "mcts" in plan.planners else ""
     print(
@@ -462,6 +609,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         env_options=options,
         task_patterns=test_ids,
     )
+    record_manifest(run, "quickstart", made_by, {"concurrency": args.concurrency})
     minutes = (time.perf_counter() - started) / 60
     print()
     print(report.to_markdown())
@@ -657,7 +805,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("ARMAP_RM_TOKEN") or None,
         help="require 'Authorization: Bearer <token>' (default: $ARMAP_RM_TOKEN, else none)",
     )
-    p.add_argument("--max-batch", type=int, default=256, help="most items per request")
+    # the reward service's defaults (reward.service.DEFAULT_*; importing it loads torch)
+    p.add_argument(
+        "--max-batch", type=int, default=256, help="most items per request (default 256; 413 above)"
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=8.0,
+        help="largest request body in MiB (default 8; 413 above)",
+    )
 
     p = add(
         "quickstart",
@@ -665,7 +822,13 @@ def build_parser() -> argparse.ArgumentParser:
         run_quickstart,
     )
     env_arguments(p)
-    p.add_argument("--run-dir", default="runs/quickstart", type=Path)
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        help="where the run's files go, resumed if it exists (default: one directory per "
+        "environment, LLM and size: runs/quickstart-<env>[-<llm>][-tiny], e.g. "
+        "runs/quickstart-game24)",
+    )
     p.add_argument(
         "--size",
         choices=["full", "tiny"],
@@ -701,6 +864,13 @@ def _print_usage(usage) -> None:
         )
 
 
+def _user_error(command: str, message: str) -> int:
+    """Print a user's error as one line on stderr; the exit status of a usage error (2).
+    Anything else (a bug) keeps its traceback."""
+    print(f"armap {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``armap`` command."""
     args = build_parser().parse_args(argv)
@@ -720,10 +890,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
         _print_usage(args.usage)
-    except (ArmapError, KeyError, ValueError, FileNotFoundError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"armap {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except ArmapError as exc:  # a user's mistake or a run that cannot go on: one line
+        return _user_error(args.command, str(exc))
+    except ValidationError as exc:  # a setting out of range, read into a config
+        return _user_error(args.command, f"invalid setting: {describe_validation_error(exc)}")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        where = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+        return _user_error(args.command, where)
     except KeyboardInterrupt:
         print(
             f"armap {args.command}: interrupted; rerun the same command to resume", file=sys.stderr

@@ -10,6 +10,8 @@ __all__ = [
     "EnvironmentCrashed",
     "MissingDependency",
     "SynthesisError",
+    "UnknownName",
+    "describe_validation_error",
 ]
 
 
@@ -19,6 +21,14 @@ class ArmapError(Exception):
 
 class ConfigError(ArmapError, ValueError):
     """A configuration that cannot work (wrong names, impossible values)."""
+
+
+class UnknownName(ConfigError, KeyError):
+    """A name that does not exist: an environment, a task, a split ... (a ``KeyError`` too,
+    so code that looks names up and catches ``KeyError`` keeps working)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class CheckpointError(ArmapError):
@@ -41,3 +51,16 @@ class EnvironmentCrashed(ArmapError):
 class MissingDependency(ArmapError, ImportError):
     """An optional package, a system program (e.g. ``java``) or a data directory is missing;
     the message says what to install or where to put it."""
+
+
+def describe_validation_error(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` on one line: ``field: problem; other.field: problem``
+    (pydantic's own text spends several lines and a URL on each problem)."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for error in errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "value"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or str(exc)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
-from armap_agents.errors import BudgetExceeded
+from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
 from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
@@ -186,7 +186,7 @@ def evaluate_planners(
     """
     unknown = set(planners) - set(PLANNER_ROWS)
     if unknown:
-        raise ValueError(f"unknown planners {sorted(unknown)}; choose from {PLANNER_ROWS}")
+        raise ConfigError(f"unknown planners {sorted(unknown)}; choose from {PLANNER_ROWS}")
     with closing(env_factory()) as env:
         name = env.name
         tasks = list(task_ids) if task_ids is not None else env.task_ids(split)

@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from armap_agents.errors import BudgetExceeded
+from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.prompts import StructuredFormat
 
 __all__ = [
@@ -77,7 +77,7 @@ def _make(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
         return spec
     provider, _, rest = spec.partition(":")
     if not rest:
-        raise ValueError(
+        raise ConfigError(
             f"cannot read model name {spec!r}: use 'openai:<model>', "
             "'openai-compatible:<base_url>:<model>' or pass a LangChain chat model"
         )
@@ -90,17 +90,26 @@ def _make(spec: str | BaseChatModel, **kwargs: Any) -> BaseChatModel:
     # retries are ours (bounded, counted, Retry-After honoured): the SDK's own would hide them
     kwargs.setdefault("max_retries", 0)
     if provider == "openai":
+        if not (kwargs.get("api_key") or os.environ.get("OPENAI_API_KEY")):
+            raise ConfigError(
+                f"{spec!r} needs an API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for an "
+                "OpenAI-compatible server), or use 'openai-compatible:<base_url>:<model>' "
+                "for a server that needs none"
+            )
         return ChatOpenAI(model=rest, **kwargs)
     if provider == "openai-compatible":
         base_url, sep, model = rest.rpartition(":")
         if not sep or not base_url.startswith(("http://", "https://")):
-            raise ValueError(
+            raise ConfigError(
                 f"cannot read {spec!r}: write 'openai-compatible:<base_url>:<model>', "
                 "e.g. 'openai-compatible:http://127.0.0.1:8000/v1:smollm2'"
             )
         kwargs.setdefault("api_key", "not-needed")
         return ChatOpenAI(model=model, base_url=base_url, **kwargs)
-    raise ValueError(f"unknown model provider {provider!r} in {spec!r}")
+    raise ConfigError(
+        f"unknown model provider {provider!r} in {spec!r}: use 'openai:', "
+        "'openai-compatible:', 'local:' or pass a LangChain chat model"
+    )
 
 
 # what a chat-model cache entry may contain: generations of AI messages, nothing else
@@ -151,16 +160,42 @@ class SQLiteCache(BaseCache):
             self._db.execute("delete from llm_cache")
 
 
+MAX_JSON_REPLY_CHARS = 100_000
+"""The longest reply :func:`json_object_reply` parses. A structured action or rating is a few
+dozen characters; a longer reply is not one, and is not worth a parse."""
+
+
 def json_object_reply(text: str) -> dict | None:
-    """The JSON object a structured reply holds (a ```json fence allowed), or ``None``."""
+    """The JSON object a structured reply holds (a ```json fence allowed), or ``None``.
+
+    Never raises: ``None`` also for a reply longer than :data:`MAX_JSON_REPLY_CHARS`, nested
+    deeper than the ``json`` module can parse, or holding an integer with more digits than
+    Python converts (``sys.get_int_max_str_digits()``). ``NaN`` and ``Infinity`` parse as the
+    floats they name; callers that need finite numbers check.
+    """
+    if len(text) > MAX_JSON_REPLY_CHARS:
+        return None
     stripped = text.strip().removeprefix("```json").strip("`").strip()
     if not stripped.startswith("{"):
         return None
     try:
         value = json.loads(stripped)
-    except json.JSONDecodeError:
+    # JSONDecodeError and an over-long integer are ValueErrors; deep nesting is a RecursionError
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def reply_text(content: Any) -> str:
+    """A reply's text (a message's ``content`` or a generation's ``text``) as a string that
+    every later step can carry: lone surrogates, which a server's JSON may hold but UTF-8
+    cannot encode (so no JSONL file, checkpoint or message could take them), become U+FFFD."""
+    text = str(content)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def _openai_base_url(model: BaseChatModel) -> str | None:

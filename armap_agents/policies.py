@@ -25,6 +25,7 @@ from armap_agents.llm import (
     invoke_with_retries,
     json_object_reply,
     max_tokens_kwargs,
+    reply_text,
 )
 from armap_agents.prompts import StructuredFormat, action_response_format
 from armap_agents.types import Step
@@ -128,6 +129,12 @@ def default_action_prompt(context: PolicyContext, max_listed: int = 60) -> list[
     return [SystemMessage(system), HumanMessage("\n".join(lines))]
 
 
+MAX_REPLY_CHARS = 20_000
+"""How much of a reply :func:`parse_action` reads: its last 20,000 characters, where the
+action line of even a long reasoning reply is (the bound caps the cost of a runaway reply)."""
+_SHOWN_CHARS = 200  # how much of an unusable action a retry message quotes
+
+# linear time: a failed match backtracks only over the whitespace after one "action"
 _ACTION_LINE = re.compile(r"action\s*[:：]\s*(.+)", re.IGNORECASE)
 
 
@@ -142,13 +149,26 @@ def _squash(text: str) -> str:
     return re.sub(r"\s+", "", text).lower()
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut to :data:`_SHOWN_CHARS` characters."""
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return repr(text[:_SHOWN_CHARS]) + f" (cut; {len(text):,} characters)"
+
+
 def parse_action(text: str, valid_actions: Sequence[str] | None) -> tuple[str | None, str]:
     """Extract an action from a model's reply.
 
     Returns ``(action, reason)``: ``action`` is None when the reply cannot be used, and
     ``reason`` says why (it is shown to the model on a retry). With ``valid_actions`` known,
     near misses (spacing, case, a valid action's unambiguous prefix) map onto a valid action.
+
+    The action is the ``action`` of a JSON reply ``{"action": "..."}``, else the last
+    ``Action: ...`` line, else the last non-blank line. Only the last :data:`MAX_REPLY_CHARS`
+    characters are read. Never raises, and takes time linear in the part read: any string
+    gives one of the two outcomes above.
     """
+    text = text[-MAX_REPLY_CHARS:]
     structured = _json_action(text)
     matches = [structured] if structured is not None else _ACTION_LINE.findall(text)
     candidate = (
@@ -170,15 +190,19 @@ def parse_action(text: str, valid_actions: Sequence[str] | None) -> tuple[str | 
     prefixed = [a for a in valid_actions if _squash(a).startswith(squashed)]
     if len(prefixed) == 1:
         return prefixed[0], ""
-    return None, f"{candidate!r} is not one of the valid actions listed."
+    return None, f"{_shown(candidate)} is not one of the valid actions listed."
 
 
 class LLMPolicy:
     """A LangChain chat model as a policy: prompt -> reply -> parsed action.
 
-    An unusable reply is re-asked with the reason, at most ``max_reasks`` times; then the raw
-    answer is returned with ``parsed=False`` and the environment records it as invalid.
-    Transient API errors are retried per ``retry``.
+    An unusable reply is re-asked with the reason (and the part of the reply that was read,
+    at most :data:`MAX_REPLY_CHARS` characters), at most ``max_reasks`` times; then the raw
+    answer is returned with ``parsed=False`` and the environment records it as invalid. No
+    reply makes :meth:`act` or :meth:`act_many` raise (a planner's search goes on): whatever
+    the model writes is parsed by :func:`parse_action`, which never raises, and lone
+    surrogates in it become U+FFFD (:func:`~armap_agents.llm.reply_text`). Transient API errors
+    are retried per ``retry``; an error that outlasts the retries, or a spent budget, is raised.
 
     ``structured`` asks the server for a JSON reply ``{"action": ...}`` constrained to the valid
     actions when the environment lists them (:func:`~armap_agents.prompts.action_response_format`):
@@ -280,6 +304,7 @@ class LLMPolicy:
         seed: int,
         greedy: bool,
     ) -> ActionChoice:
+        raw = reply_text(raw)
         for attempt in range(1, self.max_reasks + 2):
             if attempt > 1:
                 reply = invoke_with_retries(
@@ -288,11 +313,13 @@ class LLMPolicy:
                     self.retry,
                     **self._call_kwargs(seed + attempt - 1, greedy, context.valid_actions),
                 )
-                raw = str(reply.content)
+                raw = reply_text(reply.content)
             action, reason = parse_action(raw, context.valid_actions)
             if action is not None:
                 return ActionChoice(action=action, raw=raw, attempts=attempt)
-            messages = [*messages, AIMessage(raw), HumanMessage(f"Not usable: {reason} Try again.")]
+            # the part of the reply that was read: a runaway reply is not sent back whole
+            read = AIMessage(raw[-MAX_REPLY_CHARS:])
+            messages = [*messages, read, HumanMessage(f"Not usable: {reason} Try again.")]
         fallback = raw.strip().splitlines()[-1] if raw.strip() else ""
         return ActionChoice(action=fallback, raw=raw, attempts=self.max_reasks + 1, parsed=False)
 

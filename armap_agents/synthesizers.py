@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from armap_agents.environments.base import Relabeler
-from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs
+from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs, reply_text
 from armap_agents.types import Step, Trajectory, Triplet, render_trajectory
 
 __all__ = [
@@ -107,21 +106,34 @@ def default_synthesis_prompt(trajectory: Trajectory, guide: str = "") -> list[Ba
     return [SystemMessage(system), HumanMessage(user)]
 
 
-_JSON_BLOCK = re.compile(r"\{.*\}", re.DOTALL)
+MAX_SYNTHESIS_REPLY_CHARS = 100_000
+"""The longest reply :func:`parse_synthesis` reads. The schema's bounds keep a valid reply
+under about 10,000 characters; a longer one is refused (with a message) without a parse."""
 
 
 def parse_synthesis(text: str) -> SynthesisOutput:
-    """The :class:`SynthesisOutput` inside a reply (code fences and chatter around it allowed).
+    """The :class:`SynthesisOutput` inside a reply (code fences and chatter around it allowed):
+    the JSON from the reply's first ``{`` to its last ``}``.
 
-    Raises ``ValueError`` with a message fit to show the model on a retry.
+    Raises ``ValueError`` with a message fit to show the model on a retry, and nothing else,
+    for any string that does not hold one: no JSON object, JSON that does not parse (nested
+    too deeply, an integer too long to convert, ...), JSON that does not match the schema, or a
+    reply longer than :data:`MAX_SYNTHESIS_REPLY_CHARS`. Takes time linear in the reply.
     """
-    match = _JSON_BLOCK.search(text)
-    if match is None:
+    if len(text) > MAX_SYNTHESIS_REPLY_CHARS:
+        raise ValueError(
+            f"the reply is {len(text):,} characters long (at most "
+            f"{MAX_SYNTHESIS_REPLY_CHARS:,} are read); reply with the JSON object only"
+        )
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
         raise ValueError("no JSON object found in the reply")
     try:
-        data = json.loads(match.group(0))
-    except json.JSONDecodeError as exc:
+        data = json.loads(text[start : end + 1])
+    except ValueError as exc:  # a JSONDecodeError, or an integer longer than Python converts
         raise ValueError(f"the JSON does not parse: {exc}") from None
+    except RecursionError:
+        raise ValueError("the JSON does not parse: it is nested too deeply") from None
     try:
         return SynthesisOutput.model_validate(data)
     except ValidationError as exc:
@@ -176,7 +188,7 @@ class LLMSynthesizer:
                 seed=(seed + attempt) % (2**31),
                 **extra,
             )
-            text = str(reply.content)
+            text = reply_text(reply.content)
             try:
                 out = parse_synthesis(text)
             except ValueError as exc:

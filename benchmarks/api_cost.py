@@ -5,7 +5,7 @@ self-evaluation, :class:`~armap_agents.LLMJudge`), at equal policy budget. Run::
     python benchmarks/api_cost.py                                  # random policy, SmolLM2 judge
     python benchmarks/api_cost.py --puzzles test --tasks 100 --iterations 16
     python benchmarks/api_cost.py --policy llm --llm openai:gpt-4o-mini --puzzles test --tasks 50
-    python benchmarks/api_cost.py --model runs/quickstart/reward_model
+    python benchmarks/api_cost.py --model runs/quickstart-game24/reward_model
 
 Both searches run the same :class:`~armap_agents.MCTSConfig` (rounds, ``expansion_k``, seed)
 on the same Game of 24 puzzles; only the value differs. LLM calls and tokens are counted

@@ -182,3 +182,85 @@ def test_env_options_parse_numbers_strings_and_repeated_keys() -> None:
         "data_dir": "/d/alf",
     }
     assert main(["explore", "--out", "x.jsonl", "--env-option", "no-equals-sign"]) == 2
+
+
+BROKEN_ENV = '''
+from armap_agents.environments.game24 import Game24Env
+
+
+class BrokenAtReset(Game24Env):
+    """A test environment whose every episode fails at reset."""
+
+    def reset(self, task_id):
+        raise RuntimeError("the simulator is down")
+'''
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err  # progress bars may come before it
+    errors = [line for line in err.splitlines() if line.startswith("armap ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_user_errors_are_one_line_on_stderr_with_exit_2(tmp_path, capsys, monkeypatch) -> None:
+    out = str(tmp_path / "t.jsonl")
+    # an option the environment does not take (was: TypeError)
+    assert main(["explore", "--out", out, "--env-option", "colour=red"]) == 2
+    err = _one_line_error(capsys)
+    assert "unexpected keyword argument 'colour'" in err and "options are" in err
+    # a value out of range: pydantic's 4-line error on one line
+    assert main(["explore", "--out", out, "--episodes-per-task", "0"]) == 2
+    assert "episodes_per_task: Input should be greater than or equal to 1" in _one_line_error(
+        capsys
+    )
+    # a chat model without its API key
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["explore", "--out", out, "--policy", "openai:gpt-4o-mini"]) == 2
+    assert "needs an API key: set OPENAI_API_KEY" in _one_line_error(capsys)
+    # an unknown split
+    assert main(["explore", "--out", out, "--split", "nope"]) == 2
+    assert "unknown split 'nope'" in _one_line_error(capsys)
+    assert not Path(out).exists()
+
+
+def test_plan_on_an_unknown_task_is_an_error_not_a_pick(capsys) -> None:
+    assert main(["plan", "--selection", "random", "--n", "2", "--task", "99999"]) == 2
+    assert "no task '99999' in game24" in _one_line_error(capsys)
+    assert capsys.readouterr().out == ""  # no candidate printed
+
+
+def test_plan_refuses_a_checkpoint_that_is_not_a_database(tmp_path, capsys) -> None:
+    from armap_agents.cli import _sqlite_checkpointer
+    from armap_agents.errors import CheckpointError
+
+    garbage = tmp_path / "run.sqlite"
+    garbage.write_bytes(b"not a database, but a user's file\n" * 100)
+    before = garbage.read_bytes()
+    refused = pytest.raises(CheckpointError, match="is not a LangGraph SQLite checkpoint")
+    with refused, _sqlite_checkpointer(garbage):
+        pass
+    assert garbage.read_bytes() == before
+    with _sqlite_checkpointer(tmp_path / "new.sqlite") as saver:  # a new file is fine
+        assert saver is not None
+
+
+def test_explore_where_every_episode_failed_exits_non_zero(tmp_path, capsys) -> None:
+    env_file = tmp_path / "broken_env.py"
+    env_file.write_text(BROKEN_ENV)
+    out = tmp_path / "t.jsonl"
+    args = ["explore", "--env", f"{env_file}:BrokenAtReset", "--out", str(out)]
+    assert main([*args, "--max-tasks", "2", "--episodes-per-task", "1"]) == 2
+    err = _one_line_error(capsys)
+    assert "all 2 episodes of this run failed" in err and "failures.jsonl" in err
+
+
+def test_internal_errors_keep_their_traceback(monkeypatch, tmp_path) -> None:
+    import armap_agents.cli as cli
+
+    def buggy(args):
+        raise KeyError("a bug, not a user error")
+
+    monkeypatch.setattr(cli, "run_explore", buggy)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["explore", "--out", str(tmp_path / "t.jsonl")])

@@ -223,7 +223,7 @@ def test_the_readme_python_example_runs_unchanged_against_a_local_server(
     assert "LLMPolicy(ChatOpenAI(" in example  # the example this test is about
     # the artifact the example loads (a quickstart's reward model; an untrained one here)
     monkeypatch.chdir(tmp_path)
-    RewardModel.create(small_reward_model_config).save("runs/quickstart/reward_model")
+    RewardModel.create(small_reward_model_config).save("runs/quickstart-game24/reward_model")
     with LlamaCppServer("smollm2") as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
 
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
-from armap_agents.errors import CheckpointError, ConfigError
+from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.policies import RandomPolicy
-from armap_agents.reward.model import RewardModel, RewardModelConfig
-from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig, pairwise_metrics
+from armap_agents.reward.model import MAX_CHARS_PER_TOKEN, RewardModel, RewardModelConfig
+from armap_agents.reward.train import (
+    CHECKPOINT_DIR,
+    RewardTrainer,
+    RewardTrainerConfig,
+    _Checkpoint,
+    pairwise_metrics,
+)
 from armap_agents.rollout import run_episode
 from armap_agents.types import render_trajectory
 
@@ -191,3 +198,124 @@ def test_an_intent_longer_than_max_length_is_cut_not_an_error(small_reward_model
     long_intent = "use the numbers to obtain twenty four " * 40  # far over max_length
     scores = model.score(long_intent, [trajectory, trajectory])
     assert len(scores) == 2 and scores[0] == pytest.approx(scores[1], abs=1e-6)
+
+
+def _poison_head(model: RewardModel) -> None:
+    """NaN in the trainable copy of the score head (what a diverged training leaves)."""
+    with torch.no_grad():
+        for name, param in model.module.named_parameters():
+            if "score_head" in name and param.requires_grad:
+                param.fill_(float("nan"))
+
+
+def test_max_length_above_the_backbone_limit_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="at most 512 tokens"):
+        RewardModel.create(RewardModelConfig(max_length=4096))
+
+
+def test_truncated_or_garbage_model_files_are_one_line_checkpoint_errors(
+    small_reward_model_config, tmp_path
+) -> None:
+    broken = RewardModel.create(small_reward_model_config).save(tmp_path / "broken")
+    weights = (broken / "adapter_model.safetensors").read_bytes()
+    (broken / "adapter_model.safetensors").write_bytes(weights[: len(weights) // 2])
+    with pytest.raises(CheckpointError, match="corrupt") as truncated:
+        RewardModel.load(broken)
+    (broken / "adapter_model.safetensors").write_bytes(weights)
+    (broken / "armap_reward.json").write_text('{"backbone": 3, "max_length": "long"}')
+    with pytest.raises(CheckpointError, match="backbone: Input should be") as garbage:
+        RewardModel.load(broken)
+    for error in (truncated, garbage):
+        assert "\n" not in str(error.value) and str(broken) in str(error.value)
+
+
+def test_non_finite_weights_are_refused_at_load_and_stop_training(
+    small_reward_model_config, tmp_path
+) -> None:
+    model = RewardModel.create(small_reward_model_config)
+    _poison_head(model)
+    with pytest.raises(ArmapError, match="scored text 0 as nan"):
+        model.score_texts(["a"], ["b"])
+    assert math.isnan(model.score_texts(["a"], ["b"], check=False)[0])
+    model.save(tmp_path / "nan_model")
+    with pytest.raises(CheckpointError, match="nan_model is corrupt: .*score_head.* NaN"):
+        RewardModel.load(tmp_path / "nan_model")
+    # no validation set: a NaN loss once ended in UnboundLocalError
+    with pytest.raises(ArmapError, match="training diverged: the loss of batch 1 in epoch 1"):
+        RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=4)).train(
+            _triplets(["3"]), progress=False
+        )
+
+
+def test_long_texts_are_cut_before_tokenizing_without_changing_tokens(
+    small_reward_model_config,
+) -> None:
+    model = RewardModel.create(small_reward_model_config)
+    tok = model.tokenizer
+    step = "Action: 1 + 2 = 3\nObservation: Numbers left: 3 3 4\n"
+    fitting, long = step * 2, step * 4000  # 200 kB: 30 times over the character budget
+
+    def whole(intent: str, text: str) -> list[int]:  # the tokenizer alone, on the whole text
+        return tok(
+            intent, text, truncation="longest_first", max_length=96, return_token_type_ids=False
+        )["input_ids"]
+
+    for text in (fitting, long):
+        assert model.encode(["obtain 24"], [text], pad=False)["input_ids"][0] == whole(
+            "obtain 24", text
+        )
+    assert len(long) > MAX_CHARS_PER_TOKEN * 96
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_last_finished_epoch(
+    small_reward_model_config, tmp_path, monkeypatch
+) -> None:
+    """Killed after epoch 1 and rerun: the same model and metrics as one uninterrupted run."""
+    train, val = _triplets(["1", "2", "3", "4"]), _triplets(["400", "401"])
+    config = RewardTrainerConfig(epochs=2, batch_size=8, learning_rate=2e-3, seed=0)
+
+    def run(out, trainer_config=config) -> tuple[RewardModel, object]:
+        model = RewardModel.create(small_reward_model_config)
+        trainer = RewardTrainer(model, trainer_config)
+        return model, trainer.train(train, val, output_dir=out, progress=False)
+
+    whole_model, whole = run(tmp_path / "whole")
+
+    saved = _Checkpoint.save
+
+    def save_then_die(self, root):
+        path = saved(self, root)
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(_Checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed")
+    monkeypatch.undo()
+    checkpoint = tmp_path / "resumed" / CHECKPOINT_DIR / "epoch-1"
+    assert sorted(p.name for p in checkpoint.iterdir()) == ["state.json", "state.safetensors"]
+
+    other = config.model_copy(update={"learning_rate": 5e-3})
+    with pytest.raises(ConfigError, match="learning_rate 0.002 there, 0.005 now"):
+        run(tmp_path / "resumed", other)
+
+    resumed_model, resumed = run(tmp_path / "resumed")
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        assert (a.epoch, a.val_accuracy) == (b.epoch, b.val_accuracy)
+        assert b.train_loss == pytest.approx(a.train_loss, abs=1e-6)
+        assert b.val_margin == pytest.approx(a.val_margin, abs=1e-5)
+    assert resumed.best_epoch == whole.best_epoch
+    assert resumed.step_losses == pytest.approx(whole.step_losses, abs=1e-6)
+    texts = [t.positive.render() for t in val] + [t.negative.render() for t in val]
+    intents = [t.intent for t in val] * 2
+    assert resumed_model.score_texts(intents, texts) == pytest.approx(
+        whole_model.score_texts(intents, texts), abs=1e-5
+    )
+    assert RewardModel.load(tmp_path / "resumed").score_texts(intents, texts) == pytest.approx(
+        whole_model.score_texts(intents, texts), abs=1e-5
+    )
+    files = sorted(p.name for p in (tmp_path / "whole").iterdir())
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == files
+    assert CHECKPOINT_DIR not in files

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -66,6 +68,7 @@ def test_health_and_our_request_form(client, saved_model, trajectories) -> None:
         "backbone": model.config.backbone,
         "max_length": 96,
         "max_batch": 8,
+        "max_body_bytes": 8 * 1024 * 1024,
         "auth": False,
     }
     intent = trajectories[0].intent
@@ -114,12 +117,90 @@ def test_malformed_bodies_are_422_with_a_message(client, body) -> None:
     assert reply.json()["detail"]
 
 
-def test_mismatched_lengths_and_too_large_batches_are_400(client) -> None:
+def test_mismatched_lengths_are_400_and_too_large_batches_413(client) -> None:
     reply = client.post("/get_reward", json={"intents": ["a", "b"], "trajectories": ["x"]})
     assert reply.status_code == 400 and "2 intents for 1 trajectories" in reply.json()["detail"]
     reply = client.post("/get_reward", json={"query": ["x"] * 9})
-    assert reply.status_code == 400 and "at most 8" in reply.json()["detail"]
-    assert client.post("/get_reward", content=b"{not json").status_code == 422
+    assert reply.status_code == 413 and "at most 8" in reply.json()["detail"]
+
+
+def test_an_oversized_body_is_413_declared_or_streamed(saved_model) -> None:
+    small = TestClient(build_app(saved_model[0], max_body_bytes=2000))
+    body = json.dumps({"query": ["x" * 3000]}).encode()
+    declared = small.post("/get_reward", content=body)  # with a Content-Length
+    assert declared.status_code == 413 and "over 2,000 bytes" in declared.json()["detail"]
+    streamed = small.post("/get_reward", content=iter([body[:1500], body[1500:]]))  # chunked
+    assert streamed.status_code == 413 and "over 2,000 bytes" in streamed.json()["detail"]
+    assert small.post("/get_reward", json={"query": ["x" * 100]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b'{"intent": "\xff", "trajectories": ["x"]}', "not UTF-8"),
+        (b'{"intent": "a", "trajectories": ["\xed\xa0\x80"]}', "not UTF-8"),  # raw surrogate
+        (b'{"intent": "\\ud800", "trajectories": ["x"]}', "intent 0 is not valid Unicode"),
+        (b'{"query": ["Task: a\\nfine", "\\udfff"]}', "trajectory 1 is not valid Unicode"),
+        (b"[" * 100_000, "RecursionError"),
+        (b'{"query": [' + b"1" * 5000 + b"]}", "not usable JSON"),  # int over 4,300 digits
+    ],
+)
+def test_undecodable_bodies_are_400_with_a_message(client, body, message) -> None:
+    reply = client.post("/get_reward", content=body)
+    assert reply.status_code == 400, reply.text
+    assert message in reply.json()["detail"]
+
+
+def test_the_token_is_checked_before_the_body_is_read(saved_model) -> None:
+    """An unauthenticated client cannot make the server read (or parse) its body."""
+    app = build_app(saved_model[0], token=TOKEN, max_body_bytes=1000)
+    pulled: list[int] = []
+
+    async def counting(scope, receive, send):  # records what the app reads of the body
+        async def counted():
+            message = await receive()
+            pulled.append(len(message.get("body", b"")))
+            return message
+
+        await app(scope, counted, send)
+
+    guarded = TestClient(counting)
+    oversized = b"[" * 50_000
+    reply = guarded.post("/get_reward", content=oversized)
+    assert reply.status_code == 401 and sum(pulled) == 0
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert guarded.post("/get_reward", content=oversized, headers=auth).status_code == 413
+    small = json.dumps({"query": ["Task: a\nb"]}).encode()
+    assert guarded.post("/get_reward", content=small, headers=auth).status_code == 200
+    assert sum(pulled) == len(small)  # the 413 was refused by its Content-Length, unread
+
+
+def test_long_texts_are_cut_to_the_model_window(client, saved_model) -> None:
+    """A 6 MB trajectory costs what its last max_length tokens cost (seconds and gigabytes
+    when it was tokenized whole), and scores as they do."""
+    step = "Action: 1 + 2 = 3\nObservation: Numbers left: 3 3 4\n"
+    huge, window = step * 120_000, step * 40
+    started = time.perf_counter()
+    reply = client.post("/get_reward", json={"intent": "obtain 24", "trajectories": [huge]})
+    assert reply.status_code == 200 and time.perf_counter() - started < 5
+    expected = saved_model[0].score_texts(["obtain 24"], [window])
+    assert reply.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_non_finite_score_is_an_error_never_null(small_reward_model_config) -> None:
+    broken = RewardModel.create(small_reward_model_config)
+    with torch.no_grad():
+        for name, param in broken.module.named_parameters():
+            if "score_head" in name and name.endswith("bias"):
+                param.fill_(float("nan"))
+    reply = TestClient(build_app(broken)).post(
+        "/get_reward", json={"intent": "a", "trajectories": ["x", "y"]}
+    )
+    assert reply.status_code == 500, reply.text
+    assert "scored item 0 as nan" in reply.json()["detail"]
+    assert "rewards" not in reply.json()
 
 
 def test_bearer_token(saved_model) -> None:
@@ -287,3 +368,30 @@ def test_best_of_n_plans_against_the_service(server, saved_model) -> None:
     )
     assert state["scores"] == pytest.approx(local, abs=1e-5)
     assert state["best"] is not None and process.poll() is None
+
+
+def _head_only(url: str, headers: str) -> str:
+    """Send a request's headers (announcing a 100 MB body) and none of its body; return the
+    server's status line: a server that waited for the body would time out here."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /get_reward HTTP/1.1\r\nHost: rm\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000\r\n" + headers.encode() + b"\r\n"
+        )
+        return sock.makefile("rb").readline().decode().strip()
+
+
+@pytest.mark.slow
+def test_real_server_refuses_an_oversized_body_unread(server) -> None:
+    url, process = server
+    assert _head_only(url, "") == "HTTP/1.1 401 Unauthorized"
+    assert _head_only(url, f"Authorization: Bearer {TOKEN}\r\n") == (
+        "HTTP/1.1 413 Request Entity Too Large"
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    surrogate = httpx.post(
+        f"{url}/get_reward", content=b'{"query": ["\\ud800"]}', headers=auth, timeout=10
+    )
+    assert surrogate.status_code == 400 and "not valid Unicode" in surrogate.json()["detail"]
+    assert process.poll() is None

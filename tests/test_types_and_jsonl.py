@@ -1,6 +1,10 @@
 import json
 
-from armap_agents._jsonl import JsonlAppender, read_jsonl, write_jsonl
+import pytest
+
+from armap_agents._jsonl import JsonlAppender, check_jsonl, read_jsonl, write_jsonl
+from armap_agents.cli import main
+from armap_agents.errors import ConfigError
 from armap_agents.types import (
     Evaluation,
     Step,
@@ -66,6 +70,72 @@ def test_appender_repairs_a_torn_tail(tmp_path) -> None:
     records = read_jsonl(path, Trajectory)
     assert [len(r.steps) for r in records] == [2, 1]
     assert path.read_text().count("\n") == 2
+
+
+def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(_trajectory().model_dump_json())  # torn right before the newline
+    JsonlAppender(path, Trajectory).append(_trajectory(1))
+    assert [len(r.steps) for r in read_jsonl(path, Trajectory)] == [2, 1]
+
+
+def test_a_file_holding_only_a_torn_record_is_emptied(tmp_path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"task_id": "8", "inte')  # the first write was cut by a crash
+    JsonlAppender(path, Trajectory).append(_trajectory())
+    assert len(read_jsonl(path, Trajectory)) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"line one\nIMPORTANT",  # the report's notes.txt
+        b"line one\nIMPORTANT\n",
+        b'{"task_id": "1", "intent": "x", "initial_observation": "o"}\nIMPORTANT',
+        b'{"a": 1}\n{"b": 2}\n',  # JSONL, but not of trajectories
+        b'{"a": 1}',  # one JSON object and no newline: whole, so not a torn record
+        b'{"task_id": "1", "intent": "x", "initial_observation": "o"}\n{"a": 1}',
+    ],
+)
+def test_a_file_that_is_not_ours_is_refused_and_left_unchanged(tmp_path, content) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match="left unchanged"):
+        JsonlAppender(path, Trajectory)
+    with pytest.raises(ConfigError):
+        check_jsonl(path, Trajectory)
+    assert path.read_bytes() == content
+
+
+def test_records_of_any_json_objects_when_no_model_is_named(tmp_path) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": 2')
+    JsonlAppender(path).append({"c": 3})
+    assert path.read_bytes() == b'{"a": 1}\n{"c": 3}\n'
+    path.write_bytes(b"[1, 2]\n")
+    with pytest.raises(ConfigError, match="not a JSONL file of JSON records"):
+        JsonlAppender(path)
+
+
+def test_a_directory_is_refused(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        JsonlAppender(tmp_path, Trajectory)
+
+
+def test_explore_never_touches_an_output_that_is_not_ours(tmp_path, capsys) -> None:
+    """Issue 17, finding 4: `armap explore --out notes.txt` deleted the line "IMPORTANT"."""
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"line one\nIMPORTANT")
+    args = ["explore", "--max-tasks", "1", "--episodes-per-task", "1"]
+    assert main([*args, "--out", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt is not a JSONL file of Trajectory records" in err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert notes.read_bytes() == b"line one\nIMPORTANT"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no manifest either
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_missing_file_reads_empty(tmp_path) -> None:

@@ -106,6 +106,10 @@ SPLITS: dict[str, str] = {
 }
 """Split names (and aliases) -> directory under ``json_2.1.1``."""
 
+MAX_ACTION_CHARS = 1_000
+"""The longest action :meth:`AlfWorldEnv.step` reads; a longer one is invalid unread (a
+command is a few words)."""
+
 _INSTALL_HINT = "pip install 'armap-agents[alfworld]'"
 _INTRO_BANNER = "-= Welcome to TextWorld, ALFRED! =-"
 _TASK_LINE = re.compile(r"\n*Your task is to: (?P<goal>.*?)\s*$", re.DOTALL)
@@ -692,10 +696,12 @@ class AlfWorldEnv:
         assert self._engine is not None
         if self._done:
             return self._invalid(action, "the episode is over.", hint=False)
-        command = self._by_normal.get(_normalize(action))
+        too_long = len(action) > MAX_ACTION_CHARS
+        command = None if too_long else self._by_normal.get(_normalize(action))
         self._steps += 1
         if command is None:
-            result = self._invalid(action, f"{action!r} is not a valid action here.")
+            shown = f"an action of {len(action):,} characters" if too_long else repr(action)
+            result = self._invalid(action, f"{shown} is not a valid action here.")
         else:
             state = self._engine.step(command)
             self._sync(state)

@@ -15,6 +15,7 @@ class Environment(Protocol):
     """A task environment an agent acts in.
 
     * ``reset(task_id)`` starts an episode and returns the instruction and first observation;
+      a task id the environment does not have raises ``KeyError`` (``armap plan`` reports it);
     * ``step(action)`` never raises on bad actions: an illegal or unparsable action returns
       ``StepResult(valid=False)`` with an observation that says why, the state unchanged;
     * ``valid_actions()`` lists the legal actions now, or ``None`` when the environment cannot

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from importlib import resources
 
+from armap_agents.errors import UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, Step, StepResult, Trajectory, Triplet
 
@@ -32,9 +33,14 @@ __all__ = [
 TARGET = Fraction(24)
 TEST_RANKS = range(901, 1001)
 _OPS = "+-*/"
+MAX_ACTION_CHARS = 1_000
+"""The longest action :meth:`Game24Env.step` reads; a longer one is invalid unread (a real
+action, ``a op b = result``, is a few dozen characters)."""
 _NUM = r"-?\d+(?:\.\d+)?(?:/\d+)?"
+# matched against the action without its surrounding spaces and final period (_match_action):
+# no two neighbouring quantifiers take the same characters, so matching takes linear time
 _ACTION_RE = re.compile(
-    rf"^\s*(?P<a>{_NUM})\s*(?P<op>[-+*/x×÷])\s*(?P<b>{_NUM})\s*(?:=\s*(?P<c>{_NUM}))?\s*\.?\s*$"
+    rf"(?P<a>{_NUM})\s*(?P<op>[-+*/x×÷])\s*(?P<b>{_NUM})(?:\s*=\s*(?P<c>{_NUM}))?"
 )
 _OP_ALIASES = {"x": "*", "×": "*", "÷": "/"}
 
@@ -50,6 +56,12 @@ def load_puzzles() -> tuple[tuple[int, ...], ...]:
 def format_number(x: Fraction) -> str:
     """``12``, ``-3`` or ``7/3``: the one way numbers are written in actions and observations."""
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _match_action(action: str) -> re.Match[str] | None:
+    """``a op b [= c]`` in ``action`` (spaces around it and one final period allowed)."""
+    text = action.replace("−", "-").strip().removesuffix(".").rstrip()
+    return _ACTION_RE.fullmatch(text)
 
 
 def _parse_number(text: str) -> Fraction:
@@ -158,7 +170,7 @@ class Game24Env:
             return [str(r) for r in ranks if r not in TEST_RANKS]
         if split == "all":
             return [str(r) for r in ranks]
-        raise ValueError(f"unknown split {split!r}: use 'train', 'test' or 'all'")
+        raise UnknownName(f"unknown split {split!r}: use 'train', 'test' or 'all'")
 
     def puzzle(self, task_id: str) -> tuple[int, ...]:
         """The four numbers of a task."""
@@ -195,7 +207,12 @@ class Game24Env:
         self._require_started()
         if len(self._numbers) <= 1:
             return self._invalid("the game is over: no two numbers are left to combine.")
-        m = _ACTION_RE.match(action.replace("−", "-"))
+        if len(action) > MAX_ACTION_CHARS:
+            return self._invalid(
+                f"the action is {len(action):,} characters long; write one operation on two "
+                "of the numbers left, like '4 + 8 = 12'."
+            )
+        m = _match_action(action)
         if not m:
             return self._invalid(
                 f"could not parse {action!r}. Write one operation on two of the numbers "
@@ -339,7 +356,7 @@ def _corrupt_one_step(
 ) -> Trajectory | None:
     """A copy whose step ``i`` writes a false equation (operator swapped, result kept)."""
     i = rng.randrange(len(trajectory.steps))
-    m = _ACTION_RE.match(trajectory.steps[i].action)
+    m = _match_action(trajectory.steps[i].action)
     if not m or not m["c"]:
         return None
     a, b, c = _parse_number(m["a"]), _parse_number(m["b"]), _parse_number(m["c"])

@@ -11,14 +11,16 @@ when it has one, else the generic :class:`~armap_agents.environments.outcome.Out
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from armap_agents._import_path import is_import_path, load_import_path
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler
 from armap_agents.environments.outcome import OutcomeRelabeler
-from armap_agents.errors import ConfigError
+from armap_agents.errors import ConfigError, UnknownName
 from armap_agents.prompts import PromptGuide, prompt_guide
+from armap_agents.reward_view import TrajectoryView, environment_view
 
 __all__ = ["EnvRegistry", "default_registry", "make_env", "make_env_factory", "make_relabeler"]
 
@@ -50,7 +52,7 @@ class EnvRegistry:
         if name in self._envs:
             return self._envs[name]
         if not is_import_path(name):
-            raise KeyError(
+            raise UnknownName(
                 f"unknown environment {name!r}; known: {', '.join(self.names())}, or an import "
                 "path: package.module:Class or path/to/file.py:Class"
             )
@@ -66,7 +68,9 @@ class EnvRegistry:
 
     def make(self, name: str, **kwargs: Any) -> Environment:
         """A new environment (``name``: registered, or an import path)."""
-        return self.constructor(name)(**kwargs)
+        constructor = self.constructor(name)
+        check_arguments(constructor, kwargs, f"environment {name!r}")
+        return constructor(**kwargs)
 
     def factory(self, name: str, **kwargs: Any) -> EnvFactory:
         """An environment factory for graphs (one environment per episode or tree operation).
@@ -76,6 +80,7 @@ class EnvRegistry:
         time. Arguments are checked now.
         """
         constructor = self.constructor(name)
+        check_arguments(constructor, kwargs, f"environment {name!r}")
         pooled = getattr(constructor, "factory", None)
         if pooled is not None:
             return pooled(**kwargs)
@@ -96,6 +101,12 @@ class EnvRegistry:
         finally:
             env.close()
 
+    def reward_view(self, name: str) -> TrajectoryView:
+        """How the reward model should read ``name``'s trajectories: the class's
+        ``reward_view`` attribute, else the generic :class:`TrajectoryView` (every action,
+        observations fitted to the window)."""
+        return environment_view(self.constructor(name))
+
     def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
         """What builds ``name``'s relabeler (to see which arguments it takes): the registered
         one, else the generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler`
@@ -106,6 +117,26 @@ class EnvRegistry:
     def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
         """``name``'s programmatic relabeler, built with ``kwargs``."""
         return self.relabeler_constructor(name)(**kwargs)
+
+
+def check_arguments(constructor: Callable[..., Any], kwargs: dict[str, Any], what: str) -> None:
+    """Raise :class:`ConfigError` when ``constructor`` does not take ``kwargs`` (an unknown
+    option, a missing required one), naming the options it takes."""
+    try:
+        signature = inspect.signature(constructor)
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check against
+        return
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        options = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        raise ConfigError(
+            f"{what}: {exc}; its options are {', '.join(options) or 'none'}"
+        ) from None
 
 
 def default_registry() -> EnvRegistry:

@@ -54,8 +54,14 @@ from typing import Any, NamedTuple, TypeVar
 
 from armap_agents.environments.outcome import OutcomeRelabeler
 from armap_agents.environments.pool import EnvPool
-from armap_agents.errors import ConfigError, EnvironmentCrashed, MissingDependency
+from armap_agents.errors import (
+    ConfigError,
+    EnvironmentCrashed,
+    MissingDependency,
+    UnknownName,
+)
 from armap_agents.prompts import PromptGuide
+from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory
 
 __all__ = [
@@ -91,6 +97,10 @@ SIMPLIFICATIONS = (
 )
 """ScienceWorld's simplifications (``easy`` is all of them that suit the task); combine them
 with commas, e.g. ``"teleportAction,openDoors"``; ``""`` is the full game."""
+
+MAX_ACTION_CHARS = 1_000
+"""The longest action :meth:`ScienceWorldEnv.step` sends to the simulator; a longer one is
+invalid unread (a command is a few words)."""
 
 SPLIT_ALIASES = MappingProxyType({"train": "train", "dev": "dev", "valid": "dev", "test": "test"})
 _NOT_UNDERSTOOD = ("No known action matches that input.", "Unknown action")
@@ -491,6 +501,14 @@ class ScienceWorldEnv:
             "focuses on another object, or never brings about the required change."
         ),
     )
+    reward_view = TrajectoryView(
+        # a room's contents come one per line, tab-indented: one line, the same words
+        rewrite=((r"\s*\n\s*", "; "), (r"[ \t]+", " ")),
+        max_action_chars=200,
+    )
+    """What the reward model reads of a ScienceWorld episode (see
+    :class:`~armap_agents.reward_view.TrajectoryView`): every action, each observation on one
+    line, clipped to share the model's window."""
 
     def __init__(
         self,
@@ -717,7 +735,7 @@ class ScienceWorldEnv:
         ScienceWorld ``split``: ``train``, ``dev`` (or ``valid``) or ``test``. Starts the JVM
         (to count variations) but loads no task."""
         if split not in SPLIT_ALIASES:
-            raise ValueError(f"unknown split {split!r}: use 'train', 'dev' (or 'valid') or 'test'")
+            raise UnknownName(f"unknown split {split!r}: use 'train', 'dev' (or 'valid') or 'test'")
         key = SPLIT_ALIASES[split]
         return [
             format_task_id(task, v)
@@ -776,6 +794,9 @@ class ScienceWorldEnv:
     def _step(self, episode: _Episode, command: str) -> StepResult:
         if episode.done:
             return self._invalid("The episode is over.")
+        if len(command) > MAX_ACTION_CHARS:
+            too_long = f"an input of {len(command):,} characters"
+            return self._invalid(f"No known action matches {too_long}.")
         if command.lower() in _REFUSED:
             return self._invalid(_REFUSED[command.lower()])
 

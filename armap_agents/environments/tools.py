@@ -112,6 +112,11 @@ ActionCandidates = Callable[[ToolTask, ToolEpisode], Sequence[str] | None]
 """``(task, episode) -> actions``: the actions to offer now (what ``valid_actions`` returns)."""
 ToolsArg = Sequence[BaseTool] | Callable[[ToolTask], Sequence[BaseTool]]
 
+MAX_ACTION_CHARS = 20_000
+"""The longest action :meth:`ToolEnvironment.step` reads; a longer one is invalid unread (the
+bound caps the cost of parsing a runaway reply's arguments)."""
+
+# linear time: anchored, and a failed match backtracks once over the text after the bracket
 _BRACKET_CALL = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.\-]*)\s*\[(?P<body>.*)\]\s*$", re.DOTALL)
 _PAREN_CALL = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.\-]*)\s*\((?P<body>.*)\)\s*$", re.DOTALL)
 
@@ -297,6 +302,11 @@ class ToolEnvironment:
         episode = self._require_started()
         if self._over(episode):
             return self._invalid("the episode is over.")
+        if len(action) > MAX_ACTION_CHARS:
+            return self._invalid(
+                f"the action is {len(action):,} characters long (at most {MAX_ACTION_CHARS:,} "
+                'are read); write one call like tool_name[{"arg": 1}].'
+            )
         parsed = self._parse(action)
         if isinstance(parsed, str):
             return self._invalid(parsed)
@@ -396,9 +406,8 @@ def _answer(body: str) -> str | None:
     one string value (``finish[{"answer": "x"}]``), is unwrapped."""
     if not body:
         return None
-    try:
-        value = json.loads(body)
-    except json.JSONDecodeError:
+    value, error = _loads(body)
+    if error is not None:
         return body
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
@@ -419,12 +428,11 @@ def _json_arguments(body: str, single: str | None) -> dict[str, Any] | str:
     """A JSON object of arguments, or a bare value (JSON or plain text) for ``single``."""
     if not body:
         return {}
-    try:
-        value = json.loads(body)
-    except json.JSONDecodeError as exc:
+    value, error = _loads(body)
+    if error is not None:
         if single is not None:  # tool[plain text]
             return {single: body.strip("\"'")}
-        return f"not a JSON object ({exc.msg})"
+        return f"not a JSON object ({error})"
     if isinstance(value, dict):
         return value
     if single is not None:
@@ -432,15 +440,31 @@ def _json_arguments(body: str, single: str | None) -> dict[str, Any] | str:
     return "expected a JSON object of arguments"
 
 
+def _loads(text: str) -> tuple[Any, str | None]:
+    """``(value, None)`` for JSON text, else ``(None, why it does not parse)``. Never raises."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as exc:
+        return None, exc.msg
+    except ValueError:  # an integer longer than Python converts
+        return None, "an integer with too many digits"
+    except RecursionError:
+        return None, "nested too deeply"
+
+
 def _python_arguments(body: str, parameters: list[str]) -> dict[str, Any] | str:
     """``a=1, b="x"`` (or one positional value for a one-argument tool), literals only."""
+    usage = "not name(arg=value, ...) with literal values"
     try:
         call = ast.parse(f"f({body})", mode="eval").body
-        assert isinstance(call, ast.Call)
+        if not isinstance(call, ast.Call):  # e.g. the body ``1) + g(2``
+            return usage
         args = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
         positional = [ast.literal_eval(a) for a in call.args]
-    except (SyntaxError, ValueError, AssertionError) as exc:
-        return f"not name(arg=value, ...) with literal values ({type(exc).__name__})"
+    # a SyntaxError, a ValueError for what is not a literal, a TypeError for {[1]: 2}; the
+    # parser gives up on deep nesting with a RecursionError or a MemoryError (its own stack)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        return f"{usage} ({type(exc).__name__})"
     if len(positional) > len(parameters):
         return f"{len(positional)} positional values for {len(parameters)} arguments"
     for name, value in zip(parameters, positional, strict=False):

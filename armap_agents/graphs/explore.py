@@ -11,13 +11,22 @@ episodes in flight. A failed episode (the environment crashed beyond repair, the
 ran out ...) is not written as a trajectory, so a rerun tries it again; its id and error are
 appended to ``<output>.failures.jsonl`` (:func:`failures_path`). Bound the parallelism with
 LangGraph's ``max_concurrency`` config key.
+
 Progress is streamed as custom events (``stream_mode="custom"``); :func:`explore` renders
 them as a progress bar.
+
+The output file records what made it in a manifest beside it, ``<output>.meta.json``: the
+``provenance`` the caller gives (the CLI: the environment, its options, the policy) with the
+config's ``max_steps`` and ``seed``. Resuming with other values is refused (a
+:class:`~armap_agents.errors.CheckpointError` naming both), never mixed in; the choice of
+tasks, the episodes per task and the concurrency may change. A file that is not a JSONL file of
+trajectories is refused (:class:`~armap_agents.errors.ConfigError`) and left unchanged.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,8 +37,9 @@ from langgraph.types import Send
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
-from armap_agents._jsonl import AppenderPool, iter_jsonl
+from armap_agents._jsonl import AppenderPool, check_jsonl, iter_jsonl
 from armap_agents._progress import run_with_progress
+from armap_agents._provenance import record_manifest
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory, select_tasks
 from armap_agents.errors import ConfigError
@@ -93,16 +103,37 @@ def episode_id(task_id: str, index: int) -> str:
     return f"{task_id}#{index}"
 
 
+def trajectory_defines(
+    config: ExploreConfig, provenance: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What makes an exploration's trajectories, as its output's manifest records them:
+    ``provenance`` (e.g. ``{"env": "game24", "env_options": {}, "policy": "random"}``) with
+    ``config``'s ``max_steps`` and ``seed``."""
+    return {**(provenance or {}), "max_steps": config.max_steps, "seed": config.seed}
+
+
 def build_explore_graph(
-    policy: Policy, env_factory: EnvFactory, config: ExploreConfig | None = None
+    policy: Policy,
+    env_factory: EnvFactory,
+    config: ExploreConfig | None = None,
+    *,
+    provenance: Mapping[str, Any] | None = None,
 ):
-    """A compiled exploration graph. Invoke it with ``{"output_path": "trajectories.jsonl"}``."""
+    """A compiled exploration graph. Invoke it with ``{"output_path": "trajectories.jsonl"}``.
+
+    ``provenance``: what made the trajectories besides ``config`` (JSON values naming the
+    environment, its options, the policy), recorded in the output's manifest and compared
+    when a run resumes (see the module's docstring)."""
     config = config or ExploreConfig()
+    defines = trajectory_defines(config, provenance)
+    settings = config.model_dump(exclude={"max_steps", "seed"})
     appenders = AppenderPool()
 
     def plan(state: ExploreState) -> dict[str, Any]:
         path = state["output_path"]
-        appenders.get(path)  # opening repairs a line torn by an earlier crash, before fan-out
+        check_jsonl(path, Trajectory)  # a file that is not ours is refused before anything
+        record_manifest(path, "trajectories", defines, settings)  # a mismatch is refused
+        appenders.get(path, Trajectory)  # repairs a record torn by a crash, before fan-out
         done = {t.episode_id for t in iter_jsonl(path, Trajectory)}
         if config.task_ids is not None:
             tasks = list(config.task_ids)
@@ -146,7 +177,7 @@ def build_explore_graph(
                 }
             )
         else:
-            appenders.get(episode["output_path"]).append(trajectory)
+            appenders.get(episode["output_path"], Trajectory).append(trajectory)
         success = bool(trajectory.evaluation and trajectory.evaluation.success)
         get_stream_writer()({"event": "episode", "failed": failed, "success": success})
         return {"finished": int(not failed), "failed": int(failed), "successes": int(success)}
@@ -167,10 +198,12 @@ def explore(
     config: ExploreConfig | None = None,
     *,
     progress: bool = True,
+    provenance: Mapping[str, Any] | None = None,
 ) -> ExploreResult:
-    """Run (or resume) an exploration into ``output_path`` with a progress bar."""
+    """Run (or resume) an exploration into ``output_path`` with a progress bar;
+    ``provenance`` as for :func:`build_explore_graph`."""
     config = config or ExploreConfig()
-    graph = build_explore_graph(policy, env_factory, config)
+    graph = build_explore_graph(policy, env_factory, config, provenance=provenance)
     state = run_with_progress(
         graph,
         {"output_path": str(output_path), "finished": 0, "failed": 0, "successes": 0},

@@ -35,7 +35,7 @@ from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) n
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
-from armap_agents.llm import RetryPolicy, invoke_with_retries
+from armap_agents.llm import RetryPolicy, invoke_with_retries, reply_text
 from armap_agents.memory import TrajectoryMemory
 from armap_agents.policies import Policy
 from armap_agents.reward.model import RewardModel
@@ -179,7 +179,7 @@ def build_reflexion_graph(
         reply = invoke_with_retries(
             reflector, default_reflection_prompt(trajectory, s, config.threshold), retry
         )
-        text = str(reply.content).strip()
+        text = reply_text(reply.content).strip()  # no lone surrogate into memory files
         if memory is not None and text:
             memory.add(trajectory.intent, trajectory, text, task_id=state["task_id"], score=s)
             if memory_path is not None:

@@ -9,6 +9,12 @@ Each task's triplets are appended to ``raw_triplets.jsonl`` and the task is then
 resumes without paying twice. ``finalize`` deduplicates (by the texts the reward model sees)
 and splits train / validation *by task*, so no puzzle leaks across, into
 ``triplets.train.jsonl`` and ``triplets.val.jsonl``.
+
+The output directory records what made it in ``meta.json``: the ``provenance`` the caller
+gives (the CLI: the synthesizer, the relabeler, the environment and its options), the config's
+``seed``, and what made the trajectories (their manifest's ``defines``, see
+:mod:`armap_agents.graphs.explore`). Resuming with other values is refused (a
+:class:`~armap_agents.errors.CheckpointError` naming both), never mixed in.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import logging
 import operator
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +36,9 @@ from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) n
 
 from armap_agents._jsonl import AppenderPool, iter_jsonl, write_jsonl
 from armap_agents._progress import run_with_progress
+from armap_agents._provenance import record_manifest, recorded_defines
 from armap_agents._seeding import stable_seed
+from armap_agents.errors import ConfigError
 from armap_agents.synthesizers import Synthesizer
 from armap_agents.types import Trajectory, Triplet
 
@@ -103,17 +112,38 @@ def split_of(task_id: str, val_fraction: float, seed: int = 0) -> str:
     )
 
 
-def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | None = None):
-    """A compiled synthesis graph. Invoke with ``{"trajectories_path": ..., "output_dir": ...}``."""
+def synthesis_defines(
+    config: SynthesizeConfig,
+    provenance: Mapping[str, Any] | None,
+    trajectories_path: str | Path,
+) -> dict[str, Any]:
+    """What makes a synthesis output, as its manifest records it: ``provenance``, ``config``'s
+    ``seed`` and, when the trajectory file has a manifest, what made the trajectories."""
+    defines = {**(provenance or {}), "seed": config.seed}
+    trajectories = recorded_defines(trajectories_path, "trajectories")
+    if trajectories is not None:
+        defines["trajectories"] = trajectories
+    return defines
+
+
+def build_synthesize_graph(
+    synthesizer: Synthesizer,
+    config: SynthesizeConfig | None = None,
+    *,
+    provenance: Mapping[str, Any] | None = None,
+):
+    """A compiled synthesis graph. Invoke with ``{"trajectories_path": ..., "output_dir": ...}``.
+
+    ``provenance``: what made the triplets besides ``config`` and the trajectories (JSON values
+    naming the synthesizer, the environment ...), recorded in the output directory's manifest
+    and compared when a run resumes (see the module's docstring)."""
     config = config or SynthesizeConfig()
     appenders = AppenderPool()
 
     def load(state: SynthesizeState) -> dict[str, Any]:
         out = Path(state["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
-        appenders.get(out / RAW_FILE)  # opening repairs a torn tail, before workers append
-        appenders.get(out / PROGRESS_FILE)
-        done = {d.task_id for d in iter_jsonl(out / PROGRESS_FILE, _TaskDone)}
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{out} is a file: the synthesis output is a directory")
         groups: dict[str, list[Trajectory]] = defaultdict(list)
         for t in iter_jsonl(state["trajectories_path"], Trajectory):
             groups[t.task_id].append(t)
@@ -121,6 +151,19 @@ def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | 
             raise FileNotFoundError(
                 f"no trajectories in {state['trajectories_path']}: run exploration first"
             )
+        record_manifest(  # a mismatch with what made the directory is refused
+            out,
+            "synthesis",
+            synthesis_defines(config, provenance, state["trajectories_path"]),
+            {
+                "trajectories_path": str(state["trajectories_path"]),
+                "val_fraction": config.val_fraction,
+                "max_concurrency": config.max_concurrency,
+            },
+        )
+        appenders.get(out / RAW_FILE, Triplet)  # opening repairs a torn tail, before workers
+        appenders.get(out / PROGRESS_FILE, _TaskDone)
+        done = {d.task_id for d in iter_jsonl(out / PROGRESS_FILE, _TaskDone)}
         # files fill in completion order; sort so a synthesizer sees the same input every run
         pending = [
             _TaskJob(
@@ -149,10 +192,10 @@ def build_synthesize_graph(synthesizer: Synthesizer, config: SynthesizeConfig | 
             logger.warning("synthesis of task %s failed: %r", job["task_id"], exc)
             get_stream_writer()({"event": "task", "failed": True})
             return {"failed_tasks": 1}
-        raw = appenders.get(out / RAW_FILE)
+        raw = appenders.get(out / RAW_FILE, Triplet)
         for triplet in result.triplets:
             raw.append(triplet)
-        appenders.get(out / PROGRESS_FILE).append(
+        appenders.get(out / PROGRESS_FILE, _TaskDone).append(
             _TaskDone(task_id=job["task_id"], triplets=len(result.triplets), skipped=result.skipped)
         )
         get_stream_writer()({"event": "task", "success": bool(result.triplets)})
@@ -206,10 +249,12 @@ def synthesize(
     config: SynthesizeConfig | None = None,
     *,
     progress: bool = True,
+    provenance: Mapping[str, Any] | None = None,
 ) -> SynthesizeResult:
-    """Run (or resume) synthesis with a progress bar; returns the counts."""
+    """Run (or resume) synthesis with a progress bar; returns the counts. ``provenance`` as
+    for :func:`build_synthesize_graph`."""
     config = config or SynthesizeConfig()
-    graph = build_synthesize_graph(synthesizer, config)
+    graph = build_synthesize_graph(synthesizer, config, provenance=provenance)
     state = run_with_progress(
         graph,
         {

@@ -87,13 +87,28 @@ def judge_response_format(style: StructuredFormat) -> dict[str, Any]:
     return {"type": "json_object", "schema": schema}
 
 
-_NUMBER = r"(\d+(?:\.\d+)?)"
+MAX_RATING_REPLY_CHARS = 20_000
+"""How much of a judge's reply :func:`parse_rating` reads: its first 20,000 characters (a
+rating is one line; the bound caps the cost of a runaway reply)."""
+
+# Linear-time patterns: every optional piece starts with a character the one before cannot
+# match, and a number never starts inside a run of digits, so no input makes them backtrack
+# more than once over it.
+_NUMBER = r"(?<!\d)(\d+(?:\.\d+)?)"
 _PATTERNS = (
-    re.compile(rf"score\s*(?:is|of)?\s*[:=]?\s*\**\s*{_NUMBER}", re.IGNORECASE),
-    re.compile(rf"rating\s*(?:is|of)?\s*[:=]?\s*\**\s*{_NUMBER}", re.IGNORECASE),
+    re.compile(rf"score\s*(?:(?:is|of)\s*)?(?:[:=]\s*)?(?:\*+\s*)?{_NUMBER}", re.IGNORECASE),
+    re.compile(rf"rating\s*(?:(?:is|of)\s*)?(?:[:=]\s*)?(?:\*+\s*)?{_NUMBER}", re.IGNORECASE),
     re.compile(rf"{_NUMBER}\s*(?:/|out\s+of)\s*10\b", re.IGNORECASE),
     re.compile(_NUMBER),
 )
+
+
+def _as_float(value: int | float | str) -> float | None:
+    """``float(value)``, or None where it has none (text, or an int beyond float's range)."""
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _json_rating(text: str) -> float | None:
@@ -103,24 +118,25 @@ def _json_rating(text: str) -> float | None:
     rating = value.get("score", value.get("rating"))
     if isinstance(rating, bool) or not isinstance(rating, int | float | str):
         return None
-    try:
-        return float(rating)
-    except ValueError:
-        return None
+    return _as_float(rating)
 
 
 def parse_rating(text: str) -> float | None:
     """The 1-10 rating in a judge's reply, or None when there is none in range.
 
     Reads ``{"score": 7}``, ``Score: 7``, ``rating of 7``, ``7/10``, ``7 out of 10``, and as a
-    last resort the first number in the reply.
+    last resort the first number in the reply; the first of these forms found decides (``Score:
+    42`` is None, not a later number). Only the first :data:`MAX_RATING_REPLY_CHARS` characters
+    are read. Never raises, and takes time linear in the part read: any string is a reply
+    (``NaN``, infinities and numbers too large for a float are not in range).
     """
+    text = text[:MAX_RATING_REPLY_CHARS]
     rating = _json_rating(text)
     if rating is None:
         for pattern in _PATTERNS:
             match = pattern.search(text)
             if match:
-                rating = float(match.group(1))
+                rating = _as_float(match.group(1))
                 break
     if rating is None or not MIN_RATING <= rating <= MAX_RATING:
         return None

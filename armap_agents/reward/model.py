@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,12 @@ import torch
 from pydantic import BaseModel, Field, ValidationError
 from torch import nn
 
-from armap_agents.errors import CheckpointError, ConfigError
+from armap_agents.errors import (
+    ArmapError,
+    CheckpointError,
+    ConfigError,
+    describe_validation_error,
+)
 from armap_agents.reward.card import CARD_FILE, render_model_card
 from armap_agents.types import Trajectory, render_trajectory
 
@@ -32,6 +38,10 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "armap_reward.json"
 TRAINING_FILE = "train_result.json"
 HEAD_NAME = "score_head"
+MAX_CHARS_PER_TOKEN = 32
+"""A text is cut to its last ``MAX_CHARS_PER_TOKEN * max_length`` characters before it is
+tokenized (see :func:`encode_pairs`): far more than ``max_length`` tokens of any real text,
+so only what the tokenizer would cut anyway is dropped, cheaply."""
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -117,19 +127,41 @@ def encode_pairs(
     """How the reward model tokenizes ``(intent, trajectory text)`` pairs; the oldest steps
     are cut first (the tokenizer truncates on the left, as :class:`RewardModel` sets it up).
 
+    Each text and intent is first cut to its last ``MAX_CHARS_PER_TOKEN * max_length`` characters,
+    so a 10 MB text costs no more than a text of the model's window: tokenizing it whole would
+    take seconds and gigabytes for tokens that truncation throws away.
+
     ``longest_first``: a long trajectory is cut down to fit beside its intent (as
     ``only_second`` would), and an intent longer than the budget is cut too instead of failing
     (LLM-written intents can be long). No segment ids: training and scoring both feed
     ``input_ids`` and ``attention_mask`` only, so they see the same inputs."""
+    budget = MAX_CHARS_PER_TOKEN * max_length
     return tokenizer(
-        list(intents),
-        list(texts),
+        [_tail(intent, budget) for intent in intents],
+        [_tail(text, budget) for text in texts],
         truncation="longest_first",
         max_length=max_length,
         padding=pad,
         return_tensors="pt" if pad else None,
         return_token_type_ids=False,
     )
+
+
+def _tail(text: str, chars: int) -> str:
+    """The last ``chars`` characters of ``text`` (the side that left truncation keeps)."""
+    return text[-chars:] if len(text) > chars else text
+
+
+def _position_limit(hf_config: Any, tokenizer: Any) -> int | None:
+    """The most tokens the backbone takes: its position embeddings (GPT-2's ``n_positions``
+    is mapped to ``max_position_embeddings``), or the tokenizer's declared limit where that is
+    lower (RoBERTa-style models reserve two positions: 514 embeddings for 512 tokens)."""
+    limits = [getattr(hf_config, "max_position_embeddings", None)]
+    declared = getattr(tokenizer, "model_max_length", None)
+    if isinstance(declared, int) and declared < 1_000_000:  # "no limit" is a huge sentinel
+        limits.append(declared)
+    known = [n for n in limits if isinstance(n, int) and n > 0]
+    return min(known) if known else None
 
 
 class RewardModel:
@@ -156,6 +188,13 @@ class RewardModel:
         try:
             hf_config = AutoConfig.from_pretrained(source)
             tokenizer = AutoTokenizer.from_pretrained(source)
+            limit = _position_limit(hf_config, tokenizer)
+            if limit is not None and config.max_length > limit:
+                raise ConfigError(
+                    f"max_length {config.max_length} is above what backbone "
+                    f"{config.backbone!r} takes: at most {limit} tokens; give a max_length of "
+                    f"{limit} or less"
+                )
             torch.manual_seed(config.seed)
             backbone = AutoModel.from_pretrained(source)
         except OSError as exc:
@@ -217,7 +256,11 @@ class RewardModel:
 
     @classmethod
     def load(cls, path: str | Path) -> RewardModel:
-        """Rebuild a saved reward model; scores are bit-identical to the saved one's."""
+        """Rebuild a saved reward model; scores are bit-identical to the saved one's.
+
+        A directory whose files cannot be read, or whose weights are not finite (or score a
+        probe pair as NaN/inf), raises :class:`CheckpointError`: such a model would serve
+        ``NaN`` rewards."""
         from peft import PeftModel
 
         path = Path(path)
@@ -228,11 +271,14 @@ class RewardModel:
                 "(save one with RewardModel.save or `armap train`)"
             )
         try:
-            config = RewardModelConfig.model_validate_json(config_path.read_text())
-        except (ValidationError, ValueError) as exc:
+            config = RewardModelConfig.model_validate_json(config_path.read_bytes())
+        except ValidationError as exc:
             raise CheckpointError(
-                f"{config_path} is corrupt or not a reward-model config: {exc}"
+                f"{config_path} is corrupt or not a reward-model config: "
+                f"{describe_validation_error(exc)}"
             ) from exc
+        except OSError as exc:
+            raise CheckpointError(f"cannot read {config_path}: {exc}") from exc
         if config.format_version != FORMAT_VERSION:
             raise CheckpointError(
                 f"{path} was saved in reward-model format {config.format_version}; "
@@ -242,11 +288,30 @@ class RewardModel:
         try:
             module = PeftModel.from_pretrained(scorer, str(path))
         except Exception as exc:  # safetensors/peft raise many types for a bad file
-            raise CheckpointError(f"cannot read the weights in {path}: {exc}") from exc
+            raise CheckpointError(
+                f"cannot read the weights in {path}, the model directory is corrupt: "
+                f"{_first_line(exc)}"
+            ) from exc
         module.eval()
         model = cls(config, module, tokenizer)
+        model._check_finite(path)
         model.training = _read_training_record(path / TRAINING_FILE)
         return model
+
+    def _check_finite(self, path: Path) -> None:
+        """Refuse saved weights (LoRA and head) with NaN/inf, or a model that scores a probe
+        pair as NaN/inf (e.g. finite weights whose product overflows)."""
+        for name, param in self.module.named_parameters():
+            saved = "lora_" in name or "modules_to_save" in name
+            if saved and not torch.isfinite(param).all():
+                raise CheckpointError(
+                    f"the reward model in {path} is corrupt: {name} holds NaN or infinite values"
+                )
+        probe = self.score_texts(["probe"], ["Observation: probe"], check=False)[0]
+        if not math.isfinite(probe):
+            raise CheckpointError(
+                f"the reward model in {path} is corrupt: it scores a probe text as {probe}"
+            )
 
     def save(self, path: str | Path) -> Path:
         """Write the adapter, head and config to directory ``path``, with a model card
@@ -276,9 +341,17 @@ class RewardModel:
 
     @torch.inference_mode()
     def score_texts(
-        self, intents: Sequence[str], texts: Sequence[str], *, batch_size: int = 64
+        self,
+        intents: Sequence[str],
+        texts: Sequence[str],
+        *,
+        batch_size: int = 64,
+        check: bool = True,
     ) -> list[float]:
-        """Rewards for ``(intent, trajectory text)`` pairs, batched by length, input order kept."""
+        """Rewards for ``(intent, trajectory text)`` pairs, batched by length, input order kept.
+
+        A score that is NaN or infinite raises :class:`ArmapError` (the weights are broken;
+        a planner must never rank by such a score); ``check=False`` returns it."""
         if len(intents) != len(texts):
             raise ValueError("intents and texts must have the same length")
         self.module.eval()
@@ -294,6 +367,12 @@ class RewardModel:
             )
             for i, r in zip(chunk, self.forward_batch(batch).tolist(), strict=True):
                 out[i] = float(r)
+        if check:
+            bad = next((i for i, r in enumerate(out) if not math.isfinite(r)), None)
+            if bad is not None:
+                raise ArmapError(
+                    f"the reward model scored text {bad} as {out[bad]}: its weights are broken"
+                )
         return out
 
     def score(
@@ -316,6 +395,12 @@ class RewardModel:
 
     def __repr__(self) -> str:
         return f"RewardModel({json.dumps(self.describe())})"
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception as one short line (safetensors and peft errors can span many)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _read_training_record(path: Path) -> dict | None:

@@ -14,7 +14,8 @@ thing Best-of-N, MCTS and Reflexion call)::
 Endpoints:
 
 ``GET /health``
-    ``{"status": "ok", "backbone": ..., "max_length": ..., "max_batch": ...}``.
+    ``{"status": "ok", "backbone": ..., "max_length": ..., "max_batch": ...,
+    "max_body_bytes": ..., "auth": ...}``.
 ``POST /get_reward``
     Returns ``{"rewards": [float, ...], "scores": [...same...]}``, one per item, in order.
     Two request forms:
@@ -29,26 +30,35 @@ Endpoints:
       :func:`~armap_agents.types.render_example` form ``"Task: <intent>\\n<trajectory text>"``
       gives back exactly the pair a planner would have scored.
 
-Errors: 422 for a malformed body, 400 for mismatched lengths or a batch over ``max_batch``
-(with a message in ``detail``), 401 when a bearer token is configured and the request's
-``Authorization: Bearer <token>`` is missing or wrong.
+Errors, each with a message in ``detail``: 401 when a bearer token is configured and the
+request's ``Authorization: Bearer <token>`` is missing or wrong (checked before a byte of the
+body is read); 413 for a body over ``max_body_bytes`` or more than ``max_batch`` items; 400
+for a body that is not UTF-8 JSON, text with lone surrogates, or mismatched lengths; 422 for
+JSON of the wrong shape; 500 if the model scores an item as NaN or infinite (never served as
+a number or ``null``).
+
+Texts longer than the model's window are cut (oldest steps first, as training does) before
+they are tokenized, so the cost of a request is bounded by ``max_batch`` and the model's
+``max_length``, whatever the texts' lengths.
 
 fastapi and uvicorn are optional (``pip install 'armap-agents[serve]'``); the client needs
 only httpx.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI must see the endpoint's ``Request``
+# annotation as the class (imported inside build_app, as fastapi is optional), not a string.
 import argparse
 import hmac
+import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from armap_agents.errors import ArmapError, MissingDependency
 from armap_agents.types import Trajectory, render_trajectory
@@ -72,6 +82,10 @@ logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "ARMAP_RM_TOKEN"
 QUERY_PREFIX = "Task: "
+DEFAULT_MAX_BATCH = 256
+"""Most items (texts) in one request."""
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Largest request body: 8 MiB (256 items of 32 KB)."""
 _INSTALL_HINT = "pip install 'armap-agents[serve]'"
 
 
@@ -97,7 +111,7 @@ class RewardRequest(BaseModel):
     trajectories: list[str | Trajectory] | None = None
 
     @model_validator(mode="after")
-    def _one_form(self) -> RewardRequest:
+    def _one_form(self) -> "RewardRequest":
         ours = self.trajectories is not None or self.intent is not None or self.intents is not None
         if self.query is not None and ours:
             raise ValueError("give either 'query' or 'intents' + 'trajectories', not both")
@@ -135,6 +149,7 @@ class Health(BaseModel):
     backbone: str
     max_length: int
     max_batch: int
+    max_body_bytes: int
     auth: bool = Field(description="whether requests need a bearer token")
 
 
@@ -166,32 +181,37 @@ def _require_server_deps():
 
 
 def build_app(
-    reward_model: RewardModel,
+    reward_model: "RewardModel",
     *,
     token: str | None = None,
-    max_batch: int = 256,
+    max_batch: int = DEFAULT_MAX_BATCH,
     batch_size: int = 64,
-) -> fastapi.FastAPI:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> "fastapi.FastAPI":
     """A FastAPI app serving ``reward_model`` (see the module docstring for the API).
 
-    ``max_batch`` caps the items in one request (400 above it); ``batch_size`` is the forward
-    pass size inside a request. Requests are scored one at a time (the model is not
-    thread-safe), each in FastAPI's thread pool so ``/health`` stays responsive.
+    ``max_batch`` caps the items in one request and ``max_body_bytes`` its body (413 above
+    either); ``batch_size`` is the forward pass size inside a request. Requests are scored one
+    at a time (the model is not thread-safe), each in FastAPI's thread pool so ``/health``
+    stays responsive.
     """
     fastapi, _ = _require_server_deps()
-    from fastapi import Depends, Header, HTTPException
+    from fastapi import Depends, Header, HTTPException, Request
+    from starlette.concurrency import run_in_threadpool
 
-    if max_batch < 1:
-        raise ValueError("max_batch must be at least 1")
+    if max_batch < 1 or max_body_bytes < 1:
+        raise ValueError("max_batch and max_body_bytes must be at least 1")
     lock = threading.Lock()
     app = fastapi.FastAPI(title="armap reward model", version="1")
 
     def check_token(authorization: str | None = Header(default=None)) -> None:  # noqa: B008
+        """Runs before the body is read: the endpoint declares no body parameter, so FastAPI
+        reads nothing and the endpoint reads the body itself, after this check."""
         if token is None:
             return
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
+            given.strip().encode("latin-1"), token.encode()
         ):
             raise HTTPException(
                 status_code=401,
@@ -199,37 +219,127 @@ def build_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_body_bytes:
+            raise HTTPException(status_code=413, detail=_too_large(max_body_bytes))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise HTTPException(status_code=413, detail=_too_large(max_body_bytes))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def score(raw: bytes) -> RewardResponse:
+        body = _parse(raw)
+        n = body.size()
+        if n > max_batch:
+            raise HTTPException(
+                status_code=413,
+                detail=f"{n} items in one request; this server takes at most {max_batch}: "
+                "split the request",
+            )
+        if body.intents is not None and len(body.intents) != n:
+            raise HTTPException(
+                status_code=400,
+                detail=f"{len(body.intents)} intents for {n} trajectories: "
+                "give one intent per trajectory (or a single 'intent')",
+            )
+        intents, texts = body.pairs()
+        for kind, values in (("intent", intents), ("trajectory", texts)):
+            for i, value in enumerate(values):
+                problem = _not_unicode(value)
+                if problem:
+                    raise HTTPException(status_code=400, detail=f"{kind} {i} {problem}")
+        if not texts:
+            return RewardResponse(rewards=[], scores=[])
+        with lock:
+            rewards = reward_model.score_texts(intents, texts, batch_size=batch_size, check=False)
+        bad = next((i for i, r in enumerate(rewards) if not math.isfinite(r)), None)
+        if bad is not None:
+            logger.error("the reward model scored item %d as %s", bad, rewards[bad])
+            raise HTTPException(
+                status_code=500,
+                detail=f"the reward model scored item {bad} as {rewards[bad]}, not a number: "
+                "its weights are broken; no reward is served",
+            )
+        return RewardResponse(rewards=rewards, scores=rewards)
+
     @app.get("/health", response_model=Health)
     def health() -> Health:
         return Health(
             backbone=reward_model.config.backbone,
             max_length=reward_model.config.max_length,
             max_batch=max_batch,
+            max_body_bytes=max_body_bytes,
             auth=token is not None,
         )
 
-    @app.post("/get_reward", response_model=RewardResponse, dependencies=[Depends(check_token)])
-    def get_reward(request: RewardRequest) -> RewardResponse:
-        n = request.size()
-        if n > max_batch:
-            raise HTTPException(
-                status_code=400,
-                detail=f"{n} items in one request; this server takes at most {max_batch}",
-            )
-        if request.intents is not None and len(request.intents) != n:
-            raise HTTPException(
-                status_code=400,
-                detail=f"{len(request.intents)} intents for {n} trajectories: "
-                "give one intent per trajectory (or a single 'intent')",
-            )
-        intents, texts = request.pairs()
-        if not texts:
-            return RewardResponse(rewards=[], scores=[])
-        with lock:
-            rewards = reward_model.score_texts(intents, texts, batch_size=batch_size)
-        return RewardResponse(rewards=rewards, scores=rewards)
+    @app.post(
+        "/get_reward",
+        response_model=RewardResponse,
+        dependencies=[Depends(check_token)],
+        openapi_extra={"requestBody": _request_body_schema()},
+    )
+    async def get_reward(request: Request) -> RewardResponse:  # no body parameter: see above
+        raw = await read_body(request)
+        return await run_in_threadpool(score, raw)  # parsing too: /health stays responsive
 
     return app
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"the request body is over {limit:,} bytes, the most this server takes: "
+        "send fewer or shorter items per request"
+    )
+
+
+def _not_unicode(text: str) -> str | None:
+    """Why ``text`` cannot be tokenized (lone surrogates from ``\\ud800`` escapes), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid Unicode text: {exc.reason} at character {exc.start}"
+    return None
+
+
+def _parse(body: bytes) -> RewardRequest:
+    """The request from the raw body: 400 unless it is UTF-8 JSON, 422 for the wrong shape."""
+    from fastapi import HTTPException
+    from fastapi.exceptions import RequestValidationError
+
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            status_code=400, detail=f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise HTTPException(status_code=400, detail=f"the body is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # integers over 4,300 digits, deep nesting
+        raise HTTPException(
+            status_code=400, detail=f"the body is not usable JSON: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        return RewardRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestValidationError(  # without "input": no echo of a large body
+            [
+                {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
+
+
+def _request_body_schema() -> dict[str, Any]:
+    """The OpenAPI entry of ``POST /get_reward``'s body (read by the endpoint itself)."""
+    pointer = "#/paths/~1get_reward/post/requestBody/content/application~1json/schema/$defs/"
+    schema = RewardRequest.model_json_schema(ref_template=pointer + "{model}")
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def serve(
@@ -238,7 +348,8 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     *,
-    max_batch: int = 256,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     log_level: str = "info",
 ) -> None:
     """Load the reward model saved in ``model_dir`` and serve it until interrupted."""
@@ -247,7 +358,12 @@ def serve(
 
     if token is None and host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("serving on %s without a token: anyone who can reach it can use it", host)
-    app = build_app(RewardModel.load(model_dir), token=token, max_batch=max_batch)
+    app = build_app(
+        RewardModel.load(model_dir),
+        token=token,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
@@ -393,7 +509,7 @@ class RemoteRewardModel:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> RemoteRewardModel:
+    def __enter__(self) -> "RemoteRewardModel":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -419,7 +535,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get(TOKEN_ENV) or None,
         help=f"require 'Authorization: Bearer <token>' (default: ${TOKEN_ENV}, else none)",
     )
-    parser.add_argument("--max-batch", type=int, default=256, help="most items per request")
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"most items per request (default {DEFAULT_MAX_BATCH}; 413 above)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_BYTES / 2**20,
+        help=f"largest request body in MiB (default {DEFAULT_MAX_BODY_BYTES / 2**20:g}; 413 above)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
@@ -429,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         token=args.token,
         max_batch=args.max_batch,
+        max_body_bytes=int(args.max_body_mb * 2**20),
         log_level=args.log_level,
     )
     return 0

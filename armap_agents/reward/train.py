@@ -5,16 +5,31 @@ batches are drawn from length buckets and padded dynamically, so little compute 
 padding. After each epoch the validation pairwise accuracy and mean margin are measured; the
 best epoch's weights are kept. ``metrics.jsonl``, ``training_curve.png`` and the model card
 (``README.md``, with ``train_result.json``) record the run.
+
+With an output directory, the state after each finished epoch (trainable weights, the best
+epoch's weights, optimizer and scheduler state, RNG states, metrics so far) is saved in
+``checkpoints/epoch-N/`` there, as safetensors + JSON (no pickle); training the same model
+config on the same data with the same settings into that directory again continues from
+it, with the same result as an uninterrupted run. The checkpoints are removed once the
+model is saved.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
+import os
 import random
+import re
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,8 +37,11 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.reward.model import RewardModel
 from armap_agents.types import Triplet, render_trajectory
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "EpochMetrics",
@@ -39,7 +57,7 @@ class RewardTrainerConfig(BaseModel):
 
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     weight_decay: float = 0.0
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     max_grad_norm: float = 1.0
@@ -59,6 +77,13 @@ class EpochMetrics(BaseModel):
     val_accuracy: float | None = None
     val_margin: float | None = None
     seconds: float
+
+
+CHECKPOINT_DIR = "checkpoints"
+"""Where :class:`RewardTrainer` keeps its per-epoch checkpoints inside the output directory."""
+_STATE_FILE = "state.json"
+_TENSORS_FILE = "state.safetensors"
+_EPOCH_DIR = re.compile(r"epoch-(\d+)")
 
 
 class TrainResult(BaseModel):
@@ -144,6 +169,11 @@ class RewardTrainer:
     ) -> TrainResult:
         """Train; with ``output_dir``, save the best epoch's model, metrics and curve there.
 
+        With ``output_dir``, a checkpoint is saved there after every epoch, and an interrupted
+        training of the same model config, data and settings continues from its last finished
+        epoch (another run's checkpoint there is a :class:`ConfigError`). A loss or gradient
+        that is NaN or infinite stops the training with :class:`ArmapError`.
+
         ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
         training record is kept as ``model.training`` and saved with the model."""
         if not train:
@@ -153,7 +183,8 @@ class RewardTrainer:
         rng = random.Random(cfg.seed)
         examples = self._tokenize(train)
         module = self.model.module
-        params = [p for p in module.parameters() if p.requires_grad]
+        named = {n: p for n, p in module.named_parameters() if p.requires_grad}
+        params = list(named.values())
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(len(examples) / cfg.batch_size)
         total = steps_per_epoch * cfg.epochs
@@ -167,24 +198,42 @@ class RewardTrainer:
             ),
         )
         out = Path(output_dir) if output_dir is not None else None
-        history: list[EpochMetrics] = []
-        step_losses: list[float] = []
-        best_epoch, best_acc = 0, -1.0
-        bar = tqdm(total=total, desc="train reward model", disable=not progress, unit="batch")
-        for epoch in range(1, cfg.epochs + 1):
+        identity = self._identity(train, val) if out is not None else {}
+        run = _Checkpoint(identity, named, optimizer, scheduler, rng)
+        if out is not None and run.restore(out / CHECKPOINT_DIR):
+            tqdm.write(
+                f"resuming from the checkpoint of epoch {run.epoch} of {cfg.epochs} in "
+                f"{out / CHECKPOINT_DIR}"
+            )
+        bar = tqdm(
+            total=total,
+            initial=run.epoch * steps_per_epoch,
+            desc="train reward model",
+            disable=not progress,
+            unit="batch",
+        )
+        for epoch in range(run.epoch + 1, cfg.epochs + 1):
             module.train(cfg.dropout)  # eval mode = no dropout; gradients flow either way
             started, losses = time.perf_counter(), []
-            for batch_idx in self._batches(examples, rng):
+            for number, batch_idx in enumerate(self._batches(examples, rng), 1):
                 rows = [examples[i][0] for i in batch_idx] + [examples[i][1] for i in batch_idx]
                 rewards = self.model.forward_batch(self._collate(rows))
                 r_pos, r_neg = rewards[: len(batch_idx)], rewards[len(batch_idx) :]
                 loss = -F.logsigmoid(r_pos - r_neg).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                value = loss.item()
+                if not (math.isfinite(value) and math.isfinite(norm.item())):
+                    what = "loss" if not math.isfinite(value) else "gradient norm"
+                    raise ArmapError(
+                        f"training diverged: the {what} of batch {number} in epoch {epoch} is "
+                        f"not finite; lower the learning rate (now {cfg.learning_rate:g}) "
+                        "or check the model's weights"
+                    )
                 optimizer.step()
                 scheduler.step()
-                losses.append(loss.item())
+                losses.append(value)
                 bar.update(1)
                 bar.set_postfix(epoch=epoch, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
             module.eval()
@@ -198,26 +247,28 @@ class RewardTrainer:
                 val_margin=margin,
                 seconds=time.perf_counter() - started,
             )
-            history.append(metrics)
-            step_losses += losses
+            run.history.append(metrics)
+            run.step_losses += losses
             bar.write(
                 f"epoch {epoch}: train loss {metrics.train_loss:.4f}"
                 + (f", val accuracy {acc:.3f}, val margin {margin:.3f}" if acc is not None else "")
             )
             score = acc if acc is not None else -metrics.train_loss
-            if score > best_acc:
-                best_epoch, best_acc = epoch, score
-                best_state = {
-                    n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad
-                }
+            if run.best_epoch == 0 or score > run.best_score:
+                run.best_epoch, run.best_score = epoch, score
+                run.best_state = {n: p.detach().clone() for n, p in named.items()}
+            run.epoch = epoch
+            if out is not None:
+                run.save(out / CHECKPOINT_DIR)
         bar.close()
-        if best_epoch != cfg.epochs:  # keep the best epoch's weights, in memory and on disk
-            module.load_state_dict(best_state, strict=False)
+        if run.best_epoch != cfg.epochs:  # keep the best epoch's weights, in memory and on disk
+            module.load_state_dict(run.best_state, strict=False)
+        history = run.history
         result = TrainResult(
             history=history,
-            best_epoch=best_epoch,
-            best_val_accuracy=history[best_epoch - 1].val_accuracy,
-            step_losses=step_losses,
+            best_epoch=run.best_epoch,
+            best_val_accuracy=history[run.best_epoch - 1].val_accuracy,
+            step_losses=run.step_losses,
             train_examples=len(train),
             val_examples=len(val),
             data_source=str(data_source) if data_source is not None else None,
@@ -231,7 +282,156 @@ class RewardTrainer:
                 for m in history:
                     fh.write(m.model_dump_json() + "\n")
             plot_training_curve(result, out / "training_curve.png")
+            shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
         return result
+
+    def _identity(self, train: Sequence[Triplet], val: Sequence[Triplet]) -> dict[str, Any]:
+        """What makes two trainings the same run: model config, trainer settings, data."""
+        digest = hashlib.sha256()
+        for part in (train, val):
+            for triplet in part:
+                digest.update(triplet.model_dump_json().encode())
+                digest.update(b"\n")
+            digest.update(b"\x00")
+        return {
+            "model_config": self.model.config.model_dump(mode="json"),
+            "trainer_config": self.config.model_dump(mode="json"),
+            "data": f"sha256:{digest.hexdigest()} ({len(train)} train, {len(val)} validation)",
+        }
+
+
+@dataclass
+class _Checkpoint:
+    """The state of a training between epochs, and its safetensors + JSON form on disk."""
+
+    identity: dict[str, Any]
+    params: dict[str, torch.nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    rng: random.Random
+    epoch: int = 0
+    history: list[EpochMetrics] = field(default_factory=list)
+    step_losses: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float = -math.inf
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def save(self, root: Path) -> Path:
+        """Write this state to ``root/epoch-N`` (atomically: written beside it, then renamed)
+        and remove older checkpoints."""
+        from safetensors.torch import save_file
+
+        tensors = {f"param/{n}": p.detach().contiguous() for n, p in self.params.items()}
+        tensors |= {f"best/{n}": t.contiguous() for n, t in self.best_state.items()}
+        optimizer = self.optimizer.state_dict()
+        scalars: dict[str, Any] = {}
+        for index, slots in optimizer["state"].items():
+            for key, value in slots.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer/{index}/{key}"] = value.contiguous()
+                else:
+                    scalars[f"{index}/{key}"] = value
+        tensors["rng/torch"] = torch.get_rng_state()
+        state = {
+            **self.identity,
+            "epoch": self.epoch,
+            "history": [m.model_dump(mode="json") for m in self.history],
+            "step_losses": self.step_losses,
+            "best_epoch": self.best_epoch,
+            "best_score": self.best_score,
+            "optimizer": {"param_groups": optimizer["param_groups"], "scalars": scalars},
+            "scheduler": self.scheduler.state_dict(),
+            "rng": self.rng.getstate(),
+        }
+        final = root / f"epoch-{self.epoch}"
+        partial = root / f"epoch-{self.epoch}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        save_file(tensors, str(partial / _TENSORS_FILE))
+        (partial / _STATE_FILE).write_text(json.dumps(state))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        for other in root.iterdir():
+            if other != final:
+                shutil.rmtree(other, ignore_errors=True)
+        return final
+
+    def restore(self, root: Path) -> bool:
+        """Load the latest checkpoint under ``root`` into this state, if there is one;
+        ``ConfigError`` when it is another run's."""
+        done = [
+            (int(m.group(1)), p)
+            for p in (root.iterdir() if root.is_dir() else ())
+            if (m := _EPOCH_DIR.fullmatch(p.name)) and (p / _STATE_FILE).is_file()
+        ]
+        if not done:
+            return False
+        _, path = max(done)
+        try:
+            state = json.loads((path / _STATE_FILE).read_text())
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(path / _TENSORS_FILE))
+        except Exception as exc:  # a torn or foreign file: JSON, safetensors, OS errors
+            raise CheckpointError(
+                f"the training checkpoint {path} is unreadable ({type(exc).__name__}: "
+                f"{exc}); delete {root} to start the training afresh"
+            ) from exc
+        differences = _differences(state, self.identity)
+        if differences:
+            raise ConfigError(
+                f"{root.parent} holds an interrupted training (epoch {state.get('epoch')} "
+                f"done) of another run: {'; '.join(differences)}. Rerun with its settings to "
+                f"resume it, or delete {root} to start afresh"
+            )
+        try:
+            with torch.no_grad():
+                for name, param in self.params.items():
+                    param.copy_(tensors[f"param/{name}"])
+            self.best_state = {n: tensors[f"best/{n}"] for n in self.params}
+            optimizer: dict[str, Any] = {
+                "state": {},
+                "param_groups": state["optimizer"]["param_groups"],
+            }
+            for key, value in tensors.items():
+                if key.startswith("optimizer/"):
+                    _, index, slot = key.split("/", 2)
+                    optimizer["state"].setdefault(int(index), {})[slot] = value
+            for key, value in state["optimizer"]["scalars"].items():
+                index, slot = key.split("/", 1)
+                optimizer["state"].setdefault(int(index), {})[slot] = value
+            for group in optimizer["param_groups"]:
+                if isinstance(group.get("betas"), list):
+                    group["betas"] = tuple(group["betas"])
+            self.optimizer.load_state_dict(optimizer)
+            self.scheduler.load_state_dict(state["scheduler"])
+            version, internal, gauss = state["rng"]
+            self.rng.setstate((version, tuple(internal), gauss))
+            torch.set_rng_state(tensors["rng/torch"])
+            self.epoch = int(state["epoch"])
+            self.history = [EpochMetrics.model_validate(m) for m in state["history"]]
+            self.step_losses = [float(x) for x in state["step_losses"]]
+            self.best_epoch = int(state["best_epoch"])
+            self.best_score = float(state["best_score"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"the training checkpoint {path} does not fit this model "
+                f"({type(exc).__name__}: {exc}); delete {root} to start the training afresh"
+            ) from exc
+        return True
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between a checkpoint's identity and this run's, one phrase each."""
+    out = []
+    for part in ("model_config", "trainer_config"):
+        before, after = saved.get(part) or {}, now[part]
+        for key in sorted(set(before) | set(after)):
+            if before.get(key) != after.get(key):
+                out.append(f"{key} {before.get(key)!r} there, {after.get(key)!r} now")
+    if saved.get("data") != now["data"]:
+        out.append(f"its data {saved.get('data')}, now {now['data']}")
+    return out
 
 
 def plot_training_curve(result: TrainResult, path: str | Path) -> Path:

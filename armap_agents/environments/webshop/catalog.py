@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from armap_agents.environments.webshop.search import SEARCH_RESULTS, SearchIndex, index_fingerprint
+from armap_agents.errors import UnknownName
 
 __all__ = [
     "NO_PRICE_LIMIT",
@@ -191,7 +192,7 @@ class Catalog:
     def task_ids(self, split: str = "test") -> list[str]:
         """Goal positions of ``split`` as strings (``train``, ``dev``, ``test`` or ``all``)."""
         if split not in self._splits:
-            raise ValueError(f"unknown split {split!r}: use one of {', '.join(self._splits)}")
+            raise UnknownName(f"unknown split {split!r}: use one of {', '.join(self._splits)}")
         return [str(i) for i in self._splits[split]]
 
     def goal(self, task_id: str) -> Goal:

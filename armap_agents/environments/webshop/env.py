@@ -61,6 +61,7 @@ from armap_agents.environments.webshop.data import default_catalog
 from armap_agents.environments.webshop.reward import RewardBreakdown, score_purchase
 from armap_agents.errors import ConfigError
 from armap_agents.prompts import PromptGuide
+from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Evaluation, Observation, StepResult
 
 __all__ = ["OBSERVATION_MODES", "RESULTS_PER_PAGE", "WebShopEnv", "suggest_queries"]
@@ -73,8 +74,14 @@ PREV_PAGE = "< prev"
 BUY_NOW = "buy now"
 TABS = ("description", "features", "reviews")
 
+MAX_ACTION_CHARS = 2_000
+"""The longest action :meth:`WebShopEnv.step` reads; a longer one is invalid unread (a query
+or a button is a line of text)."""
+
+# linear time: anchored, and a failed match backtracks once over the text after the ``[``
 _ACTION_RE = re.compile(r"^\s*(search|click)\s*\[(.*)\]\s*$", re.IGNORECASE | re.DOTALL)
-_PRICE_CLAUSE_RE = re.compile(r",?\s*(and )?price lower than [\d.,]+ dollars\.?\s*$")
+# the look-behind keeps a search from starting again at every space of one run of spaces
+_PRICE_CLAUSE_RE = re.compile(r"(?<!\s),?\s*(and )?price lower than [\d.,]+ dollars\.?\s*$")
 _WORD_RE = re.compile(r"[a-z0-9]+(?:[.'\-][a-z0-9]+)*")
 _SPLIT_RE = re.compile(r"[,.;]|\b(?:with|that|which|in|for|also|and price)\b")
 _FILLER_WORDS_TEXT = """
@@ -158,6 +165,26 @@ class WebShopEnv:
             "another product, or the same product with other options, or buys nothing."
         ),
     )
+    reward_view = TrajectoryView(
+        rewrite=(
+            # every page repeats the instruction (the reward model has the intent already)
+            (r"^(?:WebShop \[SEP\] )?Instruction: \[SEP\] [^\[]*(?:\[SEP\] ?|$)", ""),
+            (r"^(You have clicked [^\[]*\[SEP\] )Instruction: \[SEP\] [^\[]*\[SEP\] ", r"\1"),
+            # navigation buttons and page furniture
+            (r"Back to Search \[SEP\] ?|< Prev \[SEP\] ?|Next > \[SEP\] ?", ""),
+            (r"Page \d+ \(Total results: \d+\) \[SEP\] ?", ""),
+            (r" ?\[SEP\] Rating: [^\[]*", ""),
+            (r" ?\[SEP\] Description \[SEP\] Features \[SEP\] Reviews \[SEP\] Buy Now", ""),
+            # BERT-style tokenizers read "[SEP]" as their own separator token
+            (r"\s*\[SEP\]\s*", " | "),
+            # a product page: its title and price first, then the options (clipping keeps heads)
+            (r"^(?!Thank you)(.+) \| ([^|]+) \| (Price: [^|]+)$", r"\2 | \3 | \1"),
+        ),
+        max_action_chars=200,
+    )
+    """What the reward model reads of a WebShop episode (see
+    :class:`~armap_agents.reward_view.TrajectoryView`): pages without the repeated instruction
+    and buttons, a product's title and price first."""
 
     def __init__(
         self,
@@ -264,6 +291,11 @@ class WebShopEnv:
         s = self._state
         if s.page == "done":
             return self._invalid("the episode is over: the product was bought.")
+        if len(action) > MAX_ACTION_CHARS:
+            return self._invalid(
+                f"the action is {len(action):,} characters long. Actions are search[<query>] "
+                "(on the search page) or click[<button>] with a button of this page."
+            )
         m = _ACTION_RE.match(action)
         if not m:
             return self._invalid(

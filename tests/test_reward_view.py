@@ -1,0 +1,148 @@
+"""The reward model's view of a trajectory: every action kept, observations fitted to a budget,
+an environment's rewrite rules, the same text whether a trajectory comes as data or as text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from armap_agents.errors import ConfigError
+from armap_agents.reward_view import (
+    TrajectoryView,
+    environment_view,
+    parse_rendered,
+    window_budget,
+)
+from armap_agents.types import Step, Trajectory, render_trajectory
+
+
+def _trajectory(observations: list[str], actions: list[str]) -> Trajectory:
+    return Trajectory(
+        task_id="t",
+        intent="do the thing",
+        initial_observation=observations[0],
+        steps=[
+            Step(action=a, observation=o) for a, o in zip(actions, observations[1:], strict=True)
+        ],
+    )
+
+
+LONG = _trajectory(
+    ["You are in a shop. " * 30, "Results: " + "item, " * 200, "A page. " * 40, "Bought it."],
+    ["search[socks]", "click[item 3]", "click[buy now]"],
+)
+
+
+def test_the_identity_and_an_unbudgeted_view_render_the_canonical_text() -> None:
+    assert TrajectoryView.identity().is_identity
+    assert TrajectoryView.identity().render(LONG) == render_trajectory(LONG)
+    assert not TrajectoryView().is_identity  # fits the window once a model sets one
+    assert TrajectoryView().render(LONG) == render_trajectory(LONG)  # no window yet: no cut
+
+
+def test_a_budget_keeps_every_action_and_clips_observations_to_one_level() -> None:
+    view = TrajectoryView(max_chars=400)
+    text = view.render(LONG)
+    assert len(text) <= 400
+    assert [line for line in text.splitlines() if line.startswith("Action: ")] == [
+        f"Action: {a}" for a in LONG.actions
+    ]
+    observations = [line for line in text.splitlines() if line.startswith("Observation: ")]
+    assert len(observations) == 4
+    assert observations[-1] == "Observation: Bought it."  # short ones are kept whole
+    clipped = [o for o in observations if o.endswith(" …")]
+    assert len(clipped) == 3
+    lengths = [len(o) for o in clipped]
+    assert max(lengths) - min(lengths) <= 2  # one level for all (ellipsis and rstrip aside)
+
+
+def test_the_final_observation_may_take_more_than_the_others() -> None:
+    long_end = _trajectory(["start " * 50, "middle " * 50, "the end " * 50], ["a", "b"])
+    text = TrajectoryView(max_chars=300, final_weight=3).render(long_end)
+    first, middle, final = (ln for ln in text.splitlines() if ln.startswith("Observation: "))
+    assert len(final) > 2 * len(middle) and len(first) == len(middle)
+
+
+def test_rewrite_rules_apply_in_order_and_caps_hold() -> None:
+    view = TrajectoryView(
+        rewrite=((r"Instruction: [^|]*\| ", ""), (r"\s*\|\s*", " / ")),
+        max_observation_chars=20,
+        max_action_chars=10,
+    )
+    t = _trajectory(
+        ["Instruction: buy socks | Search", "Instruction: buy socks | a | b | c " * 5, "done"],
+        ["search[socks and more socks]", "click[a]"],
+    )
+    lines = view.render(t).splitlines()
+    assert lines[0] == "Observation: Search"
+    assert lines[1] == "Action: search[s …"  # capped, never dropped
+    assert lines[2].startswith("Observation: a / b / c") and len(lines[2]) <= 13 + 20
+    assert lines[-1] == "Observation: done"  # the final observation has its own cap (none)
+
+
+def test_a_bad_rewrite_pattern_is_refused_when_the_view_is_made() -> None:
+    with pytest.raises(ValueError, match="does not compile"):
+        TrajectoryView(rewrite=(("(unclosed", ""),))
+
+
+def test_rendered_text_parses_back_and_renders_through_the_view() -> None:
+    multi_line = _trajectory(
+        ["Room:\n\ta table\n\ta door", "You open the door.\nIt creaks."], ["open door"]
+    )
+    parsed = parse_rendered(render_trajectory(multi_line))
+    assert parsed is not None and render_trajectory(parsed) == render_trajectory(multi_line)
+    view = TrajectoryView(max_chars=64)
+    assert view.render_text(render_trajectory(LONG)) == view.render(LONG)
+    assert parse_rendered("Task: x\nsomething else") is None
+    assert view.render_text("free text, not a trajectory") == "free text, not a trajectory"
+
+
+def test_environments_propose_their_view() -> None:
+    class Plain:
+        pass
+
+    class Proposes:
+        reward_view = TrajectoryView(max_observation_chars=50)
+
+    class AsDict:
+        reward_view = {"max_observation_chars": 60}
+
+    class Wrong:
+        reward_view = "short please"
+
+    assert environment_view(Plain) == TrajectoryView()
+    assert environment_view(Proposes).max_observation_chars == 50
+    assert environment_view(AsDict).max_observation_chars == 60
+    with pytest.raises(ConfigError, match="make it a TrajectoryView"):
+        environment_view(Wrong)
+
+
+def test_a_window_sets_the_budget_once() -> None:
+    view = TrajectoryView().for_window(512)
+    assert view.max_chars == window_budget(512) and view.for_window(128) == view
+    assert TrajectoryView.identity().for_window(512).max_chars is None
+    assert window_budget(128) < window_budget(512) < window_budget(4096)
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    observations=st.lists(text, min_size=1, max_size=8),
+    actions=st.lists(
+        st.text(
+            st.characters(blacklist_categories=("Cs", "Zl", "Zp", "Cc")), min_size=1, max_size=30
+        ),
+        max_size=7,
+    ),
+    budget=st.integers(64, 2000),
+)
+def test_any_trajectory_fits_its_budget_with_every_action(observations, actions, budget) -> None:
+    n = min(len(observations) - 1, len(actions))
+    t = _trajectory(observations[: n + 1], actions[:n])
+    out = TrajectoryView(max_chars=budget).render(t)
+    fixed = sum(len("Action: ") + len(a) + 1 for a in t.actions) + (n + 1) * len("Observation: \n")
+    assert len(out) <= max(budget, fixed)
+    assert out.count("\nAction: ") >= n
