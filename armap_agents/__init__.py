@@ -77,6 +77,7 @@ from armap_agents.reward import (
     fewer_steps,
     numeric_attribute,
 )
+from armap_agents.reward_view import TrajectoryView
 from armap_agents.rollout import run_episode
 from armap_agents.synthesizers import (
     LLMSynthesizer,
@@ -158,6 +159,7 @@ __all__ = [
     "TrainResult",
     "Trajectory",
     "TrajectoryMemory",
+    "TrajectoryView",
     "Triplet",
     "Usage",
     "UsageLimits",

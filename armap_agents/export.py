@@ -1,15 +1,16 @@
 """Export synthesized triplets for other trainers: TRL's preference format, as JSONL.
 
-Each triplet becomes one record whose texts are the canonical ones our reward model scores
-(:func:`~armap_agents.types.render_intent`, :func:`~armap_agents.types.render_trajectory`):
+Each triplet becomes one record whose texts are the ones our reward model reads: the intent
+as :func:`~armap_agents.types.render_intent` writes it, each trajectory through a
+:class:`~armap_agents.reward_view.TrajectoryView` (a trained model's, ``RewardModel.render``;
+without one, the canonical :func:`~armap_agents.types.render_trajectory` text):
 
 * ``"trl"`` (explicit prompt, the default): ``{"prompt": "Task: <intent>\\n", "chosen":
   <positive trajectory text>, "rejected": <negative trajectory text>}``. TRL's
-  ``RewardTrainer`` concatenates ``prompt + chosen``, which is exactly
-  :func:`~armap_agents.types.render_example` of the positive.
-* ``"trl-implicit"``: ``{"chosen": render_example(intent, positive), "rejected":
-  render_example(intent, negative)}``, for TRL versions whose ``RewardTrainer`` wants the
-  prompt folded into each answer.
+  ``RewardTrainer`` concatenates ``prompt + chosen``, which (with the canonical text) is
+  exactly :func:`~armap_agents.types.render_example` of the positive.
+* ``"trl-implicit"``: ``{"chosen": prompt + chosen, "rejected": prompt + rejected}``, for TRL
+  versions whose ``RewardTrainer`` wants the prompt folded into each answer.
 
 The files are plain JSONL (UTF-8, one object per line), so ``datasets.load_dataset("json",
 data_files=...)`` reads them; nothing here needs ``datasets`` or ``trl``.
@@ -25,7 +26,8 @@ from typing import Literal, get_args
 
 from armap_agents._jsonl import read_jsonl
 from armap_agents.errors import ConfigError
-from armap_agents.types import Triplet, render_example, render_intent, render_trajectory
+from armap_agents.reward_view import TrajectoryView
+from armap_agents.types import Triplet, render_intent
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -47,27 +49,26 @@ def _check_format(format: str) -> None:
         raise ConfigError(f"unknown export format {format!r}; choose from {EXPORT_FORMATS}")
 
 
-def to_preference_record(triplet: Triplet, format: ExportFormat = "trl") -> dict[str, str]:
-    """One triplet as a TRL preference record (see the module docstring for the formats)."""
+def to_preference_record(
+    triplet: Triplet, format: ExportFormat = "trl", view: TrajectoryView | None = None
+) -> dict[str, str]:
+    """One triplet as a TRL preference record (see the module docstring for the formats);
+    ``view``: how trajectories are read (None: the canonical text)."""
     _check_format(format)
+    view = view or TrajectoryView.identity()
+    prompt = render_intent(triplet.intent)
+    chosen, rejected = view.render(triplet.positive), view.render(triplet.negative)
     if format == "trl-implicit":
-        return {
-            "chosen": render_example(triplet.intent, triplet.positive),
-            "rejected": render_example(triplet.intent, triplet.negative),
-        }
-    return {
-        "prompt": render_intent(triplet.intent),
-        "chosen": render_trajectory(triplet.positive),
-        "rejected": render_trajectory(triplet.negative),
-    }
+        return {"chosen": prompt + chosen, "rejected": prompt + rejected}
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
 def to_preference_records(
-    triplets: Iterable[Triplet], format: ExportFormat = "trl"
+    triplets: Iterable[Triplet], format: ExportFormat = "trl", view: TrajectoryView | None = None
 ) -> list[dict[str, str]]:
     """Every triplet as a TRL preference record, in order."""
     _check_format(format)
-    return [to_preference_record(t, format) for t in triplets]
+    return [to_preference_record(t, format, view) for t in triplets]
 
 
 def _write_records(path: Path, records: list[dict[str, str]]) -> None:
@@ -83,7 +84,10 @@ def _write_records(path: Path, records: list[dict[str, str]]) -> None:
 
 
 def export_preferences(
-    triplets_path: str | Path, out_path: str | Path, format: ExportFormat = "trl"
+    triplets_path: str | Path,
+    out_path: str | Path,
+    format: ExportFormat = "trl",
+    view: TrajectoryView | None = None,
 ) -> int:
     """Convert one triplets JSONL file (from synthesis) to a preference JSONL file.
 
@@ -93,15 +97,19 @@ def export_preferences(
     triplets_path = Path(triplets_path)
     if not triplets_path.is_file():
         raise FileNotFoundError(f"no triplets file at {triplets_path}: run `armap synthesize`")
-    records = to_preference_records(read_jsonl(triplets_path, Triplet), format)
+    records = to_preference_records(read_jsonl(triplets_path, Triplet), format, view)
     _write_records(Path(out_path), records)
     return len(records)
 
 
 def export_synthesis(
-    data_dir: str | Path, out_dir: str | Path, format: ExportFormat = "trl"
+    data_dir: str | Path,
+    out_dir: str | Path,
+    format: ExportFormat = "trl",
+    view: TrajectoryView | None = None,
 ) -> dict[str, tuple[Path, int]]:
-    """Export the train and validation triplets of a synthesis directory.
+    """Export the train and validation triplets of a synthesis directory, trajectories read
+    through ``view`` (None: the canonical text).
 
     Writes ``preferences.train.jsonl`` and ``preferences.val.jsonl`` in ``out_dir`` (a split
     whose triplets file is absent is skipped; no training triplets at all is an error) and
@@ -119,5 +127,6 @@ def export_synthesis(
     for split, source in (("train", TRAIN_FILE), ("val", VAL_FILE)):
         if (data_dir / source).is_file():
             target = out_dir / SPLIT_FILES[split]
-            written[split] = (target, export_preferences(data_dir / source, target, format))
+            count = export_preferences(data_dir / source, target, format, view)
+            written[split] = (target, count)
     return written

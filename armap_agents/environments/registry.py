@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from armap_agents._import_path import is_import_path, load_import_path
@@ -22,7 +23,14 @@ from armap_agents.errors import ConfigError, UnknownName
 from armap_agents.prompts import PromptGuide, prompt_guide
 from armap_agents.reward_view import TrajectoryView, environment_view
 
-__all__ = ["EnvRegistry", "default_registry", "make_env", "make_env_factory", "make_relabeler"]
+__all__ = [
+    "EnvRegistry",
+    "default_registry",
+    "make_env",
+    "make_env_factory",
+    "make_relabeler",
+    "opened_factory",
+]
 
 
 class EnvRegistry:
@@ -153,6 +161,19 @@ def default_registry() -> EnvRegistry:
     registry.register("alfworld", AlfWorldEnv, AlfWorldRelabeler)
     registry.register("webshop", WebShopEnv, WebShopRelabeler)
     return registry
+
+
+@contextmanager
+def opened_factory(name: str, **kwargs: Any) -> Iterator[EnvFactory]:
+    """:func:`make_env_factory` as a context: pooled environments (ScienceWorld's JVMs,
+    ALFWorld's engines) are stopped when the block ends."""
+    factory = make_env_factory(name, **kwargs)
+    try:
+        yield factory
+    finally:
+        close = getattr(factory, "close", None)
+        if close is not None:
+            close()
 
 
 def make_env(name: str, **kwargs: Any) -> Environment:

@@ -62,7 +62,11 @@ def _model_section(config: Any, description: dict[str, Any]) -> list[str]:
     rows = [
         ("backbone", f"`{config.backbone}`"),
         ("pooling", str(description.get("pooling", config.pooling))),
-        ("max length", f"{config.max_length} tokens (intent + trajectory; oldest steps cut first)"),
+        (
+            "max length",
+            f"{config.max_length} tokens (intent + trajectory; oldest tokens cut first)",
+        ),
+        ("what it reads", _describe_view(getattr(config, "view", None))),
         (
             "LoRA",
             f"r = {config.lora_r}, alpha = {config.lora_alpha}, dropout = {config.lora_dropout}, "
@@ -83,6 +87,29 @@ def _model_section(config: Any, description: dict[str, Any]) -> list[str]:
     lines = ["## Model", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
     return [*lines, ""]
+
+
+def _describe_view(view: Any) -> str:
+    """One table cell: what the model reads of a trajectory."""
+    if view is None or view.is_identity:
+        return "the whole trajectory text (`render_trajectory`), cut to the window"
+    parts = ["every action"]
+    if view.max_action_chars is not None:
+        parts[0] += f" (each up to {view.max_action_chars} characters)"
+    if view.rewrite:
+        parts.append(f"observations rewritten by {len(view.rewrite)} rules of the environment")
+    if view.max_chars is not None:
+        parts.append(
+            f"observations clipped to one common length so that the text fits "
+            f"{view.max_chars:,} characters (the final one up to {view.final_weight}x longer)"
+        )
+    for cap, what in (
+        (view.max_observation_chars, "each observation"),
+        (view.max_final_observation_chars, "the final observation"),
+    ):
+        if cap is not None:
+            parts.append(f"{what} at most {cap} characters")
+    return "; ".join(parts) + " (`TrajectoryView` in `armap_reward.json`)"
 
 
 def _training_section(training: dict[str, Any] | None) -> list[str]:
@@ -170,10 +197,12 @@ From the command line: `armap plan --model DIR --task ID` (Best-of-N, `--planner
 * Ranks trajectories **of the same intent** (Best-of-N, Reflexion, MCTS) in the environment(s)
   it was trained on. Scores are relative, not calibrated probabilities: compare them only
   within one intent.
-* It reads the canonical text of a trajectory (`render_trajectory`), and never the
-  environment's evaluator; it was trained on synthetic, hindsight-relabeled data, so it can
-  reward surface patterns of those trajectories. Check it on your own tasks (`armap evaluate`).
-* Inputs longer than the max length are cut, oldest steps first.
+* It reads a trajectory through its view (`RewardModel.render`: the row "what it reads" above),
+  and never the environment's evaluator; it was trained on synthetic, hindsight-relabeled
+  data, so it can reward surface patterns of those trajectories. Check it on your own tasks
+  (`armap evaluate`).
+* What still exceeds the max length after the view is cut by the tokenizer, oldest tokens
+  first.
 * Not for decisions about people or for safety-critical use.
 """
 

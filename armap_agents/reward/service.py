@@ -2,7 +2,7 @@
 
 Serve a saved reward model::
 
-    python -m armap_agents.reward.service --model runs/quickstart/reward_model --port 8000
+    python -m armap_agents.reward.service --model runs/quickstart-game24/reward_model --port 8000
 
 and plan against it from anywhere with :class:`RemoteRewardModel`, which has the
 ``score(intent, trajectories)`` of :class:`~armap_agents.reward.model.RewardModel` (the only
@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from armap_agents.errors import ArmapError, MissingDependency
+from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Trajectory, render_trajectory
 
 if TYPE_CHECKING:
@@ -127,12 +128,17 @@ class RewardRequest(BaseModel):
     def size(self) -> int:
         return len(self.query if self.query is not None else self.trajectories or [])
 
-    def pairs(self) -> tuple[list[str], list[str]]:
-        """``(intents, texts)`` to score; lengths already checked."""
+    def pairs(self, view: TrajectoryView) -> tuple[list[str], list[str]]:
+        """``(intents, texts)`` to score, each trajectory read through the model's ``view``
+        (a text in :func:`~armap_agents.types.render_trajectory`'s form is parsed back and
+        re-rendered, so texts and trajectory JSON score alike); lengths already checked."""
         if self.query is not None:
             split = [split_query(q) for q in self.query]
-            return [i for i, _ in split], [t for _, t in split]
-        texts = [t if isinstance(t, str) else render_trajectory(t) for t in self.trajectories or []]
+            return [i for i, _ in split], [view.render_text(t) for _, t in split]
+        texts = [
+            view.render_text(t) if isinstance(t, str) else view.render(t)
+            for t in self.trajectories or []
+        ]
         intents = self.intents if self.intents is not None else [self.intent or ""] * len(texts)
         return list(intents), texts
 
@@ -246,7 +252,7 @@ def build_app(
                 detail=f"{len(body.intents)} intents for {n} trajectories: "
                 "give one intent per trajectory (or a single 'intent')",
             )
-        intents, texts = body.pairs()
+        intents, texts = body.pairs(reward_model.config.view)
         for kind, values in (("intent", intents), ("trajectory", texts)):
             for i, value in enumerate(values):
                 problem = _not_unicode(value)

@@ -12,6 +12,12 @@ epoch's weights, optimizer and scheduler state, RNG states, metrics so far) is s
 config on the same data with the same settings into that directory again continues from
 it, with the same result as an uninterrupted run. The checkpoints are removed once the
 model is saved.
+
+Where and how the gradients are computed does not change what is learnt: ``device`` ("auto":
+CUDA, then Apple MPS, else CPU; bf16 autocast on CUDA), ``gradient_accumulation_steps`` and
+``max_tokens_per_batch`` (a batch of ``batch_size`` pairs is split into micro-batches whose
+gradients add up to the batch's before its one optimizer step) and ``gradient_checkpointing``
+only trade memory for time; a run interrupted on one machine resumes on another.
 """
 
 from __future__ import annotations
@@ -33,13 +39,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from tqdm.auto import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
-from armap_agents.reward.model import RewardModel
-from armap_agents.types import Triplet, render_trajectory
+from armap_agents.reward.model import RewardModel, _pack_by_tokens, resolve_device
+from armap_agents.types import Triplet
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,41 @@ class RewardTrainerConfig(BaseModel):
     """Train with dropout (the backbone's, and LoRA's ``lora_dropout``). Off by default, as
     TRL's ``disable_dropout``: the model trains in eval mode, which on CPU makes a step ~20%
     cheaper and its peak memory ~40% lower (attention can use its fused kernel)."""
+    device: str = "auto"
+    """Where to train: ``"auto"`` (CUDA, then Apple MPS, else CPU) or a torch device name
+    (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``). On CUDA the forward pass runs under bf16
+    autocast (the pooled state, the head and the loss in float32). The model stays there."""
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    """Split each batch of ``batch_size`` pairs into this many micro-batches, run one after
+    the other, whose gradients add up before the batch's one optimizer step: the memory of a
+    micro-batch, the updates of the whole batch. ``batch_size`` stays the optimization batch
+    (what TRL calls the effective batch, ``per_device_train_batch_size x`` its
+    ``gradient_accumulation_steps``)."""
+    max_tokens_per_batch: int | None = Field(None, ge=1)
+    """Split micro-batches further so that each holds at most this many padded tokens (two
+    rows per pair x its longest row's tokens; a pair over it alone is its own micro-batch);
+    None: no limit. Sized by tokens, short batches stay whole and long ones are cut."""
+    gradient_checkpointing: bool = False
+    """Recompute the backbone's activations in the backward pass instead of keeping them:
+    much less memory for long windows, about a third more compute per step."""
+
+    @model_validator(mode="after")
+    def _micro_batches_hold_pairs(self) -> RewardTrainerConfig:
+        if self.gradient_accumulation_steps > self.batch_size:
+            raise ValueError(
+                f"gradient_accumulation_steps ({self.gradient_accumulation_steps}) is above "
+                f"batch_size ({self.batch_size}): batch_size is the pairs of one optimizer "
+                "step, split into that many micro-batches (for an effective batch of "
+                "batch x steps, give batch_size = batch x steps)"
+            )
+        return self
+
+
+_HOW_NOT_WHAT = frozenset(
+    {"device", "gradient_accumulation_steps", "max_tokens_per_batch", "gradient_checkpointing"}
+)
+"""Trainer settings that change where and how gradients are computed, not the training: a
+checkpoint resumes under other values of these."""
 
 
 class EpochMetrics(BaseModel):
@@ -98,6 +139,8 @@ class TrainResult(BaseModel):
     triplet_sources: dict[str, int] = Field(default_factory=dict)
     """Training triplets per kind (``Triplet.source``: outcome, corrupted step, prefix, llm ...)."""
     trainer_config: RewardTrainerConfig | None = None
+    device: str | None = None
+    """The device it trained on (``trainer_config.device`` resolved, e.g. ``"cuda"``)."""
 
 
 def pairwise_metrics(
@@ -107,8 +150,8 @@ def pairwise_metrics(
     if not triplets:
         return float("nan"), float("nan")
     intents = [t.intent for t in triplets] * 2
-    texts = [render_trajectory(t.positive) for t in triplets] + [
-        render_trajectory(t.negative) for t in triplets
+    texts = [model.render(t.positive) for t in triplets] + [
+        model.render(t.negative) for t in triplets
     ]
     scores = model.score_texts(intents, texts, batch_size=batch_size)
     n = len(triplets)
@@ -126,10 +169,10 @@ class RewardTrainer:
     def _tokenize(self, triplets: Sequence[Triplet]) -> list[tuple[list[int], list[int]]]:
         intents = [t.intent for t in triplets]
         pos = self.model.encode(
-            intents, [render_trajectory(t.positive) for t in triplets], pad=False
+            intents, [self.model.render(t.positive) for t in triplets], pad=False
         )
         neg = self.model.encode(
-            intents, [render_trajectory(t.negative) for t in triplets], pad=False
+            intents, [self.model.render(t.negative) for t in triplets], pad=False
         )
         return list(zip(pos["input_ids"], neg["input_ids"], strict=True))
 
@@ -147,6 +190,24 @@ class RewardTrainer:
             batches += [chunk[j : j + bs] for j in range(0, len(chunk), bs)]
         rng.shuffle(batches)
         return batches
+
+    def _micro_batches(
+        self, examples: list[tuple[list[int], list[int]]], batch: list[int]
+    ) -> list[list[int]]:
+        """``batch`` in ``gradient_accumulation_steps`` parts of near-equal size, each cut
+        further to ``max_tokens_per_batch`` (padded, two rows per pair)."""
+        cfg, n = self.config, len(batch)
+        steps = min(cfg.gradient_accumulation_steps, n)
+        parts = [batch[k * n // steps : (k + 1) * n // steps] for k in range(steps)]
+        if cfg.max_tokens_per_batch is None:
+            return parts
+        return [
+            [part[position] for position in group]
+            for part in parts
+            for group in _pack_by_tokens(
+                [max(map(len, examples[i])) for i in part], cfg.max_tokens_per_batch, rows=2
+            )
+        ]
 
     def _collate(self, rows: list[list[int]]) -> dict[str, torch.Tensor]:
         width = max(map(len, rows))
@@ -179,6 +240,8 @@ class RewardTrainer:
         if not train:
             raise ValueError("no training triplets: run exploration and synthesis first")
         cfg = self.config
+        device = resolve_device(cfg.device)
+        self.model.to(device)
         torch.manual_seed(cfg.seed)
         rng = random.Random(cfg.seed)
         examples = self._tokenize(train)
@@ -208,59 +271,62 @@ class RewardTrainer:
         bar = tqdm(
             total=total,
             initial=run.epoch * steps_per_epoch,
-            desc="train reward model",
+            desc=f"train reward model ({device.type})",
             disable=not progress,
             unit="batch",
         )
-        for epoch in range(run.epoch + 1, cfg.epochs + 1):
-            module.train(cfg.dropout)  # eval mode = no dropout; gradients flow either way
-            started, losses = time.perf_counter(), []
-            for number, batch_idx in enumerate(self._batches(examples, rng), 1):
-                rows = [examples[i][0] for i in batch_idx] + [examples[i][1] for i in batch_idx]
-                rewards = self.model.forward_batch(self._collate(rows))
-                r_pos, r_neg = rewards[: len(batch_idx)], rewards[len(batch_idx) :]
-                loss = -F.logsigmoid(r_pos - r_neg).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                value = loss.item()
-                if not (math.isfinite(value) and math.isfinite(norm.item())):
-                    what = "loss" if not math.isfinite(value) else "gradient norm"
-                    raise ArmapError(
-                        f"training diverged: the {what} of batch {number} in epoch {epoch} is "
-                        f"not finite; lower the learning rate (now {cfg.learning_rate:g}) "
-                        "or check the model's weights"
+        self.model.set_gradient_checkpointing(cfg.gradient_checkpointing)
+        try:
+            for epoch in range(run.epoch + 1, cfg.epochs + 1):
+                _train_mode(module, cfg.dropout)
+                started, losses = time.perf_counter(), []
+                for number, batch_idx in enumerate(self._batches(examples, rng), 1):
+                    value, norm = self._step(examples, batch_idx, optimizer, params)
+                    if not (math.isfinite(value) and math.isfinite(norm)):
+                        what = "loss" if not math.isfinite(value) else "gradient norm"
+                        raise ArmapError(
+                            f"training diverged: the {what} of batch {number} in epoch {epoch} "
+                            f"is not finite; lower the learning rate (now "
+                            f"{cfg.learning_rate:g}) or check the model's weights"
+                        )
+                    optimizer.step()
+                    scheduler.step()
+                    losses.append(value)
+                    bar.update(1)
+                    recent = losses[-50:]
+                    bar.set_postfix(epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}")
+                module.eval()
+                acc, margin = (
+                    pairwise_metrics(self.model, val, cfg.eval_batch_size) if val else (None, None)
+                )
+                metrics = EpochMetrics(
+                    epoch=epoch,
+                    train_loss=sum(losses) / len(losses),
+                    val_accuracy=acc,
+                    val_margin=margin,
+                    seconds=time.perf_counter() - started,
+                )
+                run.history.append(metrics)
+                run.step_losses += losses
+                bar.write(
+                    f"epoch {epoch}: train loss {metrics.train_loss:.4f}"
+                    + (
+                        f", val accuracy {acc:.3f}, val margin {margin:.3f}"
+                        if acc is not None
+                        else ""
                     )
-                optimizer.step()
-                scheduler.step()
-                losses.append(value)
-                bar.update(1)
-                bar.set_postfix(epoch=epoch, loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+                )
+                score = acc if acc is not None else -metrics.train_loss
+                if run.best_epoch == 0 or score > run.best_score:
+                    run.best_epoch, run.best_score = epoch, score
+                    run.best_state = {n: p.detach().to("cpu", copy=True) for n, p in named.items()}
+                run.epoch = epoch
+                if out is not None:
+                    run.save(out / CHECKPOINT_DIR)
+        finally:
+            self.model.set_gradient_checkpointing(False)
             module.eval()
-            acc, margin = (
-                pairwise_metrics(self.model, val, cfg.eval_batch_size) if val else (None, None)
-            )
-            metrics = EpochMetrics(
-                epoch=epoch,
-                train_loss=sum(losses) / len(losses),
-                val_accuracy=acc,
-                val_margin=margin,
-                seconds=time.perf_counter() - started,
-            )
-            run.history.append(metrics)
-            run.step_losses += losses
-            bar.write(
-                f"epoch {epoch}: train loss {metrics.train_loss:.4f}"
-                + (f", val accuracy {acc:.3f}, val margin {margin:.3f}" if acc is not None else "")
-            )
-            score = acc if acc is not None else -metrics.train_loss
-            if run.best_epoch == 0 or score > run.best_score:
-                run.best_epoch, run.best_score = epoch, score
-                run.best_state = {n: p.detach().clone() for n, p in named.items()}
-            run.epoch = epoch
-            if out is not None:
-                run.save(out / CHECKPOINT_DIR)
-        bar.close()
+            bar.close()
         if run.best_epoch != cfg.epochs:  # keep the best epoch's weights, in memory and on disk
             module.load_state_dict(run.best_state, strict=False)
         history = run.history
@@ -274,6 +340,7 @@ class RewardTrainer:
             data_source=str(data_source) if data_source is not None else None,
             triplet_sources=dict(Counter(t.source for t in train).most_common()),
             trainer_config=cfg,
+            device=str(device),
         )
         self.model.training = result.model_dump(mode="json", exclude={"step_losses"})
         if out is not None:
@@ -285,6 +352,27 @@ class RewardTrainer:
             shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
         return result
 
+    def _step(
+        self,
+        examples: list[tuple[list[int], list[int]]],
+        batch: list[int],
+        optimizer: torch.optim.Optimizer,
+        params: list[torch.nn.Parameter],
+    ) -> tuple[float, float]:
+        """The gradients of ``batch``'s mean loss, accumulated over its micro-batches and
+        clipped: ``(loss, gradient norm)`` before clipping, for the caller to check and step."""
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=self.model.device)
+        for part in self._micro_batches(examples, batch):
+            rows = [examples[i][0] for i in part] + [examples[i][1] for i in part]
+            rewards = self.model.forward_batch(self._collate(rows))
+            margins = rewards[: len(part)] - rewards[len(part) :]
+            loss = -F.logsigmoid(margins).sum() / len(batch)  # its share of the batch's mean
+            loss.backward()
+            total += loss.detach()
+        norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        return total.item(), norm.item()
+
     def _identity(self, train: Sequence[Triplet], val: Sequence[Triplet]) -> dict[str, Any]:
         """What makes two trainings the same run: model config, trainer settings, data."""
         digest = hashlib.sha256()
@@ -295,7 +383,7 @@ class RewardTrainer:
             digest.update(b"\x00")
         return {
             "model_config": self.model.config.model_dump(mode="json"),
-            "trainer_config": self.config.model_dump(mode="json"),
+            "trainer_config": self.config.model_dump(mode="json", exclude=_HOW_NOT_WHAT),
             "data": f"sha256:{digest.hexdigest()} ({len(train)} train, {len(val)} validation)",
         }
 
@@ -321,14 +409,14 @@ class _Checkpoint:
         and remove older checkpoints."""
         from safetensors.torch import save_file
 
-        tensors = {f"param/{n}": p.detach().contiguous() for n, p in self.params.items()}
-        tensors |= {f"best/{n}": t.contiguous() for n, t in self.best_state.items()}
+        tensors = {f"param/{n}": p.detach().cpu().contiguous() for n, p in self.params.items()}
+        tensors |= {f"best/{n}": t.cpu().contiguous() for n, t in self.best_state.items()}
         optimizer = self.optimizer.state_dict()
         scalars: dict[str, Any] = {}
         for index, slots in optimizer["state"].items():
             for key, value in slots.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"optimizer/{index}/{key}"] = value.contiguous()
+                    tensors[f"optimizer/{index}/{key}"] = value.cpu().contiguous()
                 else:
                     scalars[f"{index}/{key}"] = value
         tensors["rng/torch"] = torch.get_rng_state()
@@ -421,11 +509,25 @@ class _Checkpoint:
         return True
 
 
+def _train_mode(module: torch.nn.Module, dropout: bool) -> None:
+    """Training mode with dropout (``dropout``), else eval mode (no dropout; gradients flow
+    either way) except for the layers that checkpoint their activations: transformers
+    recomputes a layer in the backward pass only while it is in training mode, and a layer's
+    own mode switches no dropout (its attention and dropout modules have theirs)."""
+    module.train(dropout)
+    if not dropout:
+        for layer in module.modules():
+            if getattr(layer, "gradient_checkpointing", None) is True:
+                layer.training = True
+
+
 def _differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs between a checkpoint's identity and this run's, one phrase each."""
     out = []
     for part in ("model_config", "trainer_config"):
         before, after = saved.get(part) or {}, now[part]
+        if part == "trainer_config":  # recorded by an older version, or how, not what
+            before = {k: v for k, v in before.items() if k not in _HOW_NOT_WHAT}
         for key in sorted(set(before) | set(after)):
             if before.get(key) != after.get(key):
                 out.append(f"{key} {before.get(key)!r} there, {after.get(key)!r} now")

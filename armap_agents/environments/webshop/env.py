@@ -20,7 +20,8 @@ Observations use WebShop's ``text`` format, the page's visible strings joined wi
 (``observation_mode="text_rich"``). Buttons are matched case-insensitively; valid actions are
 listed lower-cased, as WebShop lists its clickables. Two deliberate differences: an item page
 starts with "You have clicked <value>." for each chosen option in both modes (WebShop shows it
-only in ``text_rich``), and the page after buying shows what was bought but not WebShop's
+only in ``text_rich``), and the page after buying shows what was bought (asin, title, options,
+attributes, category and price, as WebShop's done page lists them) but not WebShop's target or
 score (the evaluator's verdict must not reach a planner or a reward model).
 
 **Valid actions.** On the search page :meth:`WebShopEnv.valid_actions` lists a few concrete
@@ -168,8 +169,7 @@ class WebShopEnv:
     reward_view = TrajectoryView(
         rewrite=(
             # every page repeats the instruction (the reward model has the intent already)
-            (r"^(?:WebShop \[SEP\] )?Instruction: \[SEP\] [^\[]*(?:\[SEP\] ?|$)", ""),
-            (r"^(You have clicked [^\[]*\[SEP\] )Instruction: \[SEP\] [^\[]*\[SEP\] ", r"\1"),
+            (r"(?:WebShop \[SEP\] )?Instruction: \[SEP\] [^\[]*(?:\[SEP\] ?|$)", ""),
             # navigation buttons and page furniture
             (r"Back to Search \[SEP\] ?|< Prev \[SEP\] ?|Next > \[SEP\] ?", ""),
             (r"Page \d+ \(Total results: \d+\) \[SEP\] ?", ""),
@@ -178,7 +178,7 @@ class WebShopEnv:
             # BERT-style tokenizers read "[SEP]" as their own separator token
             (r"\s*\[SEP\]\s*", " | "),
             # a product page: its title and price first, then the options (clipping keeps heads)
-            (r"^(?!Thank you)(.+) \| ([^|]+) \| (Price: [^|]+)$", r"\2 | \3 | \1"),
+            (r"^(?!.*Thank you for shopping)(.+) \| ([^|]+) \| (Price: [^|]+)$", r"\2 | \3 | \1"),
         ),
         max_action_chars=200,
     )
@@ -452,13 +452,20 @@ class WebShopEnv:
             assert s.purchased is not None
             asin, options = s.purchased
             product = self.catalog.product(asin)
+            # what was bought, as WebShop's done page lists it (asin, options, attrs,
+            # category), with its title and price; never the target or the score
             return [
                 ("text", "Thank you for shopping with us!"),
                 ("text", "Purchased"),
                 ("text", "asin"),
                 ("text", asin),
+                ("text", product.title),
                 ("text", "options"),
                 ("text", json.dumps(options, ensure_ascii=False)),
+                ("text", "attrs"),
+                ("text", ", ".join(product.attributes) or "none"),
+                ("text", "category"),
+                ("text", product.product_category or product.category or "none"),
                 ("text", f"Price: {product.price_tag}"),
             ]
         elements = [*head, ("button", "Back to Search")]
