@@ -14,10 +14,16 @@ from armap_agents.errors import ConfigError
 
 def chat_model(spec: str, usage: Any = None):
     """A chat model by name whose requests ``usage`` (a UsageTracker) counts and limits."""
+    from langchain_core.callbacks import BaseCallbackManager
+
     from armap_agents.llm import make_chat_model
 
     model = make_chat_model(spec)
-    if usage is not None:
+    if usage is None:
+        return model
+    if isinstance(model.callbacks, BaseCallbackManager):
+        model.callbacks.add_handler(usage)
+    else:
         model.callbacks = [*(model.callbacks or []), usage]
     return model
 
@@ -40,11 +46,14 @@ def synthesizer(
     usage: Any = None,
     env_options: dict | None = None,
     relabeler: str | None = None,
+    relabel_options: dict | None = None,
 ):
     """``relabel`` (the environment's relabeler, or the one the import path ``relabeler``
-    names) or an LLM synthesizer by chat-model name."""
+    names, built with ``relabel_options`` as checked by
+    :func:`~armap_agents.synthesizers.relabeler_options`) or an LLM synthesizer by chat-model
+    name."""
     from armap_agents.environments.registry import default_registry
-    from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer
+    from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer, relabeler_options
 
     registry = default_registry()
     if spec == "relabel":
@@ -54,9 +63,18 @@ def synthesizer(
             constructor = load_import_path(relabeler, "relabeler")
         else:
             constructor = registry.relabeler_constructor(env)
-        return RelabelSynthesizer(constructor(**accepted_options(constructor, env_options)))
+        chosen = relabeler_options(constructor, relabel_options or {})
+        kwargs = {**accepted_options(constructor, env_options), **chosen}
+        try:
+            return RelabelSynthesizer(constructor(**kwargs))
+        except ValueError as exc:  # a value the relabeler refuses (ConfigError is one)
+            if not chosen or isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"--relabel-option {chosen}: {exc}") from None
     if relabeler is not None:
         raise ConfigError("--relabeler applies to --synthesizer relabel only")
+    if relabel_options:
+        raise ConfigError("--relabel-option applies to --synthesizer relabel only")
     from armap_agents.llm import auto_structured
     from armap_agents.synthesizers import SynthesisOutput
 
@@ -106,7 +124,12 @@ def reward_model(spec: str, *, token_urls: Collection[str] | None = None):
 def objectives(specs: Sequence[str]):
     """``fewer_steps:0.5``, ``price:-1`` (a numeric attribute; weight < 0: lower is better) or
     ``price_paid:-0.005`` (WebShop: the price of the purchase, $1,000 when nothing was bought)."""
-    from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
+    from armap_agents.reward.objectives import (
+        Objective,
+        WeightedObjective,
+        fewer_steps,
+        numeric_attribute,
+    )
 
     out = []
     for spec in specs:
@@ -117,6 +140,7 @@ def objectives(specs: Sequence[str]):
             raise ConfigError(
                 f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT"
             ) from None
+        fn: Objective
         if name == "fewer_steps":
             fn = fewer_steps
         elif name == "price_paid":

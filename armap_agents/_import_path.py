@@ -4,15 +4,29 @@ This is how the command line takes user code (``armap explore --env mymod:MyEnv`
 registering it anywhere. A module path must be importable as is (installed, or on
 ``PYTHONPATH``); a file path is loaded as a module of its own, once per process (a second load
 of the same file returns the same objects, so classes compare equal).
+
+While a file loads, the modules beside it are importable by their names, as when Python runs
+the file as a script: ``from helpers import tidy`` in ``envs/my_env.py`` finds
+``envs/helpers.py`` (or a package ``envs/helpers/``). This is a finder on ``sys.meta_path``
+that searches the file's directory only, placed before the one that searches ``sys.path`` and
+removed when the file has run; ``sys.path`` and the import caches are left as they were. The
+sibling modules stay imported (in ``sys.modules``, by their own names), as any import would;
+an import that runs later, inside a function, finds a sibling only if the file's top level
+imported it already.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from armap_agents.errors import ConfigError
@@ -83,10 +97,49 @@ def _load_file(target: str, what: str) -> Any:
     # registered before it runs, as an import would: dataclasses and pickling look it up
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with siblings_importable(path.parent):
+            spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - any error in the user's file, reported plainly
         del sys.modules[module_name]
         raise ConfigError(
             f"{what}: loading {target!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
     return module
+
+
+class _DirectoryFinder(importlib.abc.MetaPathFinder):
+    """Finds top-level modules and packages in one directory (a sibling's submodules are
+    found through its package's ``__path__``, as usual)."""
+
+    def __init__(self, directory: Path) -> None:
+        # a finder of its own, not sys.path_importer_cache's: nothing global is cached
+        self._finder = importlib.machinery.FileFinder(
+            str(directory),
+            (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+            (importlib.machinery.SourceFileLoader, importlib.machinery.SOURCE_SUFFIXES),
+            (importlib.machinery.SourcelessFileLoader, importlib.machinery.BYTECODE_SUFFIXES),
+        )
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is not None:  # a submodule: its package's own path finds it
+            return None
+        return self._finder.find_spec(fullname, target)
+
+
+@contextmanager
+def siblings_importable(directory: Path) -> Iterator[None]:
+    """Within the block, ``import name`` also finds ``directory/name.py`` (or the package
+    ``directory/name/``), before ``sys.path`` is searched and after built-in modules, as for
+    a script run from ``directory``; the finder is removed when the block ends."""
+    finder = _DirectoryFinder(directory)
+    position = next(
+        (i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder),
+        len(sys.meta_path),
+    )
+    sys.meta_path.insert(position, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)

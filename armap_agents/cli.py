@@ -1,7 +1,9 @@
 """``armap``: the pipeline from the command line.
 
 Every stage reads and writes files in a run directory, and every stage resumes: rerun the same
-command after a crash and it continues where it stopped.
+command after a crash and it continues where it stopped. The commands are thin: each stage is a
+function of :mod:`armap_agents.pipeline` (``armap quickstart`` is ``run_pipeline``), which also
+names the run directory's files (``RunLayout``).
 
 * ``armap explore``     policy episodes -> ``trajectories.jsonl``
 * ``armap synthesize``  trajectories -> ``synthesis/triplets.{train,val}.jsonl``
@@ -18,9 +20,7 @@ import argparse
 import json
 import logging
 import os
-import random
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -31,13 +31,13 @@ from pydantic import ValidationError
 from armap_agents import _builders as build
 from armap_agents.errors import (
     ArmapError,
+    BudgetExceeded,
     CheckpointError,
     ConfigError,
     UnknownName,
     describe_validation_error,
 )
-
-PLANNER_NAMES = ("best_of_n", "reflexion", "mcts")
+from armap_agents.planners import PLANNER_NAMES  # the registry's names; no planner is loaded
 
 
 def _planner_list(text: str) -> tuple[str, ...]:
@@ -73,13 +73,6 @@ def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-def _environments(name: str, options: dict | None = None):
-    """The environment factory of a command; pooled environments (JVMs ...) stop at the end."""
-    from armap_agents.environments.registry import opened_factory
-
-    return opened_factory(name, **(options or {}))
-
-
 def run_serve_rm(args: argparse.Namespace) -> None:
     from armap_agents.reward.service import serve
 
@@ -93,187 +86,73 @@ def run_serve_rm(args: argparse.Namespace) -> None:
     )
 
 
-def _read_val_accuracy(model_dir: Path) -> float | None:
-    result = model_dir / "train_result.json"
-    if not result.is_file():
-        return None
-    return json.loads(result.read_text()).get("best_val_accuracy")
-
-
 # -- stages -------------------------------------------------------------------------------
 def run_explore(args: argparse.Namespace) -> None:
-    from armap_agents._provenance import env_defines
-    from armap_agents.graphs.explore import ExploreConfig, explore
+    from armap_agents.pipeline import explore_trajectories
 
-    config = ExploreConfig(
+    explore_trajectories(
+        out=args.out,
+        env=args.env,
+        env_options=_env_options(args.env_option),
+        policy=args.policy,
         split=args.split,
-        tasks=args.task or None,
+        tasks=args.task,
         episodes_per_task=args.episodes_per_task,
         max_tasks=args.max_tasks,
         max_steps=args.max_steps,
         seed=args.seed,
-        max_concurrency=args.concurrency,
+        concurrency=args.concurrency,
+        usage=args.usage,
     )
-    policy = build.policy(args.policy, args.usage)
-    options = _env_options(args.env_option)
-    provenance = {**env_defines(args.env, options), "policy": args.policy}
-    with _environments(args.env, options) as factory:
-        result = explore(policy, factory, args.out, config, provenance=provenance)
-    print(
-        f"explored {result.finished} new episodes ({result.already_done} already done, "
-        f"{result.failed} failed, {result.successes} successes) -> {result.output_path}"
-    )
-    if result.failed and not result.finished:
-        from armap_agents.graphs.explore import failures_path
-
-        raise ArmapError(
-            f"all {result.failed} episodes of this run failed; their errors are in "
-            f"{failures_path(result.output_path)}"
-        )
-
-
-def _synthesis_job(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """The config and provenance (see ``armap_agents._provenance``) of a synthesis."""
-    from armap_agents._provenance import env_defines
-    from armap_agents.graphs.synthesize import SynthesizeConfig
-
-    config = SynthesizeConfig(
-        val_fraction=args.val_fraction, seed=args.seed, max_concurrency=args.concurrency
-    )
-    provenance = {
-        "synthesizer": args.synthesizer,
-        "relabeler": getattr(args, "relabeler", None),
-        **env_defines(args.env, _env_options(args.env_option)),
-    }
-    return config, provenance
 
 
 def run_synthesize(args: argparse.Namespace) -> None:
-    from armap_agents._provenance import manifest_path, recorded_defines
-    from armap_agents.graphs.synthesize import synthesize
+    from armap_agents.pipeline import synthesize_triplets
 
-    made_by = recorded_defines(args.trajectories, "trajectories") or {}
-    if made_by.get("env", args.env) != args.env:
-        raise ConfigError(
-            f"{args.trajectories} holds trajectories of environment {made_by['env']!r} (see "
-            f"{manifest_path(args.trajectories, 'trajectories')}), not of --env {args.env}"
-        )
-    config, provenance = _synthesis_job(args)
-    result = synthesize(
-        build.synthesizer(
-            args.synthesizer,
-            args.env,
-            args.usage,
-            _env_options(args.env_option),
-            getattr(args, "relabeler", None),
-        ),
-        args.trajectories,
-        args.out,
-        config,
-        provenance=provenance,
+    synthesize_triplets(
+        trajectories=args.trajectories,
+        out=args.out,
+        env=args.env,
+        env_options=_env_options(args.env_option),
+        synthesizer=args.synthesizer,
+        relabeler=args.relabeler,
+        relabel_options=dict(args.relabel_option),
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        usage=args.usage,
     )
-    print(
-        f"{result.train} train / {result.val} validation triplets from {result.tasks} tasks "
-        f"({result.duplicates} duplicates dropped, {result.skipped_trajectories} trajectories "
-        f"skipped, {result.failed_tasks} tasks failed) -> {result.output_dir}"
-    )
-
-
-def _model_defines(args: argparse.Namespace) -> dict[str, Any]:
-    """What makes a reward model of ``armap train``, as its manifest records it: the training
-    settings and what made its triplets (the synthesis manifest's ``defines``)."""
-    from armap_agents._provenance import recorded_defines
-
-    defines: dict[str, Any] = {
-        key: getattr(args, key)
-        for key in ("backbone", "max_length", "epochs", "batch_size", "lr", "seed")
-    }
-    defines.update(max_train=args.max_train, max_val=args.max_val)
-    defines["view"] = _reward_view(args).model_dump(mode="json")
-    data = recorded_defines(args.data, "synthesis")
-    if data is not None:
-        defines["data"] = data
-    return defines
-
-
-def _data_env(data: Path) -> str | None:
-    """The environment a synthesis directory's manifest records, if any."""
-    from armap_agents._provenance import recorded_defines
-
-    defines = recorded_defines(data, "synthesis") or {}
-    env = defines.get("env")
-    return env if isinstance(env, str) else None
-
-
-def _reward_view(args: argparse.Namespace):
-    """The view a reward model reads trajectories through: that of ``--env``, else of the
-    environment the data's manifest records, else the generic one; fitted to ``--max-length``."""
-    from armap_agents.environments.registry import default_registry
-    from armap_agents.reward_view import TrajectoryView
-
-    env = getattr(args, "env", None) or _data_env(Path(args.data))
-    view = default_registry().reward_view(env) if env else TrajectoryView()
-    return view.for_window(args.max_length)
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from armap_agents._jsonl import read_jsonl
-    from armap_agents._provenance import record_manifest
-    from armap_agents.graphs.synthesize import TRAIN_FILE, VAL_FILE
-    from armap_agents.reward.model import RewardModel, RewardModelConfig
-    from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig
-    from armap_agents.types import Triplet
+    from armap_agents.pipeline import train_reward_model
 
-    data = Path(args.data)
-    train = read_jsonl(data / TRAIN_FILE, Triplet)
-    val = read_jsonl(data / VAL_FILE, Triplet)
-    if not train:
-        raise ArmapError(
-            f"no training triplets in {data / TRAIN_FILE}: run `armap synthesize` first"
-        )
-    if args.max_train and len(train) > args.max_train:
-        train = random.Random(args.seed).sample(train, args.max_train)
-    if args.max_val and len(val) > args.max_val:
-        val = random.Random(args.seed).sample(val, args.max_val)
-    settings = RewardTrainerConfig(  # checked before the model is loaded
+    train_reward_model(
+        data=args.data,
+        out=args.out,
+        backbone=args.backbone,
+        max_length=args.max_length,
+        env=args.env,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=args.lr,
+        lr=args.lr,
         seed=args.seed,
-        # where and how, not what: not in the manifest (the quickstart leaves them as is)
-        device=getattr(args, "device", "auto"),
-        gradient_accumulation_steps=getattr(args, "grad_accum", 1),
-        gradient_checkpointing=getattr(args, "gradient_checkpointing", False),
-    )
-    model = RewardModel.create(
-        RewardModelConfig(
-            backbone=args.backbone,
-            max_length=args.max_length,
-            seed=args.seed,
-            view=_reward_view(args),
-        ),
-        device=settings.device,
-    )
-    trainer = RewardTrainer(model, settings)
-    result = trainer.train(train, val, output_dir=args.out, data_source=args.data)
-    # a new model: its manifest says what made it (the quickstart and evaluations check it)
-    record_manifest(
-        args.out, "reward_model", _model_defines(args), {"data_path": str(args.data)}, replace=True
-    )
-    acc = result.best_val_accuracy
-    print(
-        f"trained on {len(train)} triplets; best epoch {result.best_epoch}"
-        + (f", validation accuracy {acc:.1%}" if acc is not None else "")
-        + f" -> {args.out} (training curve: {Path(args.out) / 'training_curve.png'}, "
-        f"model card: {Path(args.out) / 'README.md'})"
+        max_train=args.max_train,
+        max_val=args.max_val,
+        device=args.device,
+        precision=args.precision,
+        grad_accum=args.grad_accum,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
 
 
 def _export_view(args: argparse.Namespace):
     """The view of ``--model`` (read from its config, no weights loaded), else
-    :func:`_reward_view`'s."""
+    :func:`armap_agents.pipeline.reward_view`'s."""
     if args.model is None:
-        return _reward_view(args)
+        from armap_agents.pipeline import reward_view
+
+        return reward_view(data=args.data, env=args.env, max_length=args.max_length)
     from armap_agents.reward.model import CONFIG_FILE
     from armap_agents.reward_view import TrajectoryView
 
@@ -302,6 +181,7 @@ def run_export(args: argparse.Namespace) -> None:
 def run_plan(args: argparse.Namespace) -> None:
     from contextlib import ExitStack
 
+    from armap_agents.environments.registry import opened_factory
     from armap_agents.planners import build_planner
 
     needs_model = args.planner != "best_of_n" or args.selection == "reward"
@@ -337,7 +217,8 @@ def run_plan(args: argparse.Namespace) -> None:
             run_config["configurable"] = {
                 "thread_id": args.thread_id or f"{args.planner}-{args.task}"
             }
-        env_factory = stack.enter_context(_environments(args.env, _env_options(args.env_option)))
+        options = _env_options(args.env_option)
+        env_factory = stack.enter_context(opened_factory(args.env, **options))
         _check_task(env_factory, args.task, args.env)
         graph = build_planner(
             args.planner,
@@ -436,258 +317,104 @@ def _write_search_tree(state: dict, args: argparse.Namespace) -> None:
         print(f"search tree JSON: {write_tree_json(state, args.tree_json)}")
 
 
-def _evaluate(
-    *,
-    env: str,
-    policy: str,
-    model_dir: Path,
-    out_dir: Path,
-    split: str,
-    n: int,
-    max_tasks: int | None,
-    seed: int,
-    concurrency: int,
-    planners: Sequence[str],
-    max_steps: int = 10,
-    usage=None,
-    limits=None,
-    env_options: dict | None = None,
-    task_patterns: list[str] | None = None,
-):
-    from armap_agents._provenance import env_defines, record_manifest, recorded_defines
-    from armap_agents.environments.base import select_tasks
-    from armap_agents.evaluation import evaluate_planners, plot_report
-    from armap_agents.reward.model import RewardModel
-
-    # outcomes resume by task: they must come from the same model, policy and settings
-    defines: dict[str, Any] = {
-        **env_defines(env, env_options),
-        "policy": policy,
-        "n": n,
-        "max_steps": max_steps,
-        "seed": seed,
-    }
-    model_made_by = recorded_defines(model_dir, "reward_model")
-    if model_made_by is not None:
-        defines["model"] = model_made_by
-        trained_on = model_made_by.get("data", {}).get("env")
-        if trained_on is not None and trained_on != env:
-            logging.getLogger("armap_agents.cli").warning(
-                "the reward model in %s was trained on data of environment %r, not %r",
-                model_dir,
-                trained_on,
-                env,
-            )
-    else:  # a model without a manifest is known by where it is
-        defines["model_path"] = str(Path(model_dir).resolve())
-    settings = {
-        "model_path": str(model_dir),
-        "split": split,
-        "planners": list(planners),
-        "max_tasks": max_tasks,
-        "tasks": task_patterns,
-        "max_concurrency": concurrency,
-    }
-    with _environments(env, env_options) as factory:
-        with closing(factory()) as probe:
-            tasks = select_tasks(probe.task_ids(split), task_patterns)
-        if not tasks:
-            raise ConfigError(f"no task of split {split!r} matches {task_patterns}")
-        reward_model = RewardModel.load(model_dir)
-        record_manifest(out_dir, "evaluation", defines, settings)
-        report = evaluate_planners(
-            build.policy(policy, usage),
-            factory,
-            reward_model,
-            split=split,
-            task_ids=tasks[:max_tasks] if max_tasks else tasks,
-            n=n,
-            planners=planners,
-            max_steps=max_steps,
-            seed=seed,
-            outcomes_path=out_dir / "outcomes.jsonl",
-            max_concurrency=concurrency,
-            reward_model_val_accuracy=_read_val_accuracy(model_dir),
-            limits=limits,
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "report.md").write_text(report.to_markdown() + "\n")
-    (out_dir / "report.json").write_text(report.model_dump_json(indent=2))
-    plot_report(report, out_dir / "results.png")
-    return report
-
-
 def run_evaluate(args: argparse.Namespace) -> None:
-    report = _evaluate(
+    from armap_agents.pipeline import PLOT_FILE, REPORT_FILE, evaluate_and_report
+
+    report = evaluate_and_report(
+        model=args.model,
+        out=args.out,
         env=args.env,
+        env_options=_env_options(args.env_option),
         policy=args.policy,
-        model_dir=Path(args.model),
-        out_dir=Path(args.out),
         split=args.split,
-        n=args.n,
+        tasks=args.task,
         max_tasks=args.max_tasks,
+        n=args.n,
+        max_steps=args.max_steps,
+        planners=args.planners,
+        threshold=args.threshold,
         seed=args.seed,
         concurrency=args.concurrency,
-        planners=args.planners,
-        max_steps=args.max_steps,
         usage=args.usage,
         limits=args.limits,
-        env_options=_env_options(args.env_option),
-        task_patterns=args.task or None,
     )
     print(report.to_markdown())
-    print(f"\nsaved {Path(args.out) / 'report.md'} and {Path(args.out) / 'results.png'}")
+    print(f"\nsaved {Path(args.out) / REPORT_FILE} and {Path(args.out) / PLOT_FILE}")
 
 
 def run_quickstart(args: argparse.Namespace) -> None:
-    from armap_agents._provenance import check_manifest, env_defines, record_manifest
-    from armap_agents._quickstart import default_run_dir, quickstart_plan, spread
-    from armap_agents.graphs.synthesize import TRAIN_FILE, synthesis_defines
+    from armap_agents.pipeline import run_pipeline
 
-    llm = args.llm
-    plan = quickstart_plan(args.env, args.size, llm=bool(llm), n=args.n)
-    if args.max_steps is not None:
-        plan.max_steps = args.max_steps
-    policy = llm or "random"
-    run = Path(args.run_dir or default_run_dir(args.env, llm, args.size))
-    options = _env_options(args.env_option)
-    if run.exists() and not run.is_dir():
-        raise ConfigError(f"--run-dir {run} is a file, not a directory")
-    # a run directory belongs to one quickstart: another one's is refused before any work
-    # (each stage checks its own files too); a new one says what it is once the environment
-    # is known to start, an older version's once the run is complete
-    made_by = {
-        **env_defines(args.env, options),
-        "policy": policy,
-        "size": args.size,
-        "seed": args.seed,
-        "n": plan.n,
-        "max_steps": plan.max_steps,
-        "relabeler": None if llm else args.relabeler,
-        "backbone": args.backbone,
-    }
-    check_manifest(run, "quickstart", made_by)
-    new_run = not run.is_dir() or not any(run.iterdir())
-    started = time.perf_counter()
-    common = {
-        "env": args.env,
-        "seed": args.seed,
-        "concurrency": args.concurrency,
-        "usage": args.usage,
-        "env_option": args.env_option,
-    }
-    with _environments(args.env, options) as factory, closing(factory()) as probe:
-        train_ids = spread(probe.task_ids("train"), plan.families, plan.train_tasks)
-        test_ids = spread(probe.task_ids("test"), plan.families, plan.test_tasks)
-    if new_run:
-        record_manifest(run, "quickstart", made_by, {"concurrency": args.concurrency})
-    subset = f" of {', '.join(plan.families)}" if plan.families else ""
-
-    who = f"LLM policy {llm}" if llm else "random policy"
-    print(
-        f"[1/4] explore: {who}, {plan.episodes} episodes on each of {len(train_ids)} train "
-        f"tasks{subset}"
-    )
-    run_explore(
-        argparse.Namespace(
-            **common,
-            policy=policy,
-            out=run / "trajectories.jsonl",
-            split="train",
-            episodes_per_task=plan.episodes,
-            # Game of 24 takes its split in order; the others a spread over task families
-            max_tasks=plan.train_tasks if plan.families is None else None,
-            task=[] if plan.families is None else train_ids,
-            max_steps=plan.max_steps,
-        )
-    )
-    how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
-    print(f"[2/4] synthesize: {how} into (intent, positive, negative) triplets")
-    synthesis = argparse.Namespace(
-        **common,
-        synthesizer=llm or "relabel",
-        relabeler=None if llm else args.relabeler,
-        trajectories=run / "trajectories.jsonl",
-        out=run / "synthesis",
-        val_fraction=0.1,
-    )
-    if not (run / "synthesis" / TRAIN_FILE).is_file():
-        run_synthesize(synthesis)
-    else:  # reused only if it was made from these trajectories, by this synthesizer
-        config, provenance = _synthesis_job(synthesis)
-        defines = synthesis_defines(config, provenance, synthesis.trajectories)
-        check_manifest(synthesis.out, "synthesis", defines)
-        print(f"      already done: {run / 'synthesis'}")
-    model_dir = run / "reward_model"
-    print("[3/4] train the reward model (all-MiniLM-L6-v2 + LoRA, Bradley-Terry loss)")
-    training = argparse.Namespace(
-        data=run / "synthesis",
-        out=model_dir,
+    run_pipeline(
+        args.run_dir,
+        env=args.env,
+        env_options=_env_options(args.env_option),
+        size=args.size,
+        llm=args.llm,
+        n=args.n,
+        max_steps=args.max_steps,
+        relabeler=args.relabeler,
+        relabel_options=dict(args.relabel_option),
         backbone=args.backbone,
-        max_length=plan.max_length,
-        env=args.env,
-        epochs=plan.epochs,
-        batch_size=32,
-        lr=1e-3,
-        seed=args.seed,
-        max_train=plan.max_train,
-        max_val=500,
-    )
-    if not (model_dir / "train_result.json").is_file():
-        run_train(training)
-    else:  # reused only if it was trained on this synthesis, with these settings
-        check_manifest(model_dir, "reward_model", _model_defines(training))
-        print(f"      already done: {model_dir}")
-    rows = "ARMAP-R, ARMAP-M, " if "mcts" in plan.planners else ""
-    print(
-        f"[4/4] evaluate on {len(test_ids)} test tasks: Sampling, Greedy, ARMAP-B "
-        f"(N={plan.n}), {rows}oracle"
-    )
-    report = _evaluate(
-        env=args.env,
-        policy=policy,
-        model_dir=model_dir,
-        out_dir=run / "evaluation",
-        split="test",
-        n=plan.n,
-        max_tasks=None,
         seed=args.seed,
         concurrency=args.concurrency,
-        planners=plan.planners,
-        max_steps=plan.max_steps,
         usage=args.usage,
-        env_options=options,
-        task_patterns=test_ids,
-    )
-    record_manifest(run, "quickstart", made_by, {"concurrency": args.concurrency})
-    minutes = (time.perf_counter() - started) / 60
-    print()
-    print(report.to_markdown())
-    print(
-        f"\nquickstart finished in {minutes:.1f} min; artifacts in {run}/ "
-        f"(report: {run / 'evaluation' / 'report.md'}, plot: {run / 'evaluation' / 'results.png'}, "
-        f"training curve: {model_dir / 'training_curve.png'})"
     )
 
 
 # -- argument parsing -----------------------------------------------------------------------
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: X)`` to an option's help when it has a default worth showing: not
+    None, not an empty list, not a flag's False, and not already told by the help text."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_ = action.help or ""
+        default = action.default
+        if (
+            not action.option_strings
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or default == []
+            or "default" in help_
+        ):
+            return help_
+        shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{help_} (default: {str(shown).replace('%', '%%')})"
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """A ``KEY=VALUE`` option (``--relabel-option``): numbers and true/false are parsed."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"want KEY=VALUE, got {text!r}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.replace("-", "_"), value if isinstance(parsed, dict | list) else parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="armap",
         description="ARMAP: learn a reward model from an environment and plan with it.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_: str, func) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=_HelpFormatter)
         p.set_defaults(func=func)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="random seed of the run")
         p.add_argument("--concurrency", type=int, default=4, help="parallel episodes / calls")
         if name != "quickstart":  # a demo of fixed size
             g = p.add_argument_group("LLM budget (the run stops, resumably, when it is spent)")
-            g.add_argument("--max-llm-calls", type=int, help="LLM requests")
-            g.add_argument("--max-llm-tokens", type=int, help="prompt + completion tokens")
+            g.add_argument("--max-llm-calls", type=int, help="LLM requests (default: no limit)")
+            g.add_argument(
+                "--max-llm-tokens", type=int, help="prompt + completion tokens (default: no limit)"
+            )
         return p
 
     def env_arguments(p: argparse.ArgumentParser) -> None:
@@ -711,6 +438,19 @@ def build_parser() -> argparse.ArgumentParser:
         "a relabeler class by import path (module:Class or file.py:Class) instead of the "
         "environment's own (its 'relabeler' attribute, else the generic OutcomeRelabeler)"
     )
+    relabel_option_help = (
+        "an argument of the relabeler, checked against its signature, e.g. truncated=false "
+        "(the generic OutcomeRelabeler: no 'truncated' pairs), prefixes=false, "
+        "negatives_per_positive=4; repeatable"
+    )
+    threshold_help = (
+        "ARMAP-R (Reflexion) stops retrying once an attempt's value (reward-model score + "
+        "objectives) reaches this"
+    )
+    task_help = (
+        "only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
+        "ALFWorld, a puzzle rank for Game of 24); repeatable"
+    )
 
     p = add(
         "explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore
@@ -718,23 +458,21 @@ def build_parser() -> argparse.ArgumentParser:
     env_arguments(p)
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL file")
-    p.add_argument("--split", default="train")
-    p.add_argument("--episodes-per-task", type=int, default=4)
-    p.add_argument("--max-tasks", type=int, default=None)
-    p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument("--split", default="train", help="which tasks: train, test ...")
+    p.add_argument("--episodes-per-task", type=int, default=4, help="episodes on each task")
     p.add_argument(
-        "--task",
-        action="append",
-        default=[],
-        help="only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
-        "ALFWorld, a puzzle rank for Game of 24); repeatable",
+        "--max-tasks", type=int, default=None, help="at most this many tasks (default: all)"
     )
+    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
+    p.add_argument("--task", action="append", default=[], help=task_help)
 
     p = add(
         "synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize
     )
     env_arguments(p)
-    p.add_argument("--trajectories", required=True, type=Path)
+    p.add_argument(
+        "--trajectories", required=True, type=Path, help="trajectories JSONL of `armap explore`"
+    )
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument(
         "--synthesizer",
@@ -742,7 +480,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="'relabel' (the environment's programmatic relabeler) or a chat model name",
     )
     p.add_argument("--relabeler", help=relabeler_help)
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument(
+        "--relabel-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help=relabel_option_help,
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of tasks held out for validation (split by task)",
+    )
 
     p = add("train", "train a reward model on synthesized triplets", run_train)
     p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
@@ -759,16 +510,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="whose trajectory view the model reads (default: the environment the data's "
         "manifest records, else the generic view)",
     )
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-train", type=int, default=None, help="subsample training triplets")
+    p.add_argument("--epochs", type=int, default=2, help="passes over the training triplets")
+    p.add_argument("--batch-size", type=int, default=32, help="triplets per optimizer step")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (LoRA and head)")
+    p.add_argument(
+        "--max-train", type=int, default=None, help="subsample training triplets (default: all)"
+    )
     p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
     p.add_argument(
         "--device",
         default="auto",
-        help="auto (CUDA, then Apple MPS, else CPU), cpu, cuda, cuda:N or mps; "
-        "bf16 autocast on CUDA",
+        help="auto (CUDA, then Apple MPS, else CPU), cpu, cuda, cuda:N or mps",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="auto: bf16 autocast on a CUDA GPU, float32 elsewhere; bfloat16 on a CPU with "
+        "native bf16 (AVX512-BF16, AMX) trains ~2x faster",
     )
     p.add_argument(
         "--grad-accum",
@@ -789,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the triplets of `armap synthesize` as preference JSONL for TRL's "
         "RewardTrainer (and anything that reads datasets.load_dataset('json')): "
         "preferences.train.jsonl and preferences.val.jsonl.",
+        formatter_class=_HelpFormatter,
     )
     p.set_defaults(func=run_export)
     p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
@@ -812,12 +572,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-length", type=int, default=512, help="... fitted to this window")
 
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
-    p.add_argument("--planner", choices=["best_of_n", "reflexion", "mcts"], default="best_of_n")
+    p.add_argument(
+        "--planner",
+        choices=PLANNER_NAMES,
+        default="best_of_n",
+        help="ARMAP-B, ARMAP-R or ARMAP-M",
+    )
     env_arguments(p)
     p.add_argument("--model", help="reward-model directory, or the URL of a reward-model service")
-    p.add_argument("--task", required=True)
+    p.add_argument("--task", required=True, help="the task id to solve")
     p.add_argument("--policy", default="random", help=policy_help)
-    p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
     p.add_argument(
         "--objective",
         action="append",
@@ -827,14 +592,29 @@ def build_parser() -> argparse.ArgumentParser:
         "attribute such as price:-1); repeatable",
     )
     g = p.add_argument_group("best_of_n")
-    g.add_argument("--n", type=int, default=16)
-    g.add_argument("--selection", choices=["reward", "oracle", "random"], default="reward")
+    g.add_argument("--n", type=int, default=16, help="candidates drawn")
+    g.add_argument(
+        "--selection",
+        choices=["reward", "oracle", "random"],
+        default="reward",
+        help="how the winner is picked: the reward model, the environment's verdict (a "
+        "ceiling), or at random",
+    )
     g = p.add_argument_group("mcts")
-    g.add_argument("--iterations", type=int, default=100)
-    g.add_argument("--max-policy-calls", type=int, default=48)
-    g.add_argument("--expansion-k", type=int, default=3)
-    g.add_argument("--exploration-constant", type=float, default=1.0)
-    g.add_argument("--evaluation", choices=["rollout", "partial"], default="rollout")
+    g.add_argument("--iterations", type=int, default=100, help="search rounds at most")
+    g.add_argument(
+        "--max-policy-calls", type=int, default=48, help="no new round once this many are spent"
+    )
+    g.add_argument("--expansion-k", type=int, default=3, help="policy samples per expansion")
+    g.add_argument(
+        "--exploration-constant", type=float, default=1.0, help="UCT's exploration weight"
+    )
+    g.add_argument(
+        "--evaluation",
+        choices=["rollout", "partial"],
+        default="rollout",
+        help="a leaf's value: the score of a rollout to the end, or of the partial trajectory",
+    )
     g.add_argument(
         "--tree-html",
         type=Path,
@@ -843,8 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--tree-json", type=Path, help="write the search tree as JSON")
     g = p.add_argument_group("reflexion")
-    g.add_argument("--trials", type=int, default=3)
-    g.add_argument("--threshold", type=float, default=0.0)
+    g.add_argument("--trials", type=int, default=3, help="attempts at most")
+    g.add_argument("--threshold", type=float, default=0.0, help=threshold_help)
     g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
     g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
     g = p.add_argument_group("resuming (mcts, reflexion)")
@@ -860,23 +640,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, type=Path, help="reward-model directory")
     p.add_argument("--out", required=True, type=Path, help="evaluation directory (resumable)")
     p.add_argument("--policy", default="random", help=policy_help)
-    p.add_argument("--split", default="test")
-    p.add_argument("--n", type=int, default=16)
-    p.add_argument("--max-tasks", type=int, default=None)
-    p.add_argument("--max-steps", type=int, default=10)
+    p.add_argument("--split", default="test", help="which tasks: test, train ...")
+    p.add_argument("--n", type=int, default=16, help="Best-of-N's N")
     p.add_argument(
-        "--task",
-        action="append",
-        default=[],
-        help="only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
-        "ALFWorld, a puzzle rank for Game of 24); repeatable",
+        "--max-tasks", type=int, default=None, help="at most this many tasks (default: all)"
     )
+    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
+    p.add_argument("--task", action="append", default=[], help=task_help)
     p.add_argument(
         "--planners",
         type=_planner_list,
         default=PLANNER_NAMES,
-        help="comma-separated: best_of_n,reflexion,mcts (Best-of-N always runs)",
+        help=f"comma-separated: {','.join(PLANNER_NAMES)} (Best-of-N always runs)",
     )
+    p.add_argument("--threshold", type=float, default=0.0, help=threshold_help)
 
     p = add(
         "serve-rm",
@@ -884,8 +661,8 @@ def build_parser() -> argparse.ArgumentParser:
         run_serve_rm,
     )
     p.add_argument("--model", required=True, help="reward-model directory")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on")
     p.add_argument(
         "--token",
         default=os.environ.get("ARMAP_RM_TOKEN") or None,
@@ -926,7 +703,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, default=None, help="steps per episode (default: per environment)"
     )
     p.add_argument("--relabeler", help=relabeler_help)
-    p.add_argument("--backbone", default="all-MiniLM-L6-v2")
+    p.add_argument(
+        "--relabel-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help=relabel_option_help,
+    )
+    p.add_argument("--backbone", default="all-MiniLM-L6-v2", help="the reward model's encoder")
     p.add_argument(
         "--llm",
         help="explore, synthesize and plan with this chat model instead of the random policy "
@@ -976,6 +761,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
         _print_usage(args.usage)
+    except BudgetExceeded as exc:  # what was finished is saved: a larger budget resumes
+        _print_usage(args.usage)
+        return _user_error(
+            args.command, f"{exc}; rerun with a larger budget to resume where it stopped"
+        )
     except ArmapError as exc:  # a user's mistake or a run that cannot go on: one line
         return _user_error(args.command, str(exc))
     except ValidationError as exc:  # a setting out of range, read into a config

@@ -55,20 +55,20 @@ import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents import _builders as build
 from armap_agents._import_path import is_import_path
-from armap_agents.errors import ConfigError, UnknownName
+from armap_agents.config import StrictConfig, parse_config
+from armap_agents.errors import ConfigError, UnknownName, describe_validation_error
 
 if TYPE_CHECKING:  # the server resolves this annotation itself; langgraph_sdk is optional
     from langgraph_sdk.runtime import ServerRuntime
@@ -112,8 +112,7 @@ def _listed(environ: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in (environ.get(name) or "").split(",") if item.strip()]
 
 
-@dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(StrictConfig):
     """What the runs of a server may name, fixed by its operator: read from the server's
     environment variables by :meth:`from_environ` (see the module's docstring). Its methods
     check a run's choice and return what to use, or raise :class:`ConfigError` naming what
@@ -125,13 +124,15 @@ class ServerConfig:
     """Import paths a run may name as ``env``, besides the built-in environments."""
     chat_models: frozenset[str] = frozenset()
     """Chat-model specs a run may name as ``policy``, ``reflector`` or ``synthesizer``."""
-    reward_models: Mapping[str, str] = field(default_factory=dict)
+    reward_models: Mapping[str, str] = Field(default_factory=dict)
     """Reward models a run may name: name -> directory or URL of ``armap serve-rm``."""
     default_reward_model: str | None = None
     """The reward model of a run that names none (a directory or a URL)."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, data_dir: Path) -> Path:
+        return data_dir.expanduser().resolve()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -300,21 +301,10 @@ class DeploySettings(BaseModel):
         try:
             return cls.model_validate((config or {}).get("configurable") or {})
         except ValidationError as exc:
-            raise ConfigError(f"invalid armap settings in the run's configurable: {exc}") from None
-
-
-def _validated(config_type: type[BaseModel], fields: dict[str, Any], key: str) -> Any:
-    """``config_type(**fields)``; a wrong or unknown field (a typo) raises ``ConfigError``."""
-    unknown = sorted(set(fields) - set(config_type.model_fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown {key} field(s) {unknown}; {config_type.__name__} has "
-            f"{', '.join(config_type.model_fields)}"
-        )
-    try:
-        return config_type(**fields)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid {key}: {exc}") from None
+            raise ConfigError(
+                "invalid armap settings in the run's configurable: "
+                + describe_validation_error(exc)
+            ) from None
 
 
 class _SetUpOnlyForRuns:
@@ -376,10 +366,12 @@ def _load_reward_model(settings: DeploySettings, server: ServerConfig) -> Any:
 def _build_planner(
     name: str, settings: DeploySettings, server: ServerConfig, stack: ExitStack, run: bool
 ) -> CompiledStateGraph:
-    from armap_agents.planners import PLANNERS, build_planner
+    from armap_agents.planners import build_planner, planner_spec
 
-    config = _validated(PLANNERS[name][1], settings.planner_config, "planner_config")
-    needs_reward_model = name != "best_of_n" or config.selection == "reward"
+    config_type = planner_spec(name).config_type
+    config = parse_config(config_type, settings.planner_config, what="planner_config")
+    # every planner scores with it, but Best-of-N selecting by the oracle or at random
+    needs_reward_model = getattr(config, "selection", "reward") == "reward"
     extra: dict[str, Any] = {
         "objectives": _checked("objectives", build.objectives, settings.objectives)
     }
@@ -447,7 +439,7 @@ def _confined(
     inner = graph.copy(update={"checkpointer": False})
     keys = set(schema.__annotations__) - set(paths)
 
-    async def run(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+    async def run(state: Any, config: RunnableConfig) -> dict[str, Any]:  # a `schema` dict
         inputs = dict(state)
         for key in paths:
             if key not in state:
@@ -461,11 +453,11 @@ def _confined(
         async for mode, chunk in inner.astream(inputs, config, stream_mode=["custom", "values"]):
             if mode == "custom":
                 write(chunk)
-            else:
-                final = chunk
+            else:  # a "values" chunk: the whole state
+                final = cast(dict[str, Any], chunk)
         return {k: v for k, v in final.items() if k in keys}
 
-    outer = StateGraph(schema)
+    outer: StateGraph[Any, Any, Any, Any] = StateGraph(schema)
     outer.add_node(name, run)
     outer.add_edge(START, name)
     outer.add_edge(name, END)
@@ -477,12 +469,14 @@ def _build_explore(
 ) -> CompiledStateGraph:
     from armap_agents.graphs.explore import ExploreConfig, build_explore_graph
 
-    config = _validated(ExploreConfig, settings.explore_config, "explore_config")
+    config = parse_config(ExploreConfig, settings.explore_config, what="explore_config")
     if run:
-        from armap_agents._provenance import env_defines
+        from armap_agents.pipeline import exploration_provenance
 
         env_factory = _env_factory(settings, server, stack)
-        provenance = {**env_defines(settings.env, settings.env_options), "policy": settings.policy}
+        provenance = exploration_provenance(
+            env=settings.env, env_options=settings.env_options, policy=settings.policy
+        )
         graph = build_explore_graph(
             _policy(settings, server), env_factory, config, provenance=provenance
         )
@@ -498,7 +492,7 @@ def _build_synthesize(
 ) -> CompiledStateGraph:
     from armap_agents.graphs.synthesize import SynthesizeConfig, build_synthesize_graph
 
-    config = _validated(SynthesizeConfig, settings.synthesize_config, "synthesize_config")
+    config = parse_config(SynthesizeConfig, settings.synthesize_config, what="synthesize_config")
     if run:
         synthesizer = _checked(
             "synthesizer",
@@ -508,13 +502,11 @@ def _build_synthesize(
             None,
             server.env_options(settings.env_options),
         )
-        from armap_agents._provenance import env_defines
+        from armap_agents.pipeline import synthesis_provenance
 
-        provenance = {
-            "synthesizer": settings.synthesizer,
-            "relabeler": None,
-            **env_defines(settings.env, settings.env_options),
-        }
+        provenance = synthesis_provenance(
+            env=settings.env, env_options=settings.env_options, synthesizer=settings.synthesizer
+        )
         graph = build_synthesize_graph(synthesizer, config, provenance=provenance)
     else:
         graph = build_synthesize_graph(_SetUpOnlyForRuns("synthesizer"), config)

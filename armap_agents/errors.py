@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
+    "AllCandidatesFailed",
     "ArmapError",
     "BudgetExceeded",
     "CheckpointError",
     "ConfigError",
     "EnvironmentCrashed",
     "MissingDependency",
+    "RewardServiceError",
     "SynthesisError",
     "UnknownName",
     "describe_validation_error",
@@ -43,9 +47,24 @@ class BudgetExceeded(ArmapError):
     """A run reached its usage limit (LLM calls, tokens or cost); what was done is saved."""
 
 
+class AllCandidatesFailed(ArmapError):
+    """Every candidate episode of a planner failed (the environment or the policy raised), so
+    there is nothing to choose from. ``errors`` says why each one failed; ``policy_calls`` is
+    what the failed episodes spent."""
+
+    def __init__(self, message: str, errors: Sequence[str] = (), policy_calls: int = 0) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+        self.policy_calls = policy_calls
+
+
 class EnvironmentCrashed(ArmapError):
     """An environment's backing process (a JVM, a game engine) died and could not be brought
     back to the episode's state; the episode is recorded as failed with this reason."""
+
+
+class RewardServiceError(ArmapError):
+    """The reward service refused a request (4xx) or could not be reached after retries."""
 
 
 class MissingDependency(ArmapError, ImportError):

@@ -19,7 +19,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -30,27 +31,35 @@ from tqdm.auto import tqdm
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
-from armap_agents.errors import BudgetExceeded, ConfigError
-from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
-from armap_agents.graphs.mcts import MCTSConfig, build_mcts_graph
-from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
+from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
+from armap_agents.graphs.best_of_n import BestOfNConfig
 from armap_agents.llm import Usage, UsageLimits, UsageTracker
+from armap_agents.planners import (
+    PLANNER_NAMES,
+    PLANNERS,
+    build_planner,
+    planner_config,
+    planner_spec,
+)
 from armap_agents.policies import Policy
-from armap_agents.reward.model import RewardModel
+from armap_agents.reward.scorer import RewardScorer
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "PLANNER_ROWS",
     "EvaluationReport",
     "MethodOutcome",
+    "PlannerConfigs",
     "TaskOutcome",
     "evaluate_planners",
     "plot_report",
     "summarize",
 ]
 
-PLANNER_ROWS = ("best_of_n", "reflexion", "mcts")
+PlannerConfigs = Mapping[str, BaseModel | Mapping[str, Any] | None]
+"""Planners to evaluate, by name (see :data:`~armap_agents.planners.PLANNERS`), each with its
+config: a config object (used as is), a mapping of some of its fields (over the fields that
+match it to Best-of-N's budget), or None (matched to Best-of-N's budget)."""
 
 
 class MethodOutcome(BaseModel):
@@ -64,6 +73,8 @@ class MethodOutcome(BaseModel):
     seconds: float = 0.0
     usage: Usage = Field(default_factory=Usage)
     """LLM requests and tokens (policy, and reflections for ARMAP-R)."""
+    error: str | None = None
+    """Why the method chose nothing on this task (every candidate failed): a failure."""
 
 
 class TaskOutcome(BaseModel):
@@ -72,8 +83,8 @@ class TaskOutcome(BaseModel):
     task_id: str
     candidates: list[bool] = Field(default_factory=list)
     """Per Best-of-N candidate: success by the environment's evaluator."""
-    scores: list[float] = Field(default_factory=list)
-    """Per Best-of-N candidate: the reward model's score."""
+    scores: list[float | None] = Field(default_factory=list)
+    """Per Best-of-N candidate: the reward model's score (None: the candidate failed)."""
     candidate_scores: list[float] = Field(default_factory=list)
     """Per Best-of-N candidate: the environment's score (metrics only)."""
     methods: dict[str, MethodOutcome]
@@ -149,59 +160,78 @@ def _timed(fn: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], float]:
 
 
 def _env_score(trajectory: Any) -> float:
-    return float(trajectory.evaluation.score) if trajectory.evaluation else 0.0
+    return float(trajectory.evaluation.score) if trajectory and trajectory.evaluation else 0.0
 
 
 def _success(state: dict[str, Any]) -> bool:
-    best = state["best"]
-    return bool(best.evaluation and best.evaluation.success)
+    best = state.get("best")  # none when every candidate failed
+    return bool(best and best.evaluation and best.evaluation.success)
 
 
 def evaluate_planners(
     policy: Policy,
     env_factory: EnvFactory,
-    reward_model: RewardModel,
+    reward_model: RewardScorer,
+    planners: PlannerConfigs | Iterable[str] | None = None,
     *,
     split: str = "test",
     task_ids: list[str] | None = None,
-    n: int = 16,
-    planners: Sequence[str] = PLANNER_ROWS,
-    max_steps: int = 10,
-    seed: int = 0,
     outcomes_path: str | Path | None = None,
     max_concurrency: int = 8,
     reward_model_val_accuracy: float | None = None,
-    mcts_config: MCTSConfig | None = None,
-    reflexion_config: ReflexionConfig | None = None,
     limits: UsageLimits | None = None,
     progress: bool = True,
 ) -> EvaluationReport:
     """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
 
+    ``planners`` maps planner names to their configs (:data:`PlannerConfigs`), or lists names
+    (each matched to Best-of-N's budget); None: every planner of
+    :data:`~armap_agents.planners.PLANNERS`. Best-of-N always runs, as it gives the Sampling,
+    ARMAP-B and oracle rows: its config (default ``BestOfNConfig()``: N = 16, 10 steps) sets N,
+    the episode length and the seed of every method, Greedy's included, and selects by reward.
     ARMAP-R and ARMAP-M get the policy-call budget Best-of-N used on the same task, unless
     their configs say otherwise. LLM usage is recorded per method and task. ``limits`` is a
     budget for the whole run: when it is spent, the task in flight is dropped, the report
     covers the tasks done (``report.stopped`` says why) and a rerun with ``outcomes_path``
     resumes from there.
+
+    Example: ``evaluate_planners(policy, Game24Env, model, {"best_of_n": BestOfNConfig(n=8),
+    "reflexion": {"threshold": 0.5}})``.
     """
-    unknown = set(planners) - set(PLANNER_ROWS)
-    if unknown:
-        raise ConfigError(f"unknown planners {sorted(unknown)}; choose from {PLANNER_ROWS}")
+    configs = _planner_configs(planners)
+    bon = planner_config("best_of_n", configs.pop("best_of_n"))
+    assert isinstance(bon, BestOfNConfig)
+    if bon.selection != "reward":
+        raise ConfigError(
+            f"ARMAP-B is the reward model's pick: Best-of-N's selection must be 'reward', "
+            f"not {bon.selection!r} (the oracle row is always in the table)"
+        )
+    n, max_steps, seed = bon.n, bon.max_steps, bon.seed
+
+    def config_for(planner: str, policy_calls: int) -> BaseModel:
+        """``planner``'s config on a task where Best-of-N spent ``policy_calls``."""
+        given = configs[planner]
+        if isinstance(given, BaseModel):
+            return planner_config(planner, given)
+        matched = PLANNERS[planner].matched
+        fields = {"max_steps": max_steps, "seed": seed}
+        fields.update(matched(n, policy_calls) if matched else {})
+        return planner_config(planner, {**fields, **(given or {})})
+
+    for planner in configs:  # mistakes in the configs are found before any work
+        config_for(planner, 1)
     with closing(env_factory()) as env:
         name = env.name
         tasks = list(task_ids) if task_ids is not None else env.task_ids(split)
-    best_of_n = build_best_of_n_graph(
-        policy,
-        env_factory,
-        reward_model,
-        BestOfNConfig(n=n, selection="reward", max_steps=max_steps, seed=seed),
-    )
-    greedy = build_best_of_n_graph(
+    best_of_n = build_planner("best_of_n", policy, env_factory, reward_model, bon)
+    greedy = build_planner(
+        "best_of_n",
         policy,
         env_factory,
         None,
-        BestOfNConfig(n=1, selection="random", greedy=True, max_steps=max_steps, seed=seed),
+        {"n": 1, "selection": "random", "greedy": True, "max_steps": max_steps, "seed": seed},
     )
+    rows = [PLANNERS["best_of_n"].row_label(n), *(PLANNERS[p].row_label(n) for p in configs)]
     run_config = {"max_concurrency": max_concurrency}
     outcomes: dict[str, TaskOutcome] = {}
     appender = None
@@ -214,53 +244,59 @@ def evaluate_planners(
     stopped = None
 
     def run(graph: Any, task_id: str) -> tuple[dict[str, Any], float, Usage]:
+        """The graph's final state; when every candidate failed, a state with the ``error``,
+        the policy calls spent and no ``best`` (a failure on this task, not of the run)."""
         usage = UsageTracker()
         config = {**run_config, "callbacks": [run_usage, usage]}
-        state, seconds = _timed(lambda: graph.invoke({"task_id": task_id}, config))
+
+        def invoke() -> dict[str, Any]:
+            try:
+                return graph.invoke({"task_id": task_id}, config)
+            except AllCandidatesFailed as exc:
+                logger.warning("task %s: %s", task_id, exc)
+                return {"error": str(exc), "policy_calls": exc.policy_calls, "candidates": []}
+
+        state, seconds = _timed(invoke)
         return state, seconds, usage.usage
 
     def outcome_of(state: dict[str, Any], seconds: float, usage: Usage) -> MethodOutcome:
         return MethodOutcome(
             success=_success(state),
-            score=_env_score(state["best"]),
+            score=_env_score(state.get("best")),
             policy_calls=state["policy_calls"],
             reward_model_calls=state.get("reward_model_calls", 0),
             seconds=seconds,
             usage=usage,
+            error=state.get("error"),
         )
 
     for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress):
-        if task_id in outcomes and all(
-            _row_key(p, n) in outcomes[task_id].methods for p in planners
-        ):
+        if task_id in outcomes and all(row in outcomes[task_id].methods for row in rows):
             continue
-        b = run(best_of_n, task_id)
-        methods = {
-            "Greedy": outcome_of(*run(greedy, task_id)),
-            _row_key("best_of_n", n): outcome_of(*b),
-        }
-        budget = b[0]["policy_calls"]
-        if "reflexion" in planners:
-            cfg = reflexion_config or ReflexionConfig(max_trials=n, max_steps=max_steps, seed=seed)
-            graph = build_reflexion_graph(policy, env_factory, reward_model, cfg)
-            methods["ARMAP-R"] = outcome_of(*run(graph, task_id))
-        if "mcts" in planners:
-            cfg = mcts_config or MCTSConfig(
-                iterations=10 * n, max_policy_calls=budget, max_steps=max_steps, seed=seed
-            )
-            graph = build_mcts_graph(policy, env_factory, reward_model, cfg)
-            methods["ARMAP-M"] = outcome_of(*run(graph, task_id))
-        if run_usage.exhausted is not None:
-            # episodes were cut short by the budget: this task's figures would be wrong, so it
+        try:
+            b = run(best_of_n, task_id)
+            methods = {
+                "Greedy": outcome_of(*run(greedy, task_id)),
+                PLANNERS["best_of_n"].row_label(n): outcome_of(*b),
+            }
+            budget = b[0]["policy_calls"]
+            for planner in configs:
+                config = config_for(planner, budget)
+                graph = build_planner(planner, policy, env_factory, reward_model, config)
+                methods[PLANNERS[planner].row_label(n)] = outcome_of(*run(graph, task_id))
+        except BudgetExceeded as exc:
+            # the task in flight was cut short by the budget: its figures would be wrong, so it
             # is not recorded (a rerun with a larger budget does it again)
-            stopped = f"usage budget spent: {run_usage.exhausted}"
+            stopped = str(exc)
             logger.warning("evaluation stopped at task %s: %s", task_id, stopped)
             break
+        candidates = b[0]["candidates"]  # none kept when every one failed: N failures
         outcome = TaskOutcome(
             task_id=task_id,
-            candidates=[bool(c.evaluation and c.evaluation.success) for c in b[0]["candidates"]],
-            scores=b[0]["scores"],
-            candidate_scores=[_env_score(c) for c in b[0]["candidates"]],
+            candidates=[bool(c.evaluation and c.evaluation.success) for c in candidates]
+            or [False] * n,
+            scores=b[0].get("scores") or [None] * n,
+            candidate_scores=[_env_score(c) for c in candidates] or [0.0] * n,
             methods=methods,
         )
         outcomes[task_id] = outcome
@@ -280,8 +316,29 @@ def evaluate_planners(
     return report
 
 
-def _row_key(planner: str, n: int) -> str:
-    return {"best_of_n": f"ARMAP-B (N={n})", "reflexion": "ARMAP-R", "mcts": "ARMAP-M"}[planner]
+def _planner_configs(
+    planners: PlannerConfigs | Iterable[str] | None,
+) -> dict[str, BaseModel | Mapping[str, Any] | None]:
+    """``planners`` as ``{name: config or None}`` in the registry's order, Best-of-N always
+    included; an unknown name is a :class:`ConfigError`."""
+    if planners is None:
+        given: Mapping[str, Any] = dict.fromkeys(PLANNER_NAMES)
+    elif isinstance(planners, Mapping):
+        given = planners
+    elif isinstance(planners, str):
+        raise ConfigError(
+            f"planners: give a list of names or a mapping, not the string {planners!r}"
+        )
+    else:
+        given = dict.fromkeys(planners)
+    for name in given:
+        planner_spec(name)
+    return {name: given.get(name) for name in PLANNER_NAMES if name in given or name == "best_of_n"}
+
+
+def _other_rows(n: int) -> list[str]:
+    """The rows of the planners other than Best-of-N, in the registry's order."""
+    return [spec.row_label(n) for name, spec in PLANNERS.items() if name != "best_of_n"]
 
 
 def summarize(
@@ -295,7 +352,7 @@ def summarize(
     """Aggregate per-task outcomes into the rows of the table."""
     if not outcomes:
         raise ValueError("no outcomes to summarize")
-    armap_b = _row_key("best_of_n", n)
+    armap_b = PLANNERS["best_of_n"].row_label(n)
 
     def row(method: str, label: str | None = None) -> MethodRow:
         results = [o.methods[method] for o in outcomes]
@@ -329,7 +386,7 @@ def summarize(
         ),
         row("Greedy"),
         bon,
-        *(row(m) for m in ("ARMAP-R", "ARMAP-M") if all(m in o.methods for o in outcomes)),
+        *(row(m) for m in _other_rows(n) if all(m in o.methods for o in outcomes)),
         MethodRow(
             method=f"oracle Best-of-{n}",
             success_rate=statistics.fmean(any(o.candidates) for o in outcomes),
@@ -352,10 +409,16 @@ def summarize(
             "machine": machine_description(),
         },
     )
-    if any(r.method in ("ARMAP-R", "ARMAP-M") for r in rows):
+    if any(r.method in _other_rows(n) for r in rows):
         report.notes["Budgets"] = (
             "ARMAP-R and ARMAP-M stop starting new work once they have spent Best-of-N's "
             "policy calls on the task"
+        )
+    failed = Counter(m for o in outcomes for m, r in o.methods.items() if r.error)
+    if failed:
+        report.notes["Failed"] = (
+            "tasks where every candidate of a method failed, counted as failures (each "
+            "task's outcome keeps the error): " + ", ".join(f"{m} {k}" for m, k in failed.items())
         )
     return report
 

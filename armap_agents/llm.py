@@ -34,6 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from armap_agents.config import StrictConfig
 from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.prompts import StructuredFormat
 
@@ -240,7 +241,7 @@ def max_tokens_kwargs(model: BaseChatModel, max_tokens: int | None) -> dict[str,
     return kwargs
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(StrictConfig):
     """Bounded exponential backoff with jitter for transient API failures."""
 
     max_attempts: int = 5
@@ -302,7 +303,7 @@ def _retrying(retry: RetryPolicy | None) -> Retrying:
         reraise=True,
         before_sleep=lambda state: logger.warning(
             "LLM call failed (%s); retry %d of %d",
-            type(state.outcome.exception()).__name__,
+            type(state.outcome.exception()).__name__,  # type: ignore[union-attr]  # set by then
             state.attempt_number,
             retry.max_attempts - 1,
         ),
@@ -367,7 +368,7 @@ class Usage(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
 
-class UsageLimits(BaseModel):
+class UsageLimits(StrictConfig):
     """A per-run budget. Costs are per 1,000 tokens, in whatever currency you price in."""
 
     max_calls: int | None = None

@@ -56,7 +56,7 @@ def _packaged_gguf(distribution: str) -> Path:
         ) from None
     for file in dist.files or []:
         if str(file).endswith(".gguf"):
-            return Path(dist.locate_file(file))
+            return Path(str(dist.locate_file(file)))
     raise ConfigError(f"no .gguf file found in the installed package {distribution!r}")
 
 

@@ -106,7 +106,7 @@ class TrajectoryMemory:
         import faiss
 
         self.embedder = embedder or MiniLMEmbedder()
-        self.index = faiss.IndexFlatIP(self.embedder.dim)
+        self.index: faiss.Index = faiss.IndexFlatIP(self.embedder.dim)
         self.records: list[MemoryRecord] = []
 
     def __len__(self) -> int:

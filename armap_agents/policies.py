@@ -19,6 +19,7 @@ from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import BaseModel, ConfigDict, Field
 
 from armap_agents._seeding import stable_seed
+from armap_agents.errors import ConfigError
 from armap_agents.llm import (
     RetryPolicy,
     generate_with_retries,
@@ -85,7 +86,7 @@ class RandomPolicy:
 
     def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
         if not context.valid_actions:
-            raise ValueError(
+            raise ConfigError(
                 "RandomPolicy needs an environment that lists its valid actions "
                 "(valid_actions() returned nothing)"
             )

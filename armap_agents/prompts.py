@@ -23,15 +23,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from armap_agents.config import StrictConfig
 
 __all__ = ["PromptGuide", "StructuredFormat", "action_response_format", "prompt_guide"]
 
 
-class PromptGuide(BaseModel):
+class PromptGuide(StrictConfig):
     """What an environment adds to the generic prompts (plain text; may hold an example)."""
-
-    model_config = ConfigDict(frozen=True)
 
     action: str = ""
     """Added to the policy's system prompt: the action syntax, the rules, a worked example."""

@@ -25,8 +25,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from armap_agents.config import StrictConfig
 from armap_agents.errors import ConfigError
 from armap_agents.types import Step, Trajectory, render_trajectory
 
@@ -48,14 +49,12 @@ _OBSERVATION = "Observation: "
 _ACTION = "Action: "
 
 
-class TrajectoryView(BaseModel):
+class TrajectoryView(StrictConfig):
     """How a trajectory becomes the reward model's text (see the module docstring).
 
     With the defaults (no budget, no rewrites) the text is exactly
     :func:`~armap_agents.types.render_trajectory`'s.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_chars: int | None = Field(None, ge=64)
     """Budget of the whole trajectory text in characters (the intent is not counted); the

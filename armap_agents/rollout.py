@@ -2,7 +2,8 @@
 
 :func:`run_episode` optionally replays a fixed action prefix first (no policy calls), which is
 how planners without state copies reach a search-tree node: reset, then replay the node's
-actions. :func:`replay` does only that part.
+actions. :func:`replay` does only that part. :func:`usable_candidates` is the planners' one
+rule for failed episodes: never chosen, never scored, an error when none is left.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import Environment
+from armap_agents.errors import AllCandidatesFailed, BudgetExceeded
 from armap_agents.policies import Policy, PolicyContext
 from armap_agents.prompts import prompt_guide
 from armap_agents.types import Observation, Step, Trajectory
 
-__all__ = ["policy_context", "replay", "run_episode"]
+__all__ = ["policy_context", "replay", "run_episode", "usable_candidates"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +72,24 @@ def run_episode(
 
     ``prefix`` actions are replayed first without asking the policy; ``max_steps`` counts them.
     ``notes`` (e.g. reflections on earlier attempts) are shown to the policy at every step.
-    Never raises for a failing policy or environment: the episode ends there and
-    ``info["error"]`` says what happened, so a run accounts for every episode.
-    ``info["policy_calls"]`` counts the policy's decisions.
+    A failing policy or environment ends the episode there and its ``error`` says what
+    happened, so a run accounts for every episode; a spent usage budget
+    (:class:`~armap_agents.errors.BudgetExceeded`) is raised instead: it stops the whole run.
+    ``policy_calls`` counts the policy's decisions.
     """
-    info: dict = {"policy_calls": 0, "invalid_actions": 0, "seed": seed}
+    info: dict = {"invalid_actions": 0, "seed": seed}
     observation = Observation(instruction="", text="")
     steps: list[Step] = []
     done = False
     evaluation = None
+    policy_calls = 0
+    error = None
     try:
         observation, steps, done = replay(env, task_id, prefix)
         while not done and len(steps) < max_steps:
             context = policy_context(env, task_id, observation, steps, notes)
             choice = policy.act(context, seed=stable_seed(seed, len(steps)), greedy=greedy)
-            info["policy_calls"] += 1
+            policy_calls += 1
             result = env.step(choice.action)
             steps.append(
                 Step(action=choice.action, observation=result.observation, valid=result.valid)
@@ -94,9 +99,11 @@ def run_episode(
                 info["env"] = result.info  # what the environment reported last (e.g. a price)
             done = result.done
         evaluation = env.evaluate()
+    except BudgetExceeded:
+        raise  # not this episode's failure: the run has to stop
     except Exception as exc:  # noqa: BLE001 - an episode failure must not end the run
         logger.warning("episode %s of task %s failed: %r", episode_id, task_id, exc)
-        info["error"] = f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
     return Trajectory(
         task_id=task_id,
         intent=observation.instruction,
@@ -105,5 +112,26 @@ def run_episode(
         episode_id=episode_id,
         done=done,
         evaluation=evaluation,
+        policy_calls=policy_calls,
+        error=error,
         info=info,
     )
+
+
+def usable_candidates(candidates: Sequence[Trajectory], task_id: str) -> list[int]:
+    """Indices of the candidates that did not fail, in order: the only ones a planner scores
+    or chooses. All of them reached ``reset``, so each carries the task's intent.
+
+    Raises :class:`~armap_agents.errors.AllCandidatesFailed` (with every error and the policy
+    calls spent) when there is none.
+    """
+    usable = [i for i, c in enumerate(candidates) if c.error is None]
+    if not usable:
+        errors = [c.error or "" for c in candidates]
+        raise AllCandidatesFailed(
+            f"all {len(candidates)} candidate episodes of task {task_id} failed "
+            f"(first error: {errors[0] if errors else 'none run'})",
+            errors,
+            policy_calls=sum(c.policy_calls for c in candidates),
+        )
+    return usable

@@ -12,16 +12,19 @@ Two implementations behind one interface (:class:`Synthesizer`):
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from armap_agents.environments.base import Relabeler
+from armap_agents.errors import ConfigError
 from armap_agents.llm import RetryPolicy, invoke_with_retries, max_tokens_kwargs, reply_text
 from armap_agents.types import Step, Trajectory, Triplet, render_trajectory
 
@@ -32,6 +35,7 @@ __all__ = [
     "SynthesisResult",
     "Synthesizer",
     "default_synthesis_prompt",
+    "relabeler_options",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,49 @@ class RelabelSynthesizer:
 
     def synthesize(self, trajectories: list[Trajectory], *, seed: int) -> SynthesisResult:
         return SynthesisResult(triplets=self.relabeler.relabel(trajectories, seed))
+
+
+def relabeler_options(
+    constructor: Callable[..., Relabeler], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``options`` for a relabeler (``armap synthesize --relabel-option truncated=false``),
+    checked against ``constructor``'s keyword arguments and converted to their annotated types
+    (``"no"`` to ``False`` for a ``bool``, ``"4"`` to ``4`` for an ``int``).
+
+    Raises :class:`~armap_agents.errors.ConfigError` naming the relabeler's options for a key it
+    does not take, and saying what is wrong with a value its annotation refuses."""
+    name = getattr(constructor, "__name__", repr(constructor))
+    try:
+        parameters = inspect.signature(constructor).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: nothing to check against
+        return dict(options)
+    settable = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    unknown = sorted(set(options) - set(settable))
+    if unknown and not takes_any:
+        raise ConfigError(
+            f"relabeler {name} has no option {', '.join(map(repr, unknown))}; its options are "
+            f"{', '.join(settable) or 'none'}"
+        )
+    try:
+        # a class: the annotations of its __init__ (mypy's [misc] warning is for instances)
+        init = constructor.__init__ if isinstance(constructor, type) else constructor  # type: ignore[misc]
+        hints = typing.get_type_hints(init)
+    except Exception:  # noqa: BLE001 - annotations that do not resolve: values kept as given
+        hints = {}
+    checked = {}
+    for key, value in options.items():
+        try:
+            adapter = TypeAdapter(hints[key], config=ConfigDict(arbitrary_types_allowed=True))
+        except Exception:  # noqa: BLE001 - no annotation, or none pydantic can check
+            checked[key] = value
+            continue
+        try:
+            checked[key] = adapter.validate_python(value)
+        except ValidationError as exc:
+            problems = "; ".join(error["msg"] for error in exc.errors())
+            raise ConfigError(f"relabeler {name} option {key}={value!r}: {problems}") from None
+    return checked
 
 
 class _NegativeStep(BaseModel):
@@ -163,7 +210,7 @@ class LLMSynthesizer:
         ``prompt_guide.synthesis``) is added to the default prompt; a custom ``prompt`` replaces
         the default entirely."""
         if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+            raise ConfigError("max_attempts must be at least 1")
         self.model = model
         self.prompt = prompt or functools.partial(default_synthesis_prompt, guide=guide)
         self.max_attempts = max_attempts

@@ -1,22 +1,31 @@
-"""Test doubles for code that calls chat models. For unit tests only: not a real LLM.
+"""Test doubles, for unit tests and benchmarks only: not a real LLM, reward model or tool.
 
-:class:`ScriptedChatModel` is a LangChain chat model that replies with a fixed script (or a
-function of the prompt), so graphs, policies and synthesizers can be tested without a server.
+* :class:`ScriptedChatModel`: a LangChain chat model that replies with a fixed script (or a
+  function of the prompt), so graphs, policies and synthesizers can be tested without a server;
+* :class:`ConstantReward` and :class:`FunctionReward`: reward scorers
+  (:class:`~armap_agents.reward.scorer.RewardScorer`) that give every trajectory one value, or
+  the value of a function, so planners can be tested without a trained model;
+* :func:`toy_tools`: three tiny LangChain tools (``echo``, ``add``, ``pick``) for
+  :class:`~armap_agents.environments.tools.ToolEnvironment` tests and parser fuzzing.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.tools import BaseTool, tool
 from pydantic import ConfigDict, PrivateAttr
 
-__all__ = ["ScriptedChatModel"]
+from armap_agents.errors import ConfigError
+from armap_agents.types import Trajectory
+
+__all__ = ["ConstantReward", "FunctionReward", "ScriptedChatModel", "toy_tools"]
 
 Responder = Callable[[list[BaseMessage]], str]
 
@@ -66,7 +75,7 @@ class ScriptedChatModel(BaseChatModel):
             elif self.replies:
                 texts.append(self.replies[(index + k) % len(self.replies)])
             else:
-                raise ValueError("ScriptedChatModel needs replies or a responder")
+                raise ConfigError("ScriptedChatModel needs replies or a responder")
         # like OpenAI: every choice carries the whole request's usage
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
         completion_tokens = sum(len(text.split()) for text in texts)
@@ -81,3 +90,48 @@ class ScriptedChatModel(BaseChatModel):
                 for text in texts
             ]
         )
+
+
+class FunctionReward:
+    """A fake reward scorer for unit tests: ``fn(intent, trajectory)`` is each trajectory's
+    value. :attr:`calls` counts the ``score`` calls (one per batch, as a planner makes them)."""
+
+    def __init__(self, fn: Callable[[str, Trajectory], float]) -> None:
+        self.fn = fn
+        self.calls = 0
+
+    def score(self, intent: str, trajectories: Sequence[Trajectory]) -> list[float]:
+        """``[fn(intent, t) for t in trajectories]``."""
+        self.calls += 1
+        return [float(self.fn(intent, t)) for t in trajectories]
+
+
+class ConstantReward(FunctionReward):
+    """A fake reward scorer for unit tests that cannot tell trajectories apart: every one
+    gets ``value``."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        super().__init__(lambda intent, trajectory: value)
+        self.value = value
+
+
+def toy_tools() -> list[BaseTool]:
+    """Three tiny tools for tests and parser fuzzing: ``echo(text)`` repeats its text,
+    ``add(a, b=0)`` adds two integers, ``pick(fruit)`` takes ``"apple"`` or ``"melon"``."""
+
+    @tool
+    def echo(text: str) -> str:
+        """Repeat the text."""
+        return text
+
+    @tool
+    def add(a: int, b: int = 0) -> int:
+        """Add two integers."""
+        return a + b
+
+    @tool
+    def pick(fruit: Literal["apple", "melon"]) -> str:
+        """Pick a fruit."""
+        return fruit
+
+    return [echo, add, pick]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "Evaluation",
@@ -71,7 +71,10 @@ class Trajectory(BaseModel):
     """One episode: the task, the intent it is judged against, and the steps taken.
 
     ``evaluation`` holds the environment's verdict (metrics only); it never enters the text
-    the reward model or the memory sees.
+    the reward model or the memory sees. ``error`` is set when the episode failed (the
+    environment or the policy raised): such a trajectory is kept for the record but is never
+    a planner's choice. Files written before these fields existed kept ``error`` and
+    ``policy_calls`` in ``info``; they are read into the fields.
     """
 
     task_id: str
@@ -81,7 +84,29 @@ class Trajectory(BaseModel):
     episode_id: str = ""
     done: bool = False
     evaluation: Evaluation | None = None
+    policy_calls: int = Field(0, ge=0)
+    """How many decisions the policy made (replayed actions are not counted)."""
+    error: str | None = None
+    """Why the episode failed (``"ExceptionType: message"``), or None when it did not."""
     info: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_from_info(cls, data: Any) -> Any:
+        """Older files: ``info["error"]`` and ``info["policy_calls"]`` become the fields."""
+        if not isinstance(data, dict) or not isinstance(data.get("info"), dict):
+            return data
+        moved = [k for k in ("error", "policy_calls") if k in data["info"]]
+        if not moved:
+            return data
+        info = {k: v for k, v in data["info"].items() if k not in moved}
+        lifted = {k: data["info"][k] for k in moved if data.get(k) is None}
+        return {**data, **lifted, "info": info}
+
+    @property
+    def failed(self) -> bool:
+        """Whether the episode failed (see ``error``)."""
+        return self.error is not None
 
     @property
     def actions(self) -> list[str]:

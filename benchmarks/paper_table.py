@@ -7,7 +7,7 @@ or with an API model. Run::
     python benchmarks/paper_table.py --env webshop                 # generated catalog
     python benchmarks/paper_table.py --env game24 --llm local:smollm2 --size tiny
 
-The subsets (see ``armap_agents/_quickstart.py``): ScienceWorld's find-living-thing,
+The subsets (``quickstart_plan`` in ``armap_agents/pipeline.py``): ScienceWorld's find-living-thing,
 find-non-living-thing, find-plant and find-animal tasks (the first train variations of each,
 spread evenly; the first 2 test variations of each); ALFWorld's six task types (6 train
 games each, 2 valid_unseen games each); WebShop's generated catalog (train goals, 50 test
@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from _report import figure_path, header, save_results
 
-from armap_agents.cli import main as armap
+from armap_agents.pipeline import run_pipeline
 
 
 def run() -> int:
@@ -41,19 +40,17 @@ def run() -> int:
     parser.add_argument("--run-dir", type=Path, help="default: benchmarks/runs/<env>[-llm]")
     args = parser.parse_args()
     run_dir = args.run_dir or Path("benchmarks/runs") / (args.env + ("-llm" if args.llm else ""))
-    argv = ["quickstart", "--env", args.env, "--size", args.size, "--run-dir", str(run_dir)]
-    if args.llm:
-        argv += ["--llm", args.llm]
-    if args.data_dir:
-        argv += ["--env-option", f"data_dir={args.data_dir}"]
-    started = time.perf_counter()
-    status = armap(argv)
-    minutes = (time.perf_counter() - started) / 60
-    report = run_dir / "evaluation" / "report.md"
-    if status or not report.is_file():
-        return status or 1
+    result = run_pipeline(
+        run_dir,
+        env=args.env,
+        env_options={"data_dir": args.data_dir} if args.data_dir else None,
+        size=args.size,
+        llm=args.llm,
+    )
+    minutes = result.seconds / 60
+    layout = result.layout
     name = f"paper_table_{args.env}" + ("-llm" if args.llm else "")
-    png = shutil.copyfile(run_dir / "evaluation" / "results.png", figure_path(name))
+    png = shutil.copyfile(layout.plot, figure_path(name))
     policy = f"LLMPolicy over `{args.llm}`" if args.llm else "RandomPolicy"
     markdown = "\n".join(
         [
@@ -61,10 +58,10 @@ def run() -> int:
             "",
             header(("llama-cpp-python",) if args.llm else ()),
             "",
-            f"`armap quickstart` run in {run_dir} ({minutes:.1f} min in this run; stages "
-            "already done in the run directory are skipped, so time a fresh one).",
+            f"`armap quickstart` (`run_pipeline`) run in {run_dir} ({minutes:.1f} min in this "
+            "run; stages already done in the run directory are skipped, so time a fresh one).",
             "",
-            report.read_text(encoding="utf-8").strip(),
+            layout.report.read_text(encoding="utf-8").strip(),
             "",
             f"![planners]({png.name})",
         ]

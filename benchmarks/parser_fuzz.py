@@ -33,10 +33,8 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from typing import Literal
 
 from _report import header, save_results
-from langchain_core.tools import tool
 
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.environments.tools import ToolEnvironment
@@ -45,7 +43,7 @@ from armap_agents.llm import RetryPolicy, json_object_reply
 from armap_agents.policies import LLMPolicy, PolicyContext, parse_action
 from armap_agents.reward.judge import parse_rating
 from armap_agents.synthesizers import parse_synthesis
-from armap_agents.testing import ScriptedChatModel
+from armap_agents.testing import ScriptedChatModel, toy_tools
 
 TARGET_MS = 50.0
 VALID = ["4 + 8 = 12", "4 * 8 = 32", "4 - 8 = -4", "8 / 4 = 2", "click[buy now]"]
@@ -164,24 +162,6 @@ def _policy_context() -> PolicyContext:
     )
 
 
-@tool
-def echo(text: str) -> str:
-    """Repeat the text."""
-    return text
-
-
-@tool
-def add(a: int, b: int = 0) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-def pick(fruit: Literal["apple", "melon"]) -> str:
-    """Pick a fruit."""
-    return fruit
-
-
 Target = tuple[Callable[[str], object], tuple[type[BaseException], ...], list[str]]
 
 
@@ -190,7 +170,7 @@ def targets() -> dict[str, Target]:
     game = Game24Env(puzzles=[(4, 4, 6, 8)])
     shop = WebShopEnv()
     tools = ToolEnvironment(
-        [echo, add, pick],
+        toy_tools(),
         [{"id": "1", "instruction": "Say hello."}],
         lambda task, episode: episode.finished,
     )

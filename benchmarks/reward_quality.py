@@ -1,7 +1,7 @@
 """Reward-model quality against the number of synthesized training triplets, per environment.
 
 ``--env game24|webshop|scienceworld`` (default ``game24``). Data: the environment's quickstart
-workload (``quickstart_plan(env, "full", llm=False)`` in ``armap_agents/_quickstart.py``): its
+workload (``quickstart_plan(env, "full", llm=False)`` in ``armap_agents/pipeline.py``): its
 train tasks explored by the random policy (its episodes per task and step limit, seed 0) and
 relabeled in hindsight by the environment's relabeler into ``(intent, positive, negative)``
 triplets, split by task into train / validation (10%). These are the same files, with the same
@@ -87,7 +87,6 @@ from armap_agents import RandomPolicy, RewardModel, RewardModelConfig, run_episo
 from armap_agents._jsonl import JsonlAppender, iter_jsonl, read_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents._provenance import env_defines
-from armap_agents._quickstart import quickstart_plan, spread
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import EnvFactory
 from armap_agents.environments.registry import default_registry, opened_factory
@@ -100,6 +99,7 @@ from armap_agents.graphs.synthesize import (
     synthesize,
 )
 from armap_agents.memory import MiniLMEmbedder
+from armap_agents.pipeline import quickstart_plan, spread
 from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.synthesizers import RelabelSynthesizer
@@ -212,7 +212,7 @@ def candidate_sets(
                         max_steps=work.max_steps,
                         episode_id=f"{task}#{i}",
                     )
-                    if "error" in trajectory.info:
+                    if trajectory.failed:
                         failed += 1
                         continue
                     appender.append(trajectory)

@@ -31,13 +31,13 @@ from pathlib import Path
 from _report import header, save_results
 
 from armap_agents import RandomPolicy, run_episode
-from armap_agents._quickstart import quickstart_plan, spread
 from armap_agents.environments.registry import default_registry
+from armap_agents.pipeline import quickstart_plan, spread
 from armap_agents.reward.model import resolve_backbone
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Trajectory
 
-# the reward model's window per environment in the quickstart (see armap_agents/_quickstart.py)
+# the reward model's window per environment in the quickstart (see armap_agents/pipeline.py)
 WINDOWS = {"game24": 128, "webshop": 512, "scienceworld": 512, "alfworld": 512}
 
 

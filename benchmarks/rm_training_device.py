@@ -1,11 +1,13 @@
-"""Reward-model training on the CPU and on a GPU: time per 1,000 pairs and accuracy.
+"""Reward-model training on the CPU and on a GPU, in float32 and bf16: time per 1,000 pairs and
+accuracy.
 
 The same reward model (``--backbone``, ``--max-length``, LoRA r=16 on every linear layer,
 WebShop's trajectory view fitted to the window) is trained the same way (``--epochs``, batch
 ``--batch-size`` pairs, lr, seed) on the same WebShop triplets on each device asked for that
-is here: ``cpu``, and ``cuda`` when torch sees a GPU (bf16 autocast, the head and the loss in
-float32), each with and without gradient checkpointing as ``--checkpointing`` says. Where
-there is no GPU, the table says so and shows the CPU rows only.
+is here: ``cpu``, and ``cuda`` when torch sees a GPU, in each precision of ``--precisions``
+(``float32``; ``bfloat16``: autocast, the head and the loss in float32, what ``"auto"`` picks on
+a GPU and on a CPU with native bf16), with and without gradient checkpointing as
+``--checkpointing`` says. Where there is no GPU, the table says so and shows the CPU rows only.
 
 Data: random-policy WebShop episodes relabeled in hindsight by WebShop's relabeler, prepared
 (and reused) by ``benchmarks/trainer_vs_trl.py``'s ``prepare_data`` under
@@ -16,7 +18,7 @@ interpreter, one after the other, so its peak memory is its own.
 Run (offline)::
 
     python benchmarks/rm_training_device.py                        # MiniLM, 512 tokens
-    python benchmarks/rm_training_device.py --checkpointing off,on
+    python benchmarks/rm_training_device.py --checkpointing off,on --precisions bfloat16
     python benchmarks/rm_training_device.py --backbone smollm2 --max-length 2048 --train 200
     python benchmarks/rm_training_device.py --quick                # 64 / 32 pairs, a smoke run
 
@@ -78,6 +80,7 @@ def worker(args: argparse.Namespace) -> dict:
             view=default_registry().reward_view(ENV),
         ),
         device=args.device,
+        precision=args.precision,
     )
     setup = time.perf_counter() - started
     texts = [model.render(t.positive) for t in train] + [model.render(t.negative) for t in train]
@@ -91,6 +94,7 @@ def worker(args: argparse.Namespace) -> dict:
         learning_rate=args.lr,
         seed=args.seed,
         device=args.device,
+        precision=args.precision,
         gradient_accumulation_steps=args.grad_accum,
         gradient_checkpointing=args.gradient_checkpointing,
     )
@@ -112,6 +116,7 @@ def worker(args: argparse.Namespace) -> dict:
     )
     return {
         "device": str(model.device),
+        "precision": args.precision,
         "gradient_checkpointing": args.gradient_checkpointing,
         "train_pairs": len(train),
         "val_pairs": len(val),
@@ -129,7 +134,9 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
-def run_variant(args: argparse.Namespace, data: Path, device: str, checkpointing: bool) -> dict:
+def run_variant(
+    args: argparse.Namespace, data: Path, device: str, precision: str, checkpointing: bool
+) -> dict:
     """One variant in a fresh interpreter; its measurements come back as JSON."""
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
         command = [
@@ -142,6 +149,8 @@ def run_variant(args: argparse.Namespace, data: Path, device: str, checkpointing
             result.name,
             "--device",
             device,
+            "--precision",
+            precision,
             "--backbone",
             args.backbone,
             "--max-length",
@@ -165,6 +174,23 @@ def run_variant(args: argparse.Namespace, data: Path, device: str, checkpointing
         return json.loads(Path(result.name).read_text())
 
 
+def _run_and_say(
+    args: argparse.Namespace, data: Path, device: str, precision: str, checkpointing: bool
+) -> dict:
+    print(
+        f"[{device}, {precision}, checkpointing {'on' if checkpointing else 'off'}] training ...",
+        flush=True,
+    )
+    row = run_variant(args, data, device, precision, checkpointing)
+    print(
+        f"  {row['seconds']:.0f} s for {row['train_pairs']} pairs "
+        f"({row['seconds'] / row['train_pairs'] * 1000:,.0f} s per 1,000), val "
+        f"accuracy {row['val_accuracy']:.1%}, peak {row['peak_mib']:,.0f} MiB",
+        flush=True,
+    )
+    return row
+
+
 def gpu_note() -> str | None:
     """Why there are no GPU rows, or None when torch sees a CUDA GPU."""
     import torch
@@ -176,23 +202,28 @@ def gpu_note() -> str | None:
 
 
 def markdown(rows: list[dict], args: argparse.Namespace, note: str | None, loads) -> str:
-    cpu = {r["gradient_checkpointing"]: r for r in rows if r["device"] == "cpu"}
+    cpu = {
+        r["gradient_checkpointing"]: r
+        for r in rows
+        if r["device"] == "cpu" and r["precision"] == "float32"
+    }
     lines = [
-        f"# Reward-model training: CPU vs GPU\n\n{header()}  ",
+        f"# Reward-model training: CPU vs GPU, float32 vs bf16\n\n{header()}  ",
         f"torch threads (CPU): {args.threads}; load average (1/5/15 min) before / after: "
         f"{loads[0]} / {loads[1]}\n",
         f"{args.backbone}, max length {args.max_length} tokens, LoRA r=16 on every linear "
         f"layer, WebShop's view; {args.epochs} epoch(s), batch {args.batch_size} pairs "
-        f"(in {args.grad_accum} micro-batch(es)), lr {args.lr:g}, seed {args.seed}; on "
-        "CUDA bf16 autocast.\n",
+        f"(in {args.grad_accum} micro-batch(es)), lr {args.lr:g}, seed {args.seed}; "
+        "bfloat16: autocast (the pooled state, the head and the loss in float32). Speed-up: "
+        "against the CPU in float32 with the same checkpointing.\n",
     ]
     if note:
         lines.append(f"**{note}.**\n")
     lines += [
-        "| device | gradient checkpointing | train pairs | tokens per text (mean) | at the "
-        "window | training (s) | s per 1,000 pairs | speed-up vs CPU | peak memory (MiB) | "
-        "scoring s per 1,000 pairs | val pairs | val accuracy |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| device | precision | gradient checkpointing | train pairs | tokens per text (mean) "
+        "| at the window | training (s) | s per 1,000 pairs | speed-up vs CPU | "
+        "peak memory (MiB) | scoring s per 1,000 pairs | val pairs | val accuracy |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         per_1000 = r["seconds"] / r["train_pairs"] * 1000
@@ -203,7 +234,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, note: str | None, loads
             else "–"
         )
         lines.append(
-            f"| {r['device']} | {'on' if r['gradient_checkpointing'] else 'off'} | "
+            f"| {r['device']} | {r['precision']} | "
+            f"{'on' if r['gradient_checkpointing'] else 'off'} | "
             f"{r['train_pairs']:,} | {r['mean_tokens']:.0f} | {r['at_window']:.0%} | "
             f"{r['seconds']:.0f} | {per_1000:,.0f} | {speedup} | "
             f"{r['peak_mib']:,.0f} ({r['peak_kind']}) | "
@@ -240,6 +272,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--devices", default="cpu,cuda", help="those of them that are here")
     parser.add_argument("--checkpointing", default="off", help="off, on, or off,on")
+    parser.add_argument(
+        "--precisions", default="float32,bfloat16", help="float32, bfloat16 or both"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="64 / 32 pairs, not saved")
     # a worker's own arguments (the script calls itself once per variant)
@@ -247,6 +282,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--device", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--gradient-checkpointing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -265,17 +301,13 @@ def main() -> int:
     data = prepare_data(ENV, n_train, n_val, args.seed)
     loads = [_load_average()]
     rows = []
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    if not precisions or not set(precisions) <= {"float32", "bfloat16"}:
+        parser.error("--precisions: float32, bfloat16 or float32,bfloat16")
     for device in devices:
-        for on in checkpointing:
-            print(f"[{device}, checkpointing {'on' if on else 'off'}] training ...", flush=True)
-            row = run_variant(args, data, device, on)
-            print(
-                f"  {row['seconds']:.0f} s for {row['train_pairs']} pairs "
-                f"({row['seconds'] / row['train_pairs'] * 1000:,.0f} s per 1,000), val "
-                f"accuracy {row['val_accuracy']:.1%}, peak {row['peak_mib']:,.0f} MiB",
-                flush=True,
-            )
-            rows.append(row)
+        for precision in precisions:
+            for on in checkpointing:
+                rows.append(_run_and_say(args, data, device, precision, on))
     loads.append(_load_average())
     table = markdown(rows, args, note, loads)
     RUNS.mkdir(parents=True, exist_ok=True)

@@ -385,7 +385,7 @@ def parallel_table(
                 state = graph.invoke({"task_id": task}, run_config)
                 wall += time.perf_counter() - start
                 if planner.startswith("Best"):
-                    critical += max(int(t.info["policy_calls"]) for t in state["candidates"])
+                    critical += max(t.policy_calls for t in state["candidates"])
                 else:
                     # a server that ignores n costs a second level on the first proposal
                     critical += mcts_critical_calls(state) + (policy.server_honours_n is False)

@@ -61,10 +61,12 @@ def run() -> int:
         candidates, scores = state["candidates"], state["scores"]
         for w in weights:
             objectives = [WeightedObjective(minus_price_paid, weight=w)] if w else []
-            values = [
-                combined_value(s, t, objectives) for s, t in zip(scores, candidates, strict=True)
-            ]
-            picks[w].append(candidates[values.index(max(values))])
+            values = {  # a failed candidate has no score: never picked
+                i: combined_value(s, t, objectives)
+                for i, (s, t) in enumerate(zip(scores, candidates, strict=True))
+                if s is not None
+            }
+            picks[w].append(candidates[max(values, key=values.__getitem__)])
     lines = [
         "# WebShop: buy cheaper with a price objective",
         "",

@@ -66,7 +66,10 @@ def test_killing_explore_midway_loses_and_duplicates_nothing(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys) -> None:
+def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch) -> None:
+    from armap_agents import pipeline
+    from armap_agents.pipeline import RunLayout, run_pipeline
+
     run = tmp_path / "run"
     assert main(["quickstart", "--size", "tiny", "--run-dir", str(run)]) == 0
     out = capsys.readouterr().out
@@ -96,6 +99,21 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys) -> None:
     assert "already done" in again
     table = lambda text: [ln for ln in text.splitlines() if ln.startswith("|")]  # noqa: E731
     assert table(again) == table(out)
+    # the CLI's run directory is run_pipeline's (RunLayout): the same run, no new work
+    layout = RunLayout(run)
+    for path in (layout.train_result, layout.outcomes, layout.report_json, layout.plot):
+        assert path.is_file(), path
+
+    def no_new_work(**kwargs):
+        raise AssertionError("a stage that was done ran again")
+
+    monkeypatch.setattr(pipeline, "synthesize_triplets", no_new_work)
+    monkeypatch.setattr(pipeline, "train_reward_model", no_new_work)
+    said: list[str] = []
+    result = run_pipeline(run, size="tiny", echo=said.append)
+    assert result.layout == layout and result.report.tasks == 5
+    assert any(line.startswith("explored 0 new episodes") for line in said)
+    assert result.report.to_markdown() + "\n" == layout.report.read_text()
     # plan with the trained model, by each planner
     plan = ["plan", "--model", str(run / "reward_model"), "--task", "950"]
     assert main([*plan, "--n", "4"]) == 0

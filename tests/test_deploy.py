@@ -30,16 +30,15 @@ from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
 from armap_agents.graphs.explore import ExploreConfig, build_explore_graph
 from armap_agents.local_llm import free_port
 from armap_agents.policies import RandomPolicy
+from armap_agents.testing import FunctionReward
 from armap_agents.types import Trajectory
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class FakeFewerNumbersReward:
+def fewer_numbers_reward() -> FunctionReward:
     """A fake reward model: fewer numbers left (a finished game) scores higher."""
-
-    def score(self, intent, trajectories, *, batch_size=64):
-        return [-len(t.final_observation.split(":", 1)[1].split()) for t in trajectories]
+    return FunctionReward(lambda intent, t: -len(t.final_observation.split(":", 1)[1].split()))
 
 
 class FakeReadRuntime:
@@ -60,7 +59,7 @@ class PlanAndReport(TypedDict, total=False):
 
 def test_planner_graph_is_a_node_of_a_user_graph_and_streams_progress() -> None:
     planner = build_best_of_n_graph(
-        RandomPolicy(), Game24Env, FakeFewerNumbersReward(), BestOfNConfig(n=3, max_steps=4)
+        RandomPolicy(), Game24Env, fewer_numbers_reward(), BestOfNConfig(n=3, max_steps=4)
     )
     graph = StateGraph(PlanAndReport)
     graph.add_node("plan", planner)  # the compiled graph itself is the node

@@ -9,6 +9,7 @@ import pytest
 from armap_agents._jsonl import read_jsonl
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.evaluation import TaskOutcome, evaluate_planners
+from armap_agents.graphs.best_of_n import BestOfNConfig
 from armap_agents.llm import RetryPolicy, UsageLimits
 from armap_agents.policies import LLMPolicy
 from armap_agents.reward.model import RewardModel
@@ -34,10 +35,8 @@ def _evaluate(reward_model, tmp_path, limits=None):
         policy,
         Game24Env,
         reward_model,
+        {"best_of_n": BestOfNConfig(n=2, max_steps=3)},
         task_ids=["1", "2", "3"],
-        n=2,
-        planners=["best_of_n"],
-        max_steps=3,
         outcomes_path=tmp_path / "outcomes.jsonl",
         limits=limits,
         progress=False,

@@ -10,9 +10,9 @@ import pytest
 
 from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
-from armap_agents.errors import ConfigError
+from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.graphs.best_of_n import BestOfNConfig, build_best_of_n_graph
-from armap_agents.graphs.explore import ExploreConfig, explore
+from armap_agents.graphs.explore import ExploreConfig, explore, failures_path
 from armap_agents.graphs.synthesize import (
     TRAIN_FILE,
     VAL_FILE,
@@ -23,7 +23,7 @@ from armap_agents.graphs.synthesize import (
 from armap_agents.llm import RetryPolicy
 from armap_agents.policies import LLMPolicy, RandomPolicy
 from armap_agents.synthesizers import LLMSynthesizer, RelabelSynthesizer, parse_synthesis
-from armap_agents.testing import ScriptedChatModel
+from armap_agents.testing import FunctionReward, ScriptedChatModel
 from armap_agents.types import Trajectory, Triplet
 
 NO_WAIT = RetryPolicy(max_attempts=2, initial_wait=0.0, max_wait=0.0, jitter=0.0)
@@ -71,7 +71,7 @@ def test_explore_with_a_scripted_llm_policy(tmp_path) -> None:
     assert result.finished == 2
     for t in read_jsonl(tmp_path / "t.jsonl", Trajectory):
         assert len(t.steps) == 3 and all(s.valid for s in t.steps)
-        assert t.info["policy_calls"] == 3
+        assert t.policy_calls == 3
     assert len(model.calls) == 6
 
 
@@ -171,11 +171,9 @@ def test_parse_synthesis_accepts_fenced_json() -> None:
     assert out.intent == "obtain 10 from 1 2 3 4" and len(out.negative) == 1
 
 
-class FakeStepCountReward:
+def step_count_reward() -> FunctionReward:
     """A fake reward model for graph tests: prefers trajectories with more valid steps."""
-
-    def score(self, intent, trajectories, *, batch_size=64):
-        return [float(sum(s.valid for s in t.steps)) for t in trajectories]
+    return FunctionReward(lambda intent, t: sum(s.valid for s in t.steps))
 
 
 def test_best_of_n_with_a_scripted_llm_policy() -> None:
@@ -185,7 +183,7 @@ def test_best_of_n_with_a_scripted_llm_policy() -> None:
     graph = build_best_of_n_graph(
         LLMPolicy(model, retry=NO_WAIT),
         env_factory,
-        FakeStepCountReward(),
+        step_count_reward(),
         BestOfNConfig(n=1, max_steps=3),
     )
     state = graph.invoke({"task_id": "1"})
@@ -194,7 +192,7 @@ def test_best_of_n_with_a_scripted_llm_policy() -> None:
 
 def test_best_of_n_selects_by_reward_and_by_oracle() -> None:
     graph = build_best_of_n_graph(
-        RandomPolicy(), Game24Env, FakeStepCountReward(), BestOfNConfig(n=8, seed=3)
+        RandomPolicy(), Game24Env, step_count_reward(), BestOfNConfig(n=8, seed=3)
     )
     state = graph.invoke({"task_id": "950"}, {"max_concurrency": 4})
     assert [c.info["candidate"] for c in state["candidates"]] == list(range(8))
@@ -243,10 +241,11 @@ def test_a_usage_budget_stops_the_run_and_keeps_what_was_done(tmp_path) -> None:
     model = ScriptedChatModel(responder=first_valid_action, callbacks=[tracker])
     out = tmp_path / "t.jsonl"
     config = ExploreConfig(task_ids=["1", "2", "3", "4"], episodes_per_task=1, max_concurrency=1)
-    result = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
+    with pytest.raises(BudgetExceeded, match="7 LLM calls"):
+        explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
     assert tracker.usage.calls == 7 and len(model.calls) == 7  # the 8th call never went out
-    assert (result.finished, result.failed) == (2, 2)  # 3 calls per game, one game at a time
-    assert len(read_jsonl(out, Trajectory)) == 2
+    # 3 calls per game, one game at a time: two games saved, the cut one is no failed episode
+    assert len(read_jsonl(out, Trajectory)) == 2 and not failures_path(out).exists()
     # a larger budget resumes the rest
     tracker.limits = UsageLimits(max_calls=100)
     again = explore(LLMPolicy(model, retry=NO_WAIT), Game24Env, out, config, progress=False)
@@ -261,7 +260,8 @@ def test_the_call_budget_holds_under_concurrency(tmp_path) -> None:
     config = ExploreConfig(
         task_ids=[str(i) for i in range(1, 9)], max_concurrency=4, episodes_per_task=1
     )
-    explore(
-        LLMPolicy(model, retry=NO_WAIT), Game24Env, tmp_path / "t.jsonl", config, progress=False
-    )
+    with pytest.raises(BudgetExceeded):
+        explore(
+            LLMPolicy(model, retry=NO_WAIT), Game24Env, tmp_path / "t.jsonl", config, progress=False
+        )
     assert len(model.calls) == 7 and tracker.usage.calls == 7

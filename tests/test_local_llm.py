@@ -68,7 +68,7 @@ def test_llama_server_drives_explore_synthesize_and_best_of_n(tmp_path) -> None:
         )
         assert result.finished + result.failed == 2 and result.finished >= 1
         trajectories = read_jsonl(out, Trajectory)
-        assert all(t.steps and t.info["policy_calls"] >= 1 for t in trajectories)
+        assert all(t.steps and t.policy_calls >= 1 for t in trajectories)
 
         synthesizer = LLMSynthesizer(chat, max_per_task=1, max_attempts=2)
         counts = synthesize(synthesizer, out, tmp_path / "synthesis", progress=False)
@@ -209,7 +209,7 @@ def test_quickstart_with_the_local_llm_end_to_end(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "explore: LLM policy local:smollm2" in out and "| ARMAP-B (N=2) |" in out
     trajectories = read_jsonl(run / "trajectories.jsonl", Trajectory)
-    assert trajectories and all(t.info["policy_calls"] >= 1 for t in trajectories)
+    assert trajectories and all(t.policy_calls >= 1 for t in trajectories)
     assert (run / "reward_model" / "armap_reward.json").is_file()
 
 

@@ -18,12 +18,10 @@ import math
 import re
 import signal
 from collections.abc import Iterator
-from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from armap_agents.environments.game24 import Game24Env
@@ -37,7 +35,7 @@ from armap_agents.memory import TrajectoryMemory
 from armap_agents.policies import ActionChoice, LLMPolicy, PolicyContext, parse_action
 from armap_agents.reward.judge import parse_rating
 from armap_agents.synthesizers import SynthesisOutput, parse_synthesis
-from armap_agents.testing import ScriptedChatModel
+from armap_agents.testing import FunctionReward, ScriptedChatModel, toy_tools
 from armap_agents.types import StepResult
 
 LIMIT_S = 10
@@ -266,27 +264,9 @@ def test_webshop_step_answers_any_action(shop: WebShopEnv, text: str) -> None:
         assert result.observation.startswith("Invalid action:") and shop.valid_actions() == before
 
 
-@tool
-def echo(text: str) -> str:
-    """Repeat the text."""
-    return text
-
-
-@tool
-def add(a: int, b: int = 0) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-def pick(fruit: Literal["apple", "melon"]) -> str:
-    """Pick a fruit."""
-    return fruit
-
-
 def _tool_env() -> ToolEnvironment:
     tasks = [{"id": "1", "instruction": "Say hello."}]
-    return ToolEnvironment([echo, add, pick], tasks, lambda task, episode: episode.finished)
+    return ToolEnvironment(toy_tools(), tasks, lambda task, episode: episode.finished)
 
 
 tool_actions = st.one_of(
@@ -449,11 +429,9 @@ HOSTILE_REPLIES = [
 ]
 
 
-class StepCountReward:
+def step_count_reward() -> FunctionReward:
     """A fake reward model: more valid steps are better."""
-
-    def score(self, intent, trajectories, *, batch_size=64):
-        return [float(sum(s.valid for s in t.steps)) for t in trajectories]
+    return FunctionReward(lambda intent, t: sum(s.valid for s in t.steps))
 
 
 def _hostile_model() -> ScriptedChatModel:
@@ -475,14 +453,14 @@ def test_hostile_replies_do_not_end_an_mcts_search() -> None:
     graph = build_mcts_graph(
         policy,
         lambda: Game24Env(puzzles=[(4, 4, 6, 8)]),
-        StepCountReward(),
+        step_count_reward(),
         MCTSConfig(iterations=6, max_policy_calls=None, expansion_k=3),
         checkpointer=InMemorySaver(),  # the state, actions included, is serialized
     )
     with time_limit(60):
         state = graph.invoke({"task_id": "1"}, {"configurable": {"thread_id": "hostile"}})
     assert state["iteration"] == 6 and len(state["nodes"]) > 1
-    assert "error" not in state["best"].info
+    assert state["best"].error is None
     json.dumps(state["nodes"]).encode()  # plain data that UTF-8 encodes: no surrogate got in
 
 
@@ -491,13 +469,13 @@ def test_hostile_replies_are_invalid_steps_in_best_of_n() -> None:
     graph = build_best_of_n_graph(
         policy,
         lambda: Game24Env(puzzles=[(4, 4, 6, 8)]),
-        StepCountReward(),
+        step_count_reward(),
         BestOfNConfig(n=4, max_steps=4),
     )
     with time_limit(60):
         state = graph.invoke({"task_id": "1"}, {"max_concurrency": 1})
     candidates = state["candidates"]
-    assert len(candidates) == 4 and not any("error" in t.info for t in candidates)
+    assert len(candidates) == 4 and not any(t.failed for t in candidates)
     steps = [s for t in candidates for s in t.steps]
     assert any(not s.valid for s in steps) and any(s.valid for s in steps)
     assert all(math.isfinite(v) for v in state["values"])
@@ -526,7 +504,7 @@ def test_a_hostile_reflection_does_not_end_a_reflexion_search(tmp_path) -> None:
     graph = build_reflexion_graph(
         LLMPolicy(_hostile_model(), retry=NO_WAIT, max_reasks=0),
         lambda: Game24Env(puzzles=[(4, 4, 6, 8)]),
-        StepCountReward(),
+        step_count_reward(),
         ReflexionConfig(max_trials=3, threshold=100, max_steps=3),
         reflector=ScriptedChatModel(replies=["Try \ud800 the largest numbers last.", DEEP]),
         memory=TrajectoryMemory.open(store, HashEmbedder()),
@@ -534,6 +512,6 @@ def test_a_hostile_reflection_does_not_end_a_reflexion_search(tmp_path) -> None:
     )
     with time_limit(60):
         state = graph.invoke({"task_id": "1"})
-    assert len(state["attempts"]) == 3 and not any("error" in t.info for t in state["attempts"])
+    assert len(state["attempts"]) == 3 and not any(t.failed for t in state["attempts"])
     assert state["reflections"][0] == "Try \ufffd the largest numbers last."
     assert len(TrajectoryMemory.load(store, HashEmbedder()).records) == 2

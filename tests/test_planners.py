@@ -25,7 +25,7 @@ from armap_agents.memory import TrajectoryMemory
 from armap_agents.planners import build_planner
 from armap_agents.policies import LLMPolicy, RandomPolicy
 from armap_agents.reward.objectives import WeightedObjective, fewer_steps, numeric_attribute
-from armap_agents.testing import ScriptedChatModel
+from armap_agents.testing import ConstantReward, ScriptedChatModel
 from armap_agents.tree_view import tree_to_json, write_tree_html
 from armap_agents.types import Step, Trajectory
 
@@ -196,13 +196,6 @@ def test_objectives() -> None:
     viewed = _trajectory(["a"], [True], price=12.5)  # a price seen, nothing bought
     bought = viewed.model_copy(update={"info": {"env": {"price": 30.0, "purchased": True}}})
     assert paid(viewed) == -1000.0 and paid(bought) == -30.0
-
-
-class ConstantReward:
-    """A fake reward model that cannot tell candidates apart."""
-
-    def score(self, intent, trajectories, *, batch_size=64):
-        return [0.0] * len(trajectories)
 
 
 def test_a_step_count_objective_changes_the_pick_on_game24() -> None:

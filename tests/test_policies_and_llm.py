@@ -75,7 +75,7 @@ def test_llm_policy_gives_up_and_the_env_records_invalid() -> None:
     trajectory = run_episode(Game24Env(), policy, "1", seed=0, max_steps=2)
     assert len(model.calls) == 4  # 2 steps x (ask + 1 re-ask)
     assert all(not s.valid for s in trajectory.steps)
-    assert trajectory.info["invalid_actions"] == 2 and "error" not in trajectory.info
+    assert trajectory.info["invalid_actions"] == 2 and trajectory.error is None
 
 
 def test_llm_policy_plays_a_whole_game() -> None:

@@ -371,6 +371,52 @@ def test_the_head_scores_in_float32_under_bf16_autocast(small_reward_model_confi
     assert torch.allclose(mixed, exact, atol=0.05), (mixed, exact)
 
 
+def test_precision_auto_is_bf16_on_a_gpu_that_has_it(monkeypatch) -> None:
+    from armap_agents.reward.model import resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("auto", cpu) == torch.float32  # bf16 on a CPU: opt-in
+    assert resolve_precision("bfloat16", cpu) == torch.bfloat16
+    assert resolve_precision("float32", cuda) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert resolve_precision("auto", cuda) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", cuda) == torch.float32
+    assert resolve_precision("auto", torch.device("mps")) == torch.float32
+    with pytest.raises(ConfigError, match="'bfloat16' is not supported on mps"):
+        resolve_precision("bfloat16", torch.device("mps"))
+    with pytest.raises(ConfigError, match="unknown precision 'fp8'"):
+        resolve_precision("fp8", cpu)
+
+
+def test_a_model_trains_and_scores_in_the_precision_it_is_given(
+    small_reward_model_config, tmp_path
+) -> None:
+    """bf16 (autocast) and float32 learn the same pairs; the model keeps its precision, a
+    reload takes one, and a wrong name fails before any work."""
+    train, val = _triplets([str(i) for i in range(1, 9)]), _triplets(["400", "401", "402"])
+    results = {}
+    for precision in ("float32", "bfloat16"):
+        model = RewardModel.create(small_reward_model_config, device="cpu", precision=precision)
+        config = RewardTrainerConfig(
+            epochs=2, batch_size=8, learning_rate=2e-3, precision=precision
+        )
+        result = RewardTrainer(model, config).train(train, val, progress=False)
+        assert model.precision == precision and result.step_losses[-1] < result.step_losses[0]
+        results[precision] = (model, result)
+    (exact, a), (mixed, b) = results["float32"], results["bfloat16"]
+    assert abs(a.best_val_accuracy - b.best_val_accuracy) <= 0.25
+    intents = [t.intent for t in val]
+    texts = [t.positive.render() for t in val]
+    assert mixed.score_texts(intents, texts) != exact.score_texts(intents, texts)
+    saved = mixed.save(tmp_path / "rm")
+    reloaded = RewardModel.load(saved, device="cpu", precision="bfloat16")
+    assert reloaded.score_texts(intents, texts) == mixed.score_texts(intents, texts)
+    assert RewardModel.load(saved, device="cpu", precision="float32").precision == "float32"
+    with pytest.raises(ConfigError, match="unknown precision"):
+        reloaded.to("cpu", precision="half")  # type: ignore[arg-type]
+
+
 def test_batches_by_tokens_keep_order_and_budget() -> None:
     from armap_agents.reward.model import _pack_by_tokens
 
@@ -493,9 +539,10 @@ def test_train_cli_takes_device_and_memory_flags() -> None:
 
     args = build_parser().parse_args(
         ["train", "--data", "d", "--out", "o", "--device", "cpu", "--grad-accum", "2"]
-        + ["--gradient-checkpointing", "--backbone", "smollm2"]
+        + ["--gradient-checkpointing", "--backbone", "smollm2", "--precision", "float32"]
     )
     assert (args.device, args.grad_accum, args.gradient_checkpointing) == ("cpu", 2, True)
+    assert args.precision == "float32"
     assert args.backbone == "smollm2"
 
 

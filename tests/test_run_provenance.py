@@ -11,11 +11,11 @@ import pytest
 
 from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents._provenance import env_defines, manifest_path, read_manifest
-from armap_agents._quickstart import default_run_dir
 from armap_agents.cli import build_parser, main
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.errors import CheckpointError
 from armap_agents.graphs.explore import ExploreConfig, explore
+from armap_agents.pipeline import default_run_dir
 from armap_agents.policies import RandomPolicy
 from armap_agents.types import Trajectory
 
@@ -183,13 +183,13 @@ def test_quickstart_refuses_a_run_directory_another_environment_made(tmp_path, c
 def test_a_quickstart_run_directory_is_checked_before_any_work(
     tmp_path, capsys, monkeypatch
 ) -> None:
-    from armap_agents import cli
+    from armap_agents import pipeline
 
-    def interrupted(args) -> None:
+    def interrupted(**kwargs) -> None:
         raise KeyboardInterrupt
 
     run = tmp_path / "run"
-    monkeypatch.setattr(cli, "run_explore", interrupted)
+    monkeypatch.setattr(pipeline, "explore_trajectories", interrupted)
     assert main(["quickstart", "--size", "tiny", "--run-dir", str(run)]) == 130
     defines = read_manifest(run, "quickstart")["defines"]
     assert (defines["env"], defines["size"], defines["n"]) == ("game24", "tiny", 16)

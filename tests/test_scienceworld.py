@@ -399,7 +399,7 @@ def test_an_unrecoverable_jvm_raises_environment_crashed(monkeypatch) -> None:
     assert "boil/0" in str(info.value)
     # run_episode records it as a failed episode instead of raising
     trajectory = run_episode(env, RandomPolicy(), "boil/0", seed=0, max_steps=2)
-    assert "EnvironmentCrashed" in trajectory.info["error"]
+    assert "EnvironmentCrashed" in (trajectory.error or "")
     env.close()
     assert not _alive(pid)
 
@@ -476,7 +476,7 @@ def reward_model(small_reward_model_config):
 @pytest.mark.slow
 def test_reward_model_scores_a_scienceworld_trajectory(sw: ScienceWorldEnv, reward_model) -> None:
     trajectory = run_episode(sw, RandomPolicy(), "boil/0", seed=5, max_steps=3)
-    assert "error" not in trajectory.info
+    assert trajectory.error is None
     (score,) = reward_model.score(trajectory.intent, [trajectory])
     assert isinstance(score, float) and math.isfinite(score)
 
@@ -493,6 +493,6 @@ def test_best_of_n_episode_on_scienceworld(reward_model) -> None:
     )
     state = graph.invoke({"task_id": "boil/0"}, {"max_concurrency": 1})
     assert len(state["candidates"]) == 2 and len(state["scores"]) == 2
-    assert all("error" not in c.info for c in state["candidates"])
+    assert all(c.error is None for c in state["candidates"])
     assert isinstance(state["best"], Trajectory) and state["best"].steps
     assert state["best"].evaluation is not None

@@ -16,20 +16,13 @@ from langchain_core.tracers.run_collector import RunCollectorCallbackHandler
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.planners import build_planner
 from armap_agents.policies import LLMPolicy
-from armap_agents.testing import ScriptedChatModel
+from armap_agents.testing import ConstantReward, ScriptedChatModel
 
 
 def last_valid_action(messages) -> str:
     """A fake LLM that answers with the last listed valid action."""
     listed = re.findall(r"^- (.+)$", str(messages[-1].content), re.MULTILINE)
     return f"Action: {listed[-1]}"
-
-
-class ConstantReward:
-    """A fake reward model: every trajectory scores -1 (so Reflexion always reflects)."""
-
-    def score(self, intent, trajectories, *, batch_size=64):
-        return [-1.0] * len(trajectories)
 
 
 def _runs(run) -> list:
@@ -51,9 +44,8 @@ def test_a_tracer_in_the_invoke_config_sees_every_chat_model_call(planner, confi
     policy_model = ScriptedChatModel(responder=last_valid_action)
     reflector = ScriptedChatModel(replies=["Use the largest numbers last."])
     extra = {"reflector": reflector} if planner == "reflexion" else {}
-    graph = build_planner(
-        planner, LLMPolicy(policy_model), Game24Env, ConstantReward(), config, **extra
-    )
+    always_low = ConstantReward(-1.0)  # so Reflexion always reflects
+    graph = build_planner(planner, LLMPolicy(policy_model), Game24Env, always_low, config, **extra)
     tracer = RunCollectorCallbackHandler()
     state = graph.invoke(
         {"task_id": "1"},

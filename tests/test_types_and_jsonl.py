@@ -25,7 +25,7 @@ def _trajectory(n_steps: int = 2) -> Trajectory:
         episode_id="7#0",
         done=True,
         evaluation=Evaluation(success=True, score=1.0),
-        info={"policy_calls": n_steps},
+        policy_calls=n_steps,
     )
 
 

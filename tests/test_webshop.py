@@ -380,7 +380,7 @@ def test_a_random_policy_episode_ends_with_an_evaluation(shop: WebShopEnv) -> No
     scores, prices = [], []
     for seed in range(10):
         t = run_episode(shop, RandomPolicy(), "4", seed=seed, max_steps=15)
-        assert "error" not in t.info and t.evaluation is not None
+        assert t.error is None and t.evaluation is not None
         assert 0.0 <= t.evaluation.score <= 1.0
         scores.append(t.evaluation.score)
         if t.done:

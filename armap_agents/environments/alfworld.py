@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from armap_agents.errors import ConfigError, MissingDependency
+from armap_agents.errors import ConfigError, MissingDependency, UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
 
@@ -191,7 +191,7 @@ def task_type(task_id: str) -> str:
         head = part.split("-", 1)[0]
         if head in TASK_TYPES or head.startswith("pick_") or head.startswith("look_"):
             return head
-    raise KeyError(
+    raise UnknownName(
         f"cannot read a task type from {task_id!r}: ALFWorld task ids look like "
         "'valid_seen/pick_and_place_simple-Book-None-SideTable-329/trial_...'"
     )
@@ -623,7 +623,7 @@ class AlfWorldEnv:
             rel = rel.parent
         path = self.root.joinpath(*rel.parts) / GAME_FILE
         if ".." in rel.parts or rel.is_absolute() or not rel.parts or not path.is_file():
-            raise KeyError(
+            raise UnknownName(
                 f"unknown ALFWorld task {task_id!r}: task ids are game directories under "
                 f"{str(self.root)!r}, like 'valid_seen/<task>/<trial>' (see task_ids())"
             )

@@ -180,7 +180,7 @@ class Game24Env:
                 raise IndexError
             return self._puzzles[rank - 1]
         except (ValueError, IndexError):
-            raise KeyError(
+            raise UnknownName(
                 f"unknown Game of 24 task {task_id!r}: task ids are ranks 1..{len(self._puzzles)}"
             ) from None
 

@@ -14,6 +14,7 @@ import collections
 import random
 from collections.abc import Callable, Sequence
 
+from armap_agents.errors import ConfigError
 from armap_agents.types import Trajectory, Triplet
 
 __all__ = ["OutcomeRelabeler", "ScoresFn", "evaluation_scores", "first_lead", "outcome_triplet"]
@@ -64,7 +65,7 @@ class OutcomeRelabeler:
         scores: ScoresFn | None = None,
     ) -> None:
         if negatives_per_positive < 1:
-            raise ValueError("negatives_per_positive must be at least 1")
+            raise ConfigError("negatives_per_positive must be at least 1")
         self.negatives_per_positive = negatives_per_positive
         self.prefixes = prefixes
         self.truncated = truncated
@@ -74,7 +75,7 @@ class OutcomeRelabeler:
         rng = random.Random(seed)
         groups: dict[str, list[tuple[Trajectory, list[float]]]] = collections.defaultdict(list)
         for t in trajectories:
-            if "error" in t.info or not t.steps or not t.intent:
+            if t.failed or not t.steps or not t.intent:
                 continue
             scores = self.scores(t)
             if scores:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from armap_agents.environments.base import Environment
+from armap_agents.errors import ConfigError
 
 __all__ = ["EnvPool"]
 
@@ -49,7 +50,7 @@ class EnvPool:
 
     def __init__(self, factory: Callable[[], Environment], *, max_idle: int = 8) -> None:
         if max_idle < 0:
-            raise ValueError(f"max_idle must be >= 0, got {max_idle}")
+            raise ConfigError(f"max_idle must be >= 0, got {max_idle}")
         self.factory = factory
         self.max_idle = max_idle
         self.created = 0
@@ -65,7 +66,7 @@ class EnvPool:
                 self.created += 1
         if env is None:
             env = self.factory()
-        return _Lease(env, self)  # type: ignore[return-value]
+        return _Lease(env, self)
 
     def _release(self, env: Environment) -> None:
         with self._lock:

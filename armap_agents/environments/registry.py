@@ -6,6 +6,10 @@ environment): that is how the command line runs an environment no registry knows
 (``armap quickstart --env examples/guess_number.py:GuessNumber``). Its relabeler is the
 class's ``relabeler`` attribute (a relabeler class, or a classmethod returning a relabeler)
 when it has one, else the generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler`.
+
+:func:`default_registry` is one registry per process: what ``default_registry().register(...)``
+adds is seen by :func:`make_env`, the command line run in the same process (``main([...])``) and
+the deployment's graphs.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ __all__ = [
 
 class EnvRegistry:
     """Maps a name to an environment constructor and, optionally, its relabeler; an import
-    path (``module:Class``, ``file.py:Class``) is loaded and registered on first use."""
+    path (``module:Class``, ``file.py:Class``) is loaded on use (once per process, by
+    :func:`~armap_agents._import_path.load_import_path`) and never joins :meth:`names`."""
 
     def __init__(self) -> None:
         self._envs: dict[str, Callable[..., Environment]] = {}
@@ -47,16 +52,28 @@ class EnvRegistry:
         factory: Callable[..., Environment],
         relabeler: Callable[..., Relabeler] | None = None,
     ) -> None:
+        """Make ``name`` build environments with ``factory`` (and relabelers with
+        ``relabeler``; none: the generic :class:`OutcomeRelabeler`); a name registered before
+        is replaced."""
         self._envs[name] = factory
+        self._relabelers.pop(name, None)
         if relabeler is not None:
             self._relabelers[name] = relabeler
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (an unknown name raises :class:`UnknownName`)."""
+        if name not in self._envs:
+            raise UnknownName(f"unknown environment {name!r}; known: {', '.join(self.names())}")
+        del self._envs[name]
+        self._relabelers.pop(name, None)
+
     def names(self) -> list[str]:
+        """The registered names (import paths are not listed)."""
         return sorted(self._envs)
 
     def constructor(self, name: str) -> Callable[..., Environment]:
         """What builds ``name``: the registered constructor, or the object an import path
-        names (loaded, checked to be callable, and registered under that path)."""
+        names (loaded and checked to be callable)."""
         if name in self._envs:
             return self._envs[name]
         if not is_import_path(name):
@@ -70,8 +87,6 @@ class EnvRegistry:
                 f"environment {name!r} is a {type(obj).__name__}, not a class or a function "
                 "returning an environment"
             )
-        relabeler = getattr(obj, "relabeler", None)
-        self.register(name, obj, relabeler if callable(relabeler) else None)
         return obj
 
     def make(self, name: str, **kwargs: Any) -> Environment:
@@ -117,10 +132,14 @@ class EnvRegistry:
 
     def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
         """What builds ``name``'s relabeler (to see which arguments it takes): the registered
-        one, else the generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler`
-        (pairs by the environment's own verdicts)."""
-        self.constructor(name)  # an unknown name raises; an import path is loaded
-        return self._relabelers.get(name, OutcomeRelabeler)
+        one (for an import path, the class's callable ``relabeler`` attribute), else the
+        generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler` (pairs by the
+        environment's own verdicts)."""
+        constructor = self.constructor(name)  # an unknown name raises; an import path loads
+        if name in self._envs:
+            return self._relabelers.get(name, OutcomeRelabeler)
+        relabeler = getattr(constructor, "relabeler", None)
+        return relabeler if callable(relabeler) else OutcomeRelabeler
 
     def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
         """``name``'s programmatic relabeler, built with ``kwargs``."""
@@ -147,9 +166,12 @@ def check_arguments(constructor: Callable[..., Any], kwargs: dict[str, Any], wha
         ) from None
 
 
+@functools.cache
 def default_registry() -> EnvRegistry:
-    """A registry holding the built-in environments (ScienceWorld and ALFWorld need their
-    extras, Java for ScienceWorld and a data directory for ALFWorld, when one is made)."""
+    """The process's registry, made on first use with the built-in environments (ScienceWorld
+    and ALFWorld need their extras, Java for ScienceWorld and a data directory for ALFWorld,
+    when one is made); every call returns the same registry, so an environment registered on
+    it is known to :func:`make_env`, the command line and the deployment."""
     from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
     from armap_agents.environments.game24 import Game24Env, Game24Relabeler
     from armap_agents.environments.scienceworld import ScienceWorldEnv, ScienceWorldRelabeler

@@ -156,14 +156,14 @@ def parse_task_id(task_id: str) -> tuple[str, int]:
     """``"boil/3"`` -> ``("boil", 3)``; a malformed id or unknown task raises ``KeyError``."""
     name, sep, variation = task_id.rpartition("/")
     if not sep or not variation.strip().isdigit():
-        raise KeyError(
+        raise UnknownName(
             f"ScienceWorld task ids look like '<task-name>/<variation>', e.g. 'boil/3', "
             f"not {task_id!r}"
         )
     try:
         return task_name(name), int(variation)
     except ConfigError as exc:
-        raise KeyError(str(exc)) from None
+        raise UnknownName(str(exc)) from None
 
 
 def variation_splits(n_variations: int) -> dict[str, list[int]]:
@@ -375,10 +375,8 @@ def curate_actions(
     for kind in order:
         actions = by_kind.get(kind, [])
         if max_per_kind is not None and len(actions) > max_per_kind:
-            ranked = sorted(
-                actions,
-                key=lambda a, k=kind: (-relevance(a, k), zlib.crc32(a.encode("utf-8"))),
-            )
+            rank = {a: (-relevance(a, kind), zlib.crc32(a.encode("utf-8"))) for a in actions}
+            ranked = sorted(actions, key=rank.__getitem__)
             keep = set(ranked[:max_per_kind])
             actions = [a for a in actions if a in keep]
         out.extend(actions)
@@ -703,7 +701,9 @@ class ScienceWorldEnv:
     def _load(self, server: Any, task: str, variation: int, gold: bool = False) -> str:
         error = str(server.load(task, variation, self.simplification, gold) or "")
         if error.startswith("ERROR"):
-            raise KeyError(f"ScienceWorld cannot load {format_task_id(task, variation)}: {error}")
+            raise UnknownName(
+                f"ScienceWorld cannot load {format_task_id(task, variation)}: {error}"
+            )
         return str(server.step("look around"))
 
     def _restore(self, server: Any, episode: _Episode) -> None:

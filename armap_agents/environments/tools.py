@@ -56,7 +56,7 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from armap_agents.errors import ConfigError
+from armap_agents.errors import ConfigError, UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, StepResult
 
@@ -251,7 +251,7 @@ class ToolEnvironment:
         ids = [t.id for t in self._tasks.values() if t.split == split]
         if not ids:
             splits = sorted({t.split for t in self._tasks.values()})
-            raise ValueError(
+            raise UnknownName(
                 f"no task of split {split!r}; the tasks' splits are {splits} (or 'all')"
             )
         return ids
@@ -261,7 +261,7 @@ class ToolEnvironment:
         try:
             return self._tasks[task_id]
         except KeyError:
-            raise KeyError(f"unknown task {task_id!r} of environment {self.name!r}") from None
+            raise UnknownName(f"unknown task {task_id!r} of environment {self.name!r}") from None
 
     def reset(self, task_id: str) -> Observation:
         task = self.task(task_id)
@@ -590,9 +590,9 @@ def _enumerable_arguments(tool: BaseTool) -> list[dict[str, Any]] | None:
     else:
         json_schema = _json_schema(tool)
         defs = json_schema.get("$defs", {})
-        required = set(json_schema.get("required", []))
+        required_names = set(json_schema.get("required", []))
         for name, prop in json_schema.get("properties", {}).items():
-            fields.append((name, _finite_json_values(_resolve(prop, defs)), name in required))
+            fields.append((name, _finite_json_values(_resolve(prop, defs)), name in required_names))
     names, choices = [], []
     for name, values, required in fields:
         if values is None:

@@ -9,6 +9,11 @@ picks the highest. The same graph gives the baselines: ``selection="random"`` (S
 candidate at random), ``greedy=True, n=1`` (Greedy: the policy's most likely action each step)
 and ``selection="oracle"`` (pick by the environment's own evaluator: the upper bound of any
 selection rule, for metrics only).
+
+A candidate whose episode failed (its ``error`` is set) is neither scored nor chosen, by any
+selection; it stays in ``candidates`` with its error (score ``None``). When every candidate
+failed, the graph raises :class:`~armap_agents.errors.AllCandidatesFailed`; a spent usage
+budget (:class:`~armap_agents.errors.BudgetExceeded`) stops it too.
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ from typing import Annotated, Any, Literal
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-from pydantic import BaseModel, Field
+from pydantic import Field
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._seeding import stable_seed
+from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
 from armap_agents.policies import Policy
-from armap_agents.reward.model import RewardModel
 from armap_agents.reward.objectives import WeightedObjective, combined_value
-from armap_agents.rollout import run_episode
+from armap_agents.reward.scorer import RewardScorer
+from armap_agents.rollout import run_episode, usable_candidates
 from armap_agents.types import Trajectory
 
 __all__ = ["BestOfNConfig", "BestOfNState", "build_best_of_n_graph"]
@@ -38,7 +44,7 @@ __all__ = ["BestOfNConfig", "BestOfNState", "build_best_of_n_graph"]
 Selection = Literal["reward", "oracle", "random"]
 
 
-class BestOfNConfig(BaseModel):
+class BestOfNConfig(StrictConfig):
     """How many candidates, how they are sampled, and how the winner is chosen."""
 
     n: int = Field(16, ge=1)
@@ -47,6 +53,7 @@ class BestOfNConfig(BaseModel):
     max_steps: int = Field(10, ge=1)
     seed: int = 0
     score_batch_size: int = Field(64, ge=1)
+    """At most this many candidates per call of the reward scorer."""
 
 
 class _Rollout(TypedDict):
@@ -66,9 +73,9 @@ class BestOfNState(TypedDict, total=False):
     task_id: str
     seed: int
     candidates: Annotated[list[Trajectory], _merge_candidates]
-    scores: list[float]
-    """Reward-model score per candidate."""
-    values: list[float]
+    scores: list[float | None]
+    """Reward-model score per candidate (``None`` for a failed one: not scored)."""
+    values: list[float | None]
     """Score plus weighted objectives per candidate: what ``selection="reward"`` maximises."""
     best_index: int
     best: Trajectory
@@ -79,7 +86,7 @@ class BestOfNState(TypedDict, total=False):
 def build_best_of_n_graph(
     policy: Policy,
     env_factory: EnvFactory,
-    reward_model: RewardModel | None = None,
+    reward_model: RewardScorer | None = None,
     config: BestOfNConfig | None = None,
     *,
     objectives: Sequence[WeightedObjective] = (),
@@ -124,40 +131,41 @@ def build_best_of_n_graph(
 
     def select(state: BestOfNState) -> dict[str, Any]:
         candidates = state["candidates"]
-        reward_calls = 0
+        usable = usable_candidates(candidates, state["task_id"])
+        scored = [0.0] * len(usable)
         if reward_model is not None:
-            scores = reward_model.score(
-                candidates[0].intent, candidates, batch_size=config.score_batch_size
-            )
-            reward_calls = len(candidates)
-        else:
-            scores = [0.0] * len(candidates)
-        values = [combined_value(s, t, objectives) for s, t in zip(scores, candidates, strict=True)]
+            chosen = [candidates[i] for i in usable]  # all share the task's intent
+            size = config.score_batch_size
+            scored = [
+                s
+                for start in range(0, len(chosen), size)
+                for s in reward_model.score(chosen[0].intent, chosen[start : start + size])
+            ]
+        score = dict(zip(usable, scored, strict=True))
+        value = {i: combined_value(s, candidates[i], objectives) for i, s in score.items()}
         if config.selection == "reward":
-            best = max(range(len(candidates)), key=lambda i: (values[i], -i))
+            best = max(usable, key=lambda i: (value[i], -i))
         elif config.selection == "oracle":
             best = max(
-                range(len(candidates)),
-                key=lambda i: (
-                    candidates[i].evaluation.score if candidates[i].evaluation else -1.0,
-                    -i,
-                ),
+                usable,
+                key=lambda i: (e.score if (e := candidates[i].evaluation) else -1.0, -i),
             )
         else:
             best = random.Random(
                 stable_seed(state.get("seed", config.seed), state["task_id"], "pick")
-            ).randrange(len(candidates))
+            ).choice(usable)
         return {
-            "scores": scores,
-            "values": values,
+            "scores": [score.get(i) for i in range(len(candidates))],
+            "values": [value.get(i) for i in range(len(candidates))],
             "best_index": best,
             "best": candidates[best],
-            "policy_calls": sum(int(t.info.get("policy_calls", 0)) for t in candidates),
-            "reward_model_calls": reward_calls,
+            "policy_calls": sum(t.policy_calls for t in candidates),
+            "reward_model_calls": len(usable) if reward_model is not None else 0,
         }
 
     graph = StateGraph(BestOfNState)
-    graph.add_node("rollout", rollout)
+    # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
+    graph.add_node("rollout", rollout)  # type: ignore[arg-type]
     graph.add_node("select", select)
     graph.add_conditional_edges(START, fan_out, ["rollout"])
     graph.add_edge("rollout", "select")

@@ -7,9 +7,11 @@
 ``plan`` lists the episodes the config asks for and drops those already in the output file,
 so re-running the same command resumes where a crash (or Ctrl-C) stopped it; each finished
 trajectory is appended and fsynced before the worker returns, so a crash loses at most the
-episodes in flight. A failed episode (the environment crashed beyond repair, the LLM budget
-ran out ...) is not written as a trajectory, so a rerun tries it again; its id and error are
-appended to ``<output>.failures.jsonl`` (:func:`failures_path`). Bound the parallelism with
+episodes in flight. A failed episode (the environment crashed beyond repair, the policy
+raised ...) is not written as a trajectory, so a rerun tries it again; its id and error are
+appended to ``<output>.failures.jsonl`` (:func:`failures_path`). A spent LLM budget is no
+episode's failure: :class:`~armap_agents.errors.BudgetExceeded` stops the run, the finished
+episodes stay saved and a rerun with a larger budget does the rest. Bound the parallelism with
 LangGraph's ``max_concurrency`` config key.
 
 Progress is streamed as custom events (``stream_mode="custom"``); :func:`explore` renders
@@ -41,6 +43,7 @@ from armap_agents._jsonl import AppenderPool, check_jsonl, iter_jsonl
 from armap_agents._progress import run_with_progress
 from armap_agents._provenance import record_manifest
 from armap_agents._seeding import stable_seed
+from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory, select_tasks
 from armap_agents.errors import ConfigError
 from armap_agents.policies import Policy
@@ -50,7 +53,7 @@ from armap_agents.types import Trajectory
 __all__ = ["ExploreConfig", "ExploreResult", "build_explore_graph", "explore", "failures_path"]
 
 
-class ExploreConfig(BaseModel):
+class ExploreConfig(StrictConfig):
     """Which episodes to run: ``episodes_per_task`` seeded episodes on each task of ``split``."""
 
     split: str = "train"
@@ -166,14 +169,14 @@ def build_explore_graph(
                 max_steps=config.max_steps,
                 episode_id=episode_id(episode["task_id"], episode["index"]),
             )
-        failed = "error" in trajectory.info
+        failed = trajectory.failed
         if failed:  # not recorded as a trajectory, so a rerun tries it again; the reason is kept
             appenders.get(failures_path(episode["output_path"])).append(
                 {
                     "episode_id": trajectory.episode_id,
                     "task_id": trajectory.task_id,
                     "steps_done": len(trajectory.steps),
-                    "error": trajectory.info["error"],
+                    "error": trajectory.error,
                 }
             )
         else:
@@ -184,7 +187,8 @@ def build_explore_graph(
 
     graph = StateGraph(ExploreState)
     graph.add_node("plan", plan)
-    graph.add_node("run_episode", run_one)
+    # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
+    graph.add_node("run_episode", run_one)  # type: ignore[arg-type]
     graph.add_edge(START, "plan")
     graph.add_conditional_edges("plan", fan_out, ["run_episode", END])
     graph.add_edge("run_episode", END)

@@ -16,7 +16,13 @@
   policy (``evaluation="rollout"``, as in the paper) or keeps the partial trajectory
   (``"partial"``);
 * **backup** scores all new evaluations in one batched reward-model call, adds the custom
-  objectives, and adds the value to every node on the path to the root.
+  objectives, and adds the value to every node on the path to the root. An evaluation whose
+  episode failed is not scored: its node keeps the ``error`` and is cut from the tree (its
+  parent, left without children, becomes a dead end), so it is never selected nor chosen.
+  When no evaluation succeeded at all, ``finish`` raises
+  :class:`~armap_agents.errors.AllCandidatesFailed`.
+
+Every score is against the task's intent, read once at ``init`` from the environment's reset.
 
 The tree is plain data in the graph state: a flat ``dict`` of node id -> node (parent id,
 action, visits, value sum, reward-model score ...). With a checkpointer (e.g. LangGraph's
@@ -34,20 +40,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from contextlib import closing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-from pydantic import BaseModel, Field
+from pydantic import Field
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._seeding import stable_seed
+from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
-from armap_agents.errors import ConfigError
+from armap_agents.errors import AllCandidatesFailed, ConfigError
 from armap_agents.policies import Policy, sample_actions
-from armap_agents.reward.model import RewardModel
 from armap_agents.reward.objectives import WeightedObjective, combined_value
+from armap_agents.reward.scorer import RewardScorer
 from armap_agents.rollout import policy_context, replay, run_episode
 from armap_agents.types import Trajectory
 
@@ -56,7 +63,7 @@ __all__ = ["MCTSConfig", "MCTSState", "TreeNode", "build_mcts_graph", "uct_score
 ROOT = "0"
 
 
-class MCTSConfig(BaseModel):
+class MCTSConfig(StrictConfig):
     """Search budget and behaviour."""
 
     iterations: int = Field(16, ge=1)
@@ -92,6 +99,8 @@ class TreeNode(TypedDict):
     """Actions after this node in its evaluation (empty for partial evaluation)."""
     complete: bool
     """Whether the evaluated trajectory reached a terminal state."""
+    error: NotRequired[str]
+    """Why this node's evaluation failed (then the node is cut from the tree)."""
 
 
 def _merge_nodes(old: dict[str, TreeNode], new: dict[str, TreeNode]) -> dict[str, TreeNode]:
@@ -110,6 +119,8 @@ class MCTSState(TypedDict, total=False):
 
     task_id: str
     seed: int
+    intent: str
+    """The task's intent (the environment's instruction at reset): what every score is for."""
     nodes: Annotated[dict[str, TreeNode], _merge_nodes]
     iteration: int
     leaf: str
@@ -147,10 +158,26 @@ def actions_to(nodes: dict[str, TreeNode], node_id: str) -> list[str]:
 
 def backup_path(nodes: dict[str, TreeNode], node_id: str, value: float) -> dict[str, TreeNode]:
     """Copies of the nodes on the path to ``node_id`` with one more visit and ``value`` added."""
-    updated = {}
+    updated: dict[str, TreeNode] = {}
     for n in path_to(nodes, node_id):
         node = nodes[n]
         updated[n] = {**node, "visits": node["visits"] + 1, "value_sum": node["value_sum"] + value}
+    return updated
+
+
+def cut(nodes: dict[str, TreeNode], node_id: str, error: str | None) -> dict[str, TreeNode]:
+    """Copies of ``node_id`` (with ``error``) and of its parent without it: a failed
+    evaluation's node leaves the tree; a parent left without children becomes a dead end."""
+    node = nodes[node_id]
+    updated: dict[str, TreeNode] = {node_id: {**node, "error": error or "failed"}}
+    if node["parent"] is not None:
+        parent = nodes[node["parent"]]
+        children = [c for c in parent["children"] if c != node_id]
+        updated[parent["id"]] = {
+            **parent,
+            "children": children,
+            "terminal": parent["terminal"] or not children,
+        }
     return updated
 
 
@@ -191,7 +218,7 @@ def _new_node(
 def build_mcts_graph(
     policy: Policy,
     env_factory: EnvFactory,
-    reward_model: RewardModel,
+    reward_model: RewardScorer,
     config: MCTSConfig | None = None,
     *,
     objectives: Sequence[WeightedObjective] = (),
@@ -216,6 +243,7 @@ def build_mcts_graph(
             observation = env.reset(state["task_id"])
         root = _new_node(ROOT, None, None, 0, observation.text, False)
         return {
+            "intent": observation.instruction,
             "nodes": {ROOT: root},
             "iteration": 0,
             "policy_calls": 0,
@@ -317,12 +345,12 @@ def build_mcts_graph(
         nodes = dict(state["nodes"])
         evaluations = sorted(state["evaluations"], key=lambda e: e["node"])
         fresh = [e for e in evaluations if not e.get("reuse")]
+        failed = [e for e in fresh if e["trajectory"].failed]
+        scored = [e for e in fresh if not e["trajectory"].failed]
         scores: list[float] = []
-        if fresh:
-            trajectories = [e["trajectory"] for e in fresh]
-            scores = reward_model.score(trajectories[0].intent, trajectories)
-        calls = 0
-        for e, score in zip(fresh, scores, strict=True):
+        if scored:
+            scores = reward_model.score(state["intent"], [e["trajectory"] for e in scored])
+        for e, score in zip(scored, scores, strict=True):
             trajectory: Trajectory = e["trajectory"]
             node = nodes[e["node"]]
             depth = node["depth"]
@@ -333,8 +361,11 @@ def build_mcts_graph(
                 "rollout": [s.action for s in trajectory.steps[depth:]],
                 "complete": trajectory.done or node["terminal"],
             }
-            calls += int(trajectory.info.get("policy_calls", 0))
+        for e in failed:
+            nodes.update(cut(nodes, e["node"], e["trajectory"].error))
         for e in evaluations:
+            if "error" in nodes[e["node"]]:
+                continue  # cut: nothing to back up
             value = nodes[e["node"]]["value"]
             nodes.update(backup_path(nodes, e["node"], value if value is not None else 0.0))
         writer = get_stream_writer()
@@ -343,8 +374,9 @@ def build_mcts_graph(
             "nodes": nodes,
             "evaluations": None,
             "iteration": state["iteration"] + 1,
-            "policy_calls": state["policy_calls"] + calls,
-            "reward_model_calls": state["reward_model_calls"] + len(fresh),
+            "policy_calls": state["policy_calls"]
+            + sum(e["trajectory"].policy_calls for e in fresh),
+            "reward_model_calls": state["reward_model_calls"] + len(scored),
         }
 
     def after_backup(state: MCTSState) -> str:
@@ -357,26 +389,51 @@ def build_mcts_graph(
 
     def finish(state: MCTSState) -> dict[str, Any]:
         nodes = state["nodes"]
-        evaluated = [n for n in nodes.values() if n["value"] is not None]
-        complete = [n for n in evaluated if n["complete"]] or evaluated
-        best = max(complete, key=lambda n: (n["value"], -len(n["id"])))
-        actions = actions_to(nodes, best["id"]) + best["rollout"]
-        # replay the winner once more to record it (and the evaluator's verdict, for metrics)
-        with closing(env_factory()) as env:
-            trajectory = run_episode(
-                env,
-                policy,
-                state["task_id"],
-                seed=0,
-                prefix=actions,
-                max_steps=len(actions),
-                episode_id=f"{state['task_id']}@mcts",
+        evaluated = [n for n in nodes.values() if n["value"] is not None and "error" not in n]
+        if not evaluated:
+            errors = [n["error"] for n in nodes.values() if "error" in n]
+            raise AllCandidatesFailed(
+                f"every evaluation of the search on task {state['task_id']} failed "
+                f"(first error: {errors[0] if errors else 'none evaluated'})",
+                errors,
+                policy_calls=state["policy_calls"],
             )
-        trajectory.info.update(
-            policy_calls=state["policy_calls"],
-            node=best["id"],
-            score=best["score"],
-            value=best["value"],
+        complete = [n for n in evaluated if n["complete"]] or evaluated
+        ranked = sorted(complete, key=lambda n: (n["value"], -len(n["id"])), reverse=True)
+        errors = []
+        for best in ranked:  # the next best only where replaying the best fails
+            actions = actions_to(nodes, best["id"]) + best["rollout"]
+            # replay the winner once more to record it (and the evaluator's verdict, for metrics)
+            with closing(env_factory()) as env:
+                replayed = run_episode(
+                    env,
+                    policy,
+                    state["task_id"],
+                    seed=0,
+                    prefix=actions,
+                    max_steps=len(actions),
+                    episode_id=f"{state['task_id']}@mcts",
+                )
+            if not replayed.failed:
+                break
+            errors.append(replayed.error or "")
+        else:
+            raise AllCandidatesFailed(
+                f"replaying the search's choices on task {state['task_id']} failed "
+                f"(first error: {errors[0]})",
+                errors,
+                policy_calls=state["policy_calls"],
+            )
+        trajectory = replayed.model_copy(
+            update={
+                "policy_calls": state["policy_calls"],
+                "info": {
+                    **replayed.info,
+                    "node": best["id"],
+                    "score": best["score"],
+                    "value": best["value"],
+                },
+            }
         )
         return {"best_node": best["id"], "path": path_to(nodes, best["id"]), "best": trajectory}
 
@@ -385,7 +442,8 @@ def build_mcts_graph(
     graph.add_node("select", select)
     graph.add_node("propose", propose)
     graph.add_node("expand", expand)
-    graph.add_node("evaluate", evaluate)
+    # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
+    graph.add_node("evaluate", evaluate)  # type: ignore[arg-type]
     graph.add_node("backup", backup)
     graph.add_node("finish", finish)
     graph.add_edge(START, "init")

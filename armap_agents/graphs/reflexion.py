@@ -15,6 +15,10 @@
 
 The best-scored attempt is returned. Without a ``reflector`` the loop still retries (new
 seeds) until the reward model is satisfied: reward-guided sequential sampling.
+
+An attempt whose episode failed (its ``error`` is set) is not scored (score ``None``), not
+reflected on and never returned; the next trial simply retries. When every trial failed, the
+graph raises :class:`~armap_agents.errors.AllCandidatesFailed`.
 """
 
 from __future__ import annotations
@@ -29,18 +33,19 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel, Field
+from pydantic import Field
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents._seeding import stable_seed
+from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
 from armap_agents.llm import RetryPolicy, invoke_with_retries, reply_text
 from armap_agents.memory import TrajectoryMemory
 from armap_agents.policies import Policy
-from armap_agents.reward.model import RewardModel
 from armap_agents.reward.objectives import WeightedObjective, combined_value
-from armap_agents.rollout import run_episode
+from armap_agents.reward.scorer import RewardScorer
+from armap_agents.rollout import run_episode, usable_candidates
 from armap_agents.types import Trajectory, render_trajectory
 
 __all__ = [
@@ -51,7 +56,7 @@ __all__ = [
 ]
 
 
-class ReflexionConfig(BaseModel):
+class ReflexionConfig(StrictConfig):
     max_trials: int = Field(3, ge=1)
     threshold: float = 0.0
     """Stop once an attempt's value (reward-model score + objectives) reaches this."""
@@ -69,8 +74,9 @@ class ReflexionState(TypedDict, total=False):
     retrieved: list[str]
     reflections: Annotated[list[str], operator.add]
     attempts: Annotated[list[Trajectory], operator.add]
-    scores: Annotated[list[float], operator.add]
-    values: Annotated[list[float], operator.add]
+    scores: Annotated[list[float | None], operator.add]
+    """Per attempt: the reward-model score (``None`` for a failed attempt: not scored)."""
+    values: Annotated[list[float | None], operator.add]
     best_index: int
     best: Trajectory
     policy_calls: int
@@ -98,7 +104,7 @@ def default_reflection_prompt(
 def build_reflexion_graph(
     policy: Policy,
     env_factory: EnvFactory,
-    reward_model: RewardModel,
+    reward_model: RewardScorer,
     config: ReflexionConfig | None = None,
     *,
     reflector: BaseChatModel | None = None,
@@ -152,14 +158,17 @@ def build_reflexion_graph(
             )
         return {
             "attempts": [trajectory],
-            "policy_calls": state["policy_calls"] + int(trajectory.info.get("policy_calls", 0)),
+            "policy_calls": state["policy_calls"] + trajectory.policy_calls,
         }
 
     def score(state: ReflexionState) -> dict[str, Any]:
         trajectory = state["attempts"][-1]
+        trial = len(state["attempts"])
+        if trajectory.failed:
+            get_stream_writer()({"event": "trial", "trial": trial, "error": trajectory.error})
+            return {"scores": [None], "values": [None]}
         (s,) = reward_model.score(trajectory.intent, [trajectory])
         value = combined_value(s, trajectory, objectives)
-        trial = len(state["attempts"])
         get_stream_writer()({"event": "trial", "trial": trial, "score": s, "value": value})
         return {
             "scores": [s],
@@ -168,14 +177,17 @@ def build_reflexion_graph(
         }
 
     def route(state: ReflexionState) -> str:
-        if state["values"][-1] >= config.threshold or len(state["attempts"]) >= config.max_trials:
+        value = state["values"][-1]
+        if len(state["attempts"]) >= config.max_trials or (
+            value is not None and value >= config.threshold
+        ):
             return "finish"
         return "reflect"
 
     def reflect(state: ReflexionState) -> dict[str, Any]:
-        if reflector is None:
-            return {}
         trajectory, s = state["attempts"][-1], state["scores"][-1]
+        if reflector is None or s is None:  # no reflector, or a failed attempt: just retry
+            return {}
         reply = invoke_with_retries(
             reflector, default_reflection_prompt(trajectory, s, config.threshold), retry
         )
@@ -190,8 +202,9 @@ def build_reflexion_graph(
         }
 
     def finish(state: ReflexionState) -> dict[str, Any]:
-        values = state["values"]
-        best = max(range(len(values)), key=lambda i: (values[i], -i))
+        usable_candidates(state["attempts"], state["task_id"])  # raises when every trial failed
+        value = {i: v for i, v in enumerate(state["values"]) if v is not None}  # the usable ones
+        best = max(value, key=lambda i: (value[i], -i))
         return {"best_index": best, "best": state["attempts"][best]}
 
     graph = StateGraph(ReflexionState)

@@ -38,7 +38,12 @@ from armap_agents._jsonl import AppenderPool, iter_jsonl, write_jsonl
 from armap_agents._progress import run_with_progress
 from armap_agents._provenance import record_manifest, recorded_defines
 from armap_agents._seeding import stable_seed
-from armap_agents.errors import ConfigError
+from armap_agents.config import StrictConfig
+from armap_agents.errors import BudgetExceeded, ConfigError
+from armap_agents.layout import RAW_TRIPLETS_FILE as RAW_FILE  # a run's files: RunLayout
+from armap_agents.layout import SYNTHESIS_PROGRESS_FILE as PROGRESS_FILE
+from armap_agents.layout import TRAIN_TRIPLETS_FILE as TRAIN_FILE
+from armap_agents.layout import VAL_TRIPLETS_FILE as VAL_FILE
 from armap_agents.synthesizers import Synthesizer
 from armap_agents.types import Trajectory, Triplet
 
@@ -52,13 +57,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-RAW_FILE = "raw_triplets.jsonl"
-PROGRESS_FILE = "synthesis_progress.jsonl"
-TRAIN_FILE = "triplets.train.jsonl"
-VAL_FILE = "triplets.val.jsonl"
 
-
-class SynthesizeConfig(BaseModel):
+class SynthesizeConfig(StrictConfig):
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     seed: int = 0
     max_concurrency: int = Field(4, ge=1)
@@ -188,6 +188,8 @@ def build_synthesize_graph(
             result = synthesizer.synthesize(
                 job["trajectories"], seed=stable_seed(config.seed, job["task_id"])
             )
+        except BudgetExceeded:  # a spent budget stops the run; a rerun resumes
+            raise
         except Exception as exc:  # noqa: BLE001 - one task's failure must not end the run
             logger.warning("synthesis of task %s failed: %r", job["task_id"], exc)
             get_stream_writer()({"event": "task", "failed": True})
@@ -233,7 +235,8 @@ def build_synthesize_graph(
 
     graph = StateGraph(SynthesizeState)
     graph.add_node("load", load)
-    graph.add_node("synthesize_task", synthesize_task)
+    # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
+    graph.add_node("synthesize_task", synthesize_task)  # type: ignore[arg-type]
     graph.add_node("finalize", finalize)
     graph.add_edge(START, "load")
     graph.add_conditional_edges("load", fan_out, ["synthesize_task", "finalize"])
@@ -267,7 +270,7 @@ def synthesize(
         max_concurrency=config.max_concurrency,
         progress=progress,
     )
-    return SynthesizeResult(
+    result = SynthesizeResult(
         output_dir=str(output_dir),
         tasks=state.get("tasks", 0),
         failed_tasks=state.get("failed_tasks", 0),
@@ -276,3 +279,8 @@ def synthesize(
         train=state.get("train", 0),
         val=state.get("val", 0),
     )
+    from armap_agents.reward.card import data_warnings  # here: the reward package is heavy
+
+    for warning in data_warnings(result.train, result.val):
+        logger.warning("%s: %s", output_dir, warning)
+    return result

@@ -9,6 +9,7 @@ from armap_agents.reward.objectives import (
     fewer_steps,
     numeric_attribute,
 )
+from armap_agents.reward.scorer import RewardScorer, TextScorer
 from armap_agents.reward.service import RemoteRewardModel, RewardServiceError
 from armap_agents.reward.train import (
     EpochMetrics,
@@ -29,10 +30,12 @@ __all__ = [
     "numeric_attribute",
     "RewardModel",
     "RewardModelConfig",
+    "RewardScorer",
     "RemoteRewardModel",
     "RewardServiceError",
     "RewardTrainer",
     "RewardTrainerConfig",
+    "TextScorer",
     "TrainResult",
     "pairwise_metrics",
     "plot_training_curve",

@@ -13,9 +13,22 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CARD_FILE", "render_model_card"]
+__all__ = [
+    "CARD_FILE",
+    "MAX_SHARE_AT_WINDOW",
+    "MIN_TRAIN_TRIPLETS",
+    "MIN_VAL_TRIPLETS",
+    "data_warnings",
+    "render_model_card",
+]
 
 CARD_FILE = "README.md"
+MIN_TRAIN_TRIPLETS = 100
+"""Fewer training triplets than this teach a reward model little: a warning says so."""
+MIN_VAL_TRIPLETS = 30
+"""Below this, a validation accuracy is off by more than ±9 points (one standard error)."""
+MAX_SHARE_AT_WINDOW = 0.1
+"""A larger share of training pairs that reach the model's window gets a warning."""
 _HUB_ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -110,6 +123,69 @@ def _describe_view(view: Any) -> str:
         if cap is not None:
             parts.append(f"{what} at most {cap} characters")
     return "; ".join(parts) + " (`TrajectoryView` in `armap_reward.json`)"
+
+
+def data_warnings(
+    train: int,
+    val: int,
+    *,
+    at_window: int | None = None,
+    pairs: int | None = None,
+    max_length: int | None = None,
+) -> list[str]:
+    """What to know about a reward model's training data before trusting it, one sentence
+    each, with the numbers and what to do: no or few training triplets (under
+    :data:`MIN_TRAIN_TRIPLETS`), no or few validation triplets (under
+    :data:`MIN_VAL_TRIPLETS`), and, given ``at_window`` of ``pairs`` training
+    ``(intent, trajectory)`` pairs whose tokens reach the ``max_length``-token window after the
+    model's view, a share of them above :data:`MAX_SHARE_AT_WINDOW` (the tokenizer cuts their
+    oldest tokens). The synthesis, the trainer (as log warnings) and the model card say them."""
+    more = "explore more tasks or episodes (`armap explore`) and synthesize again"
+    found = []
+    if train == 0:
+        found.append(f"no training triplets: nothing to train on; {more}")
+    elif train < MIN_TRAIN_TRIPLETS:
+        found.append(
+            f"only {train:,} training triplets (a reward model learns little from fewer than "
+            f"{MIN_TRAIN_TRIPLETS}): {more}"
+        )
+    where = "raise `--val-fraction` (validation is split by task) or explore more tasks"
+    if val == 0:
+        found.append(
+            "no validation triplets: the saved epoch is the one of lowest training loss and the "
+            f"model's accuracy on held-out data is unknown; {where}"
+        )
+    elif val < MIN_VAL_TRIPLETS:
+        error = 0.5 / math.sqrt(val)  # the standard error of an accuracy near 50%
+        found.append(
+            f"only {val:,} validation triplets: the validation accuracy is uncertain by about "
+            f"±{error:.0%}; {where}"
+        )
+    if at_window and pairs and at_window / pairs > MAX_SHARE_AT_WINDOW:
+        window = f"{max_length}-token window" if max_length else "window"
+        found.append(
+            f"{at_window:,} of {pairs:,} training (intent, trajectory) pairs "
+            f"({at_window / pairs:.0%}) reach the reward model's {window} after its view: the "
+            "tokenizer cuts their oldest tokens, so the model never reads how they begin; give "
+            "a longer `--max-length` (a backbone with a longer window) or an environment view "
+            "that shortens observations (its `reward_view`, a `TrajectoryView`)"
+        )
+    return found
+
+
+def _warnings_section(config: Any, training: dict[str, Any] | None) -> list[str]:
+    if not training:
+        return []
+    found = data_warnings(
+        training.get("train_examples", 0),
+        training.get("val_examples", 0),
+        at_window=training.get("pairs_at_window"),
+        pairs=2 * training.get("train_examples", 0),
+        max_length=config.max_length,
+    )
+    if not found:
+        return []
+    return ["## Warnings", "", *(f"* {line[0].upper()}{line[1:]}." for line in found), ""]
 
 
 def _training_section(training: dict[str, Any] | None) -> list[str]:
@@ -225,5 +301,6 @@ def render_model_card(
     ]
     lines += _model_section(config, description)
     lines += _training_section(training)
+    lines += _warnings_section(config, training)
     lines += _metrics_section(training)
     return "\n".join(lines) + "\n" + _USAGE

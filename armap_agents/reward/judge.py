@@ -30,6 +30,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from armap_agents.errors import ConfigError
 from armap_agents.llm import (
     RetryPolicy,
     auto_structured,
@@ -38,7 +39,7 @@ from armap_agents.llm import (
     max_tokens_kwargs,
 )
 from armap_agents.prompts import StructuredFormat
-from armap_agents.types import Trajectory, render_trajectory
+from armap_agents.reward.scorer import TextScorer
 
 __all__ = [
     "JudgePrompt",
@@ -143,7 +144,7 @@ def parse_rating(text: str) -> float | None:
     return rating
 
 
-class LLMJudge:
+class LLMJudge(TextScorer):
     """A chat model rating ``(intent, trajectory)`` pairs: a drop-in for a reward model.
 
     ``score`` returns ``rating / 10`` per trajectory (``neutral`` when a reply has no usable
@@ -167,9 +168,9 @@ class LLMJudge:
         retry: RetryPolicy | None = None,
     ) -> None:
         if max_tokens is not None and max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1 (or None for the model's default)")
+            raise ConfigError("max_tokens must be at least 1 (or None for the model's default)")
         if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
+            raise ConfigError("max_concurrency must be at least 1")
         self.chat_model = chat_model
         self.max_tokens = max_tokens
         self.prompt = prompt or default_judge_prompt
@@ -192,18 +193,12 @@ class LLMJudge:
         """Replies without a usable rating, scored ``neutral``."""
         return self._unparsed
 
-    def score(
-        self, intent: str, trajectories: Sequence[Trajectory], *, batch_size: int | None = None
-    ) -> list[float]:
-        """One value in ``[0.1, 1]`` per trajectory for the same intent (``batch_size`` is
-        accepted for compatibility with ``RewardModel.score`` and ignored: one request each)."""
-        texts = [render_trajectory(t) for t in trajectories]
-        return self.score_texts([intent] * len(texts), texts)
-
     def score_texts(
         self, intents: Sequence[str], texts: Sequence[str], *, batch_size: int | None = None
     ) -> list[float]:
-        """Values for ``(intent, trajectory text)`` pairs, input order kept."""
+        """Values in ``[0.1, 1]`` for ``(intent, trajectory text)`` pairs, input order kept
+        (``batch_size`` is accepted for compatibility with ``RewardModel`` and ignored: one
+        request each); :meth:`score` takes trajectories."""
         if len(intents) != len(texts):
             raise ValueError("intents and texts must have the same length")
         pairs = list(zip(intents, texts, strict=True))

@@ -7,8 +7,10 @@ which sits in ``modules_to_save``), a model card (``README.md``) and, for a trai
 training record (``train_result.json``). No pickle anywhere.
 
 A model lives on one device (:func:`resolve_device`: ``"auto"`` picks CUDA, then Apple MPS,
-else CPU); on CUDA its forward pass runs under bf16 autocast, the pooled state and the scalar
-head in float32. Scoring pads batches of similar lengths up to a token budget.
+else CPU) and computes in one precision (:func:`resolve_precision`: ``"auto"`` is bf16
+autocast on a CUDA GPU, else float32; ``"bfloat16"`` on a CPU with native bf16 trains ~2x
+faster; the pooled state and the scalar head are always float32). Scoring pads batches of
+similar lengths up to a token budget.
 """
 
 from __future__ import annotations
@@ -20,21 +22,27 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
+from armap_agents.config import StrictConfig
 from armap_agents.errors import (
     ArmapError,
     CheckpointError,
     ConfigError,
     describe_validation_error,
 )
+from armap_agents.layout import TRAIN_RESULT_FILE
 from armap_agents.reward.card import CARD_FILE, render_model_card
+from armap_agents.reward.scorer import TextScorer
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Trajectory
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +50,15 @@ __all__ = [
     "RewardModel",
     "RewardModelConfig",
     "backbone_source",
+    "Precision",
     "resolve_backbone",
     "resolve_device",
+    "resolve_precision",
 ]
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "armap_reward.json"
-TRAINING_FILE = "train_result.json"
+TRAINING_FILE = TRAIN_RESULT_FILE
 HEAD_NAME = "score_head"
 MAX_CHARS_PER_TOKEN = 32
 """A text is cut to its last ``MAX_CHARS_PER_TOKEN * max_length`` characters before it is
@@ -57,11 +67,15 @@ so only what the tokenizer would cut anyway is dropped, cheaply."""
 SCORE_TOKENS_PER_BATCH = 16_384
 """Default token budget of a scoring batch (rows x the longest row's tokens): 32 rows of a
 512-token window, 128 of a 128-token one (the row cap, ``batch_size``, is lower), 2 of 8k."""
+Precision = Literal["auto", "float32", "bfloat16"]
+"""How a reward model computes: ``"auto"`` (bf16 autocast on a CUDA GPU that has it, see
+:func:`resolve_precision`), ``"float32"`` or ``"bfloat16"`` (autocast: matrix products in bf16,
+the pooled state, the head and the loss in float32)."""
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 _SMOLLM2_ALIASES = {"smollm2", "SmolLM2-135M-Instruct"}
 
 
-class RewardModelConfig(BaseModel):
+class RewardModelConfig(StrictConfig):
     """What a reward model is made of. Saved beside its weights."""
 
     backbone: str = "all-MiniLM-L6-v2"
@@ -74,19 +88,20 @@ class RewardModelConfig(BaseModel):
     target_modules: list[str] | None = None
     """LoRA targets; None picks every ``nn.Linear`` of the backbone."""
     seed: int = 0
-    view: TrajectoryView = Field(default_factory=TrajectoryView)
+    view: TrajectoryView = Field(default_factory=TrajectoryView, validate_default=True)
     """What the model reads of a trajectory (:class:`~armap_agents.reward_view.TrajectoryView`):
     every action, observations fitted to the window (the budget is set from ``max_length``
     when the view has none). Models saved before views existed read the canonical text."""
     format_version: int = FORMAT_VERSION
 
-    @model_validator(mode="after")
-    def _view_fits_the_window(self) -> RewardModelConfig:
-        self.view = self.view.for_window(self.max_length)
-        return self
+    @field_validator("view")
+    @classmethod
+    def _view_fits_the_window(cls, view: TrajectoryView, info: ValidationInfo) -> TrajectoryView:
+        max_length = info.data.get("max_length")  # absent when it was invalid itself
+        return view if max_length is None else view.for_window(max_length)
 
 
-def backbone_source(name: str) -> tuple[str, dict[str, str]]:
+def backbone_source(name: str) -> tuple[str, dict[str, Any]]:
     """Where transformers loads backbone ``name`` from: ``(path or hub id, keywords)``, to give
     to every ``from_pretrained`` (config, tokenizer and weights).
 
@@ -154,11 +169,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on a CUDA device that has bf16; nothing elsewhere (float32)."""
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype of ``precision`` on ``device``: ``"auto"`` is bf16 on a CUDA GPU that
+    has it, float32 elsewhere; ``"bfloat16"`` is honoured on CPU and CUDA. On a CPU with
+    native bf16 (AVX512-BF16 or AMX: recent Xeon and EPYC) bf16 trains about 2x faster with
+    the same accuracy within noise (benchmarks/results/rm_training_device.md); it is opt-in
+    there, as in transformers' Trainer (elsewhere the CPU emulates it, slowly)."""
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        if device.type not in ("cpu", "cuda"):
+            raise ConfigError(f"precision 'bfloat16' is not supported on {device.type}: use auto")
+        return torch.bfloat16
+    if precision != "auto":
+        raise ConfigError(f"unknown precision {precision!r}: use auto, float32 or bfloat16")
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+        return torch.bfloat16
+    return torch.float32
+
+
+def _autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device`` (nothing for float32)."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _pack_by_tokens(
@@ -278,7 +312,7 @@ def _position_limit(hf_config: Any, tokenizer: Any) -> int | None:
     return min(known) if known else None
 
 
-class RewardModel:
+class RewardModel(TextScorer):
     """Scores how well a trajectory fulfils an intent. Higher is better.
 
     Create a fresh one with ``RewardModel.create(config)``, train it with
@@ -286,10 +320,13 @@ class RewardModel:
     put it on ``device="auto"`` (CUDA, then MPS, else CPU); move it with :meth:`to`.
     """
 
-    def __init__(self, config: RewardModelConfig, module: nn.Module, tokenizer) -> None:
+    def __init__(self, config: RewardModelConfig, module: PeftModel, tokenizer) -> None:
         self.config = config
         self.module = module
         self.tokenizer = tokenizer
+        self.precision: Precision = "auto"
+        """How it computes (:func:`resolve_precision`); set by :meth:`to`, ``create``, ``load``
+        and the trainer (its config's ``precision``). Not saved: a property of where it runs."""
         self.training: dict | None = None
         """The training record (``TrainResult`` as a dict) once ``RewardTrainer`` trained this
         model, or as loaded from ``train_result.json``; it goes into the model card."""
@@ -356,10 +393,14 @@ class RewardModel:
 
     @classmethod
     def create(
-        cls, config: RewardModelConfig | None = None, *, device: str | torch.device = "auto"
+        cls,
+        config: RewardModelConfig | None = None,
+        *,
+        device: str | torch.device = "auto",
+        precision: Precision = "auto",
     ) -> RewardModel:
         """A new, untrained reward model (LoRA on the backbone, fresh scalar head) on
-        ``device`` (see :func:`resolve_device`)."""
+        ``device`` (see :func:`resolve_device`), computing in ``precision``."""
         from peft import get_peft_model
 
         config = config or RewardModelConfig()
@@ -373,12 +414,19 @@ class RewardModel:
         except ValueError as exc:  # e.g. target_modules that the backbone does not have
             raise ConfigError(f"cannot put LoRA on {config.backbone!r}: {exc}") from exc
         module.eval()
-        return cls(config, module, tokenizer).to(target)
+        return cls(config, module, tokenizer).to(target, precision=precision)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str | torch.device = "auto") -> RewardModel:
-        """Rebuild a saved reward model on ``device`` (see :func:`resolve_device`); on the
-        same device, scores are bit-identical to the saved one's.
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "auto",
+        precision: Precision = "auto",
+    ) -> RewardModel:
+        """Rebuild a saved reward model on ``device`` (see :func:`resolve_device`), computing
+        in ``precision`` (:func:`resolve_precision`); on the same device and precision, scores
+        are bit-identical to the saved one's.
 
         A directory whose files cannot be read, or whose weights are not finite (or score a
         probe pair as NaN/inf), raises :class:`CheckpointError`: such a model would serve
@@ -419,7 +467,7 @@ class RewardModel:
                 f"{_first_line(exc)}"
             ) from exc
         module.eval()
-        model = cls(config, module, tokenizer).to(target)
+        model = cls(config, module, tokenizer).to(target, precision=precision)
         model._check_finite(path)
         model.training = _read_training_record(path / TRAINING_FILE)
         return model
@@ -460,16 +508,24 @@ class RewardModel:
         """Where the model's weights are (and its inputs are sent)."""
         return next(self.module.parameters()).device
 
-    def to(self, device: str | torch.device = "auto") -> RewardModel:
-        """Move the model to ``device`` (see :func:`resolve_device`); returns the model."""
-        self.module.to(resolve_device(device))
+    def to(
+        self, device: str | torch.device = "auto", *, precision: Precision | None = None
+    ) -> RewardModel:
+        """Move the model to ``device`` (see :func:`resolve_device`) and, when given, set how
+        it computes (see :func:`resolve_precision`); returns the model."""
+        target = resolve_device(device)
+        if precision is not None:
+            resolve_precision(precision, target)  # a wrong name fails here, not at scoring
+            self.precision = precision
+        self.module.to(target)
         return self
 
     def set_gradient_checkpointing(self, enabled: bool) -> None:
         """Recompute the backbone's activations in the backward pass instead of keeping them
         (less memory for long windows, about a third more compute per step). Takes effect
         while the backbone's layers are in training mode (the trainer sees to it)."""
-        backbone = self.module.get_base_model().backbone
+        # a transformers model, whose checkpointing methods changed names in 5.x
+        backbone: Any = self.module.get_base_model().backbone
         if not enabled:
             if any(getattr(m, "gradient_checkpointing", None) is True for m in backbone.modules()):
                 disable = getattr(backbone, "activation_checkpointing_disable", None)
@@ -495,10 +551,11 @@ class RewardModel:
 
     def forward_batch(self, batch) -> torch.Tensor:
         """Float32 rewards, on the model's device, for a padded batch from :meth:`encode`
-        (sent to the model's device; bf16 autocast on CUDA; gradients as the caller's mode)."""
+        (sent to the model's device; in the model's :attr:`precision`; gradients as the
+        caller's mode)."""
         device = self.device
         inputs = {k: v.to(device) for k, v in batch.items()}
-        with _autocast(device):
+        with _autocast(device, resolve_precision(self.precision, device)):
             return self.module(**inputs)
 
     @torch.inference_mode()
@@ -548,25 +605,9 @@ class RewardModel:
 
     def render(self, trajectory: Trajectory) -> str:
         """The text this model reads of ``trajectory`` (its view; the intent apart): what
-        :meth:`score`, the trainer, the TRL export and the reward service feed it."""
+        :meth:`score` (one reward per trajectory for the same intent, keyword options as
+        :meth:`score_texts`), the trainer, the TRL export and the reward service feed it."""
         return self.config.view.render(trajectory)
-
-    def score(
-        self,
-        intent: str,
-        trajectories: Sequence[Trajectory],
-        *,
-        batch_size: int = 64,
-        max_tokens_per_batch: int | None = SCORE_TOKENS_PER_BATCH,
-    ) -> list[float]:
-        """One reward per trajectory for the same intent (batched as :meth:`score_texts`)."""
-        texts = [self.render(t) for t in trajectories]
-        return self.score_texts(
-            [intent] * len(texts),
-            texts,
-            batch_size=batch_size,
-            max_tokens_per_batch=max_tokens_per_batch,
-        )
 
     def describe(self) -> dict:
         """Backbone, resolved pooling and parameter counts (total / trainable)."""

@@ -60,9 +60,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from armap_agents.errors import ArmapError, MissingDependency
+from armap_agents.errors import ConfigError, MissingDependency, RewardServiceError
+from armap_agents.reward.scorer import TextScorer
 from armap_agents.reward_view import TrajectoryView
-from armap_agents.types import Trajectory, render_trajectory
+from armap_agents.types import Trajectory
 
 if TYPE_CHECKING:
     import fastapi
@@ -88,10 +89,6 @@ DEFAULT_MAX_BATCH = 256
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body: 8 MiB (256 items of 32 KB)."""
 _INSTALL_HINT = "pip install 'armap-agents[serve]'"
-
-
-class RewardServiceError(ArmapError):
-    """The reward service refused a request (4xx) or could not be reached after retries."""
 
 
 # -- request / response --------------------------------------------------------------------
@@ -206,7 +203,7 @@ def build_app(
     from starlette.concurrency import run_in_threadpool
 
     if max_batch < 1 or max_body_bytes < 1:
-        raise ValueError("max_batch and max_body_bytes must be at least 1")
+        raise ConfigError("max_batch and max_body_bytes must be at least 1")
     lock = threading.Lock()
     app = fastapi.FastAPI(title="armap reward model", version="1")
 
@@ -376,7 +373,7 @@ def serve(
 # -- client --------------------------------------------------------------------------------
 
 
-class RemoteRewardModel:
+class RemoteRewardModel(TextScorer):
     """A reward model behind :func:`serve`, used exactly like a local ``RewardModel``.
 
     Connection errors, timeouts and 5xx are retried (``max_attempts`` in all, exponential
@@ -399,7 +396,7 @@ class RemoteRewardModel:
         import httpx
 
         if request_batch < 1 or max_attempts < 1:
-            raise ValueError("request_batch and max_attempts must be at least 1")
+            raise ConfigError("request_batch and max_attempts must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.max_attempts = max_attempts
         self.initial_wait = initial_wait
@@ -410,19 +407,11 @@ class RemoteRewardModel:
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
 
-    # planners call only this
-    def score(
-        self, intent: str, trajectories: Sequence[Trajectory], *, batch_size: int | None = None
-    ) -> list[float]:
-        """One reward per trajectory for the same intent (``batch_size`` is the server's
-        business and is ignored here)."""
-        texts = [render_trajectory(t) for t in trajectories]
-        return self.score_texts([intent] * len(texts), texts)
-
     def score_texts(
         self, intents: Sequence[str], texts: Sequence[str], *, batch_size: int | None = None
     ) -> list[float]:
-        """Rewards for ``(intent, trajectory text)`` pairs, input order kept."""
+        """Rewards for ``(intent, trajectory text)`` pairs, input order kept (``batch_size``
+        is the server's business and is ignored here); planners call :meth:`score`."""
         if len(intents) != len(texts):
             raise ValueError("intents and texts must have the same length")
         out: list[float] = []
@@ -474,7 +463,7 @@ class RemoteRewardModel:
             before_sleep=lambda state: logger.warning(
                 "reward service %s failed (%s); retry %d of %d",
                 self.base_url,
-                state.outcome.exception(),
+                state.outcome.exception(),  # type: ignore[union-attr]  # set by then
                 state.attempt_number,
                 self.max_attempts - 1,
             ),

@@ -43,8 +43,10 @@ from pydantic import BaseModel, Field, model_validator
 from tqdm.auto import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents.config import StrictConfig
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
-from armap_agents.reward.model import RewardModel, _pack_by_tokens, resolve_device
+from armap_agents.reward.card import data_warnings
+from armap_agents.reward.model import Precision, RewardModel, _pack_by_tokens, resolve_device
 from armap_agents.types import Triplet
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-class RewardTrainerConfig(BaseModel):
+class RewardTrainerConfig(StrictConfig):
     """Optimisation settings for :class:`RewardTrainer`."""
 
     epochs: int = Field(3, ge=1)
@@ -79,6 +81,10 @@ class RewardTrainerConfig(BaseModel):
     """Where to train: ``"auto"`` (CUDA, then Apple MPS, else CPU) or a torch device name
     (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``). On CUDA the forward pass runs under bf16
     autocast (the pooled state, the head and the loss in float32). The model stays there."""
+    precision: Precision = "auto"
+    """How to compute (:func:`~armap_agents.reward.model.resolve_precision`): ``"auto"`` is
+    bf16 autocast on a CUDA GPU, float32 elsewhere; ``"bfloat16"`` on a CPU with native bf16
+    (AVX512-BF16, AMX) trains ~2x faster. The trained model keeps it for scoring."""
     gradient_accumulation_steps: int = Field(1, ge=1)
     """Split each batch of ``batch_size`` pairs into this many micro-batches, run one after
     the other, whose gradients add up before the batch's one optimizer step: the memory of a
@@ -106,7 +112,13 @@ class RewardTrainerConfig(BaseModel):
 
 
 _HOW_NOT_WHAT = frozenset(
-    {"device", "gradient_accumulation_steps", "max_tokens_per_batch", "gradient_checkpointing"}
+    {
+        "device",
+        "precision",
+        "gradient_accumulation_steps",
+        "max_tokens_per_batch",
+        "gradient_checkpointing",
+    }
 )
 """Trainer settings that change where and how gradients are computed, not the training: a
 checkpoint resumes under other values of these."""
@@ -141,6 +153,9 @@ class TrainResult(BaseModel):
     trainer_config: RewardTrainerConfig | None = None
     device: str | None = None
     """The device it trained on (``trainer_config.device`` resolved, e.g. ``"cuda"``)."""
+    pairs_at_window: int | None = None
+    """Training ``(intent, trajectory)`` pairs (two per triplet) whose tokens reach the model's
+    window after its view, so the tokenizer cuts their oldest tokens (None: not counted)."""
 
 
 def pairwise_metrics(
@@ -238,13 +253,19 @@ class RewardTrainer:
         ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
         training record is kept as ``model.training`` and saved with the model."""
         if not train:
-            raise ValueError("no training triplets: run exploration and synthesis first")
+            raise ConfigError("no training triplets: run exploration and synthesis first")
         cfg = self.config
         device = resolve_device(cfg.device)
-        self.model.to(device)
+        self.model.to(device, precision=cfg.precision)
         torch.manual_seed(cfg.seed)
         rng = random.Random(cfg.seed)
         examples = self._tokenize(train)
+        window = self.model.config.max_length
+        at_window = sum(len(row) >= window for pair in examples for row in pair)
+        for warning in data_warnings(
+            len(train), len(val), at_window=at_window, pairs=2 * len(train), max_length=window
+        ):
+            logger.warning("reward-model training data: %s", warning)
         module = self.model.module
         named = {n: p for n, p in module.named_parameters() if p.requires_grad}
         params = list(named.values())
@@ -341,6 +362,7 @@ class RewardTrainer:
             triplet_sources=dict(Counter(t.source for t in train).most_common()),
             trainer_config=cfg,
             device=str(device),
+            pairs_at_window=at_window,
         )
         self.model.training = result.model_dump(mode="json", exclude={"step_losses"})
         if out is not None:
@@ -383,7 +405,7 @@ class RewardTrainer:
             digest.update(b"\x00")
         return {
             "model_config": self.model.config.model_dump(mode="json"),
-            "trainer_config": self.config.model_dump(mode="json", exclude=_HOW_NOT_WHAT),
+            "trainer_config": self.config.model_dump(mode="json", exclude=set(_HOW_NOT_WHAT)),
             "data": f"sha256:{digest.hexdigest()} ({len(train)} train, {len(val)} validation)",
         }
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from armap_agents.environments.webshop.search import SEARCH_RESULTS, SearchIndex, index_fingerprint
-from armap_agents.errors import UnknownName
+from armap_agents.errors import ConfigError, UnknownName
 
 __all__ = [
     "NO_PRICE_LIMIT",
@@ -156,12 +156,12 @@ class Catalog:
         for i, p in enumerate(self.products):
             key = p.asin.upper()
             if key in positions:
-                raise ValueError(f"duplicate product asin {p.asin!r} in catalog {name!r}")
+                raise ConfigError(f"duplicate product asin {p.asin!r} in catalog {name!r}")
             positions[key] = i
         self._positions = MappingProxyType(positions)
         missing = sorted({g.asin for g in self.goals if g.asin.upper() not in positions})
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"{len(missing)} goal(s) of catalog {name!r} target products it does not hold, "
                 f"e.g. {missing[:3]}"
             )
@@ -184,7 +184,7 @@ class Catalog:
         try:
             return self.products[self._positions[asin.strip().upper()]]
         except KeyError:
-            raise KeyError(f"no product with asin {asin!r} in catalog {self.name!r}") from None
+            raise UnknownName(f"no product with asin {asin!r} in catalog {self.name!r}") from None
 
     def has_product(self, asin: str) -> bool:
         return asin.strip().upper() in self._positions
@@ -203,7 +203,7 @@ class Catalog:
                 raise IndexError
             return self.goals[i]
         except (ValueError, IndexError):
-            raise KeyError(
+            raise UnknownName(
                 f"unknown WebShop task {task_id!r}: task ids are goal numbers "
                 f"0..{len(self.goals) - 1}"
             ) from None
@@ -228,7 +228,8 @@ class Catalog:
                     if self._cache_dir is False:
                         index = SearchIndex.build(texts)
                     else:
-                        cache = None if self._cache_dir in (None, True) else self._cache_dir
+                        chosen = self._cache_dir  # None or True: the default directory
+                        cache = None if chosen is None or chosen is True else chosen
                         index = SearchIndex.open(
                             texts, Path(cache) if cache else None, fingerprint=self.fingerprint
                         )

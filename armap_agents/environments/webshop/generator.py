@@ -45,6 +45,7 @@ from armap_agents.environments.webshop.catalog import (
     price_limit_text,
 )
 from armap_agents.environments.webshop.reward import score_purchase, token_set_ratio
+from armap_agents.errors import ConfigError
 
 __all__ = [
     "DEFAULT_NUM_PRODUCTS",
@@ -470,10 +471,10 @@ def generate_catalog(
     ``cache_dir`` is where the catalog's search index is persisted (see :class:`Catalog`).
     """
     if num_products < 1:
-        raise ValueError(f"num_products must be >= 1, got {num_products}")
+        raise ConfigError(f"num_products must be >= 1, got {num_products}")
     lo, hi = family_size
     if not 1 <= lo <= hi:
-        raise ValueError(f"family_size must be (min, max) with 1 <= min <= max, got {family_size}")
+        raise ConfigError(f"family_size must be (min, max) with 1 <= min <= max, got {family_size}")
     vocab = load_vocabulary()
     rng = random.Random(f"webshop-catalog/{seed}")
     builder = _Builder(vocab, rng)

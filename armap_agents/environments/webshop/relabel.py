@@ -114,7 +114,7 @@ class WebShopRelabeler:
         return env, steps
 
     def _outcome(self, trajectory: Trajectory) -> _Outcome | None:
-        if "error" in trajectory.info or not trajectory.steps:
+        if trajectory.failed or not trajectory.steps:
             return None
         valid = [s.action for s in trajectory.steps if s.valid]
         replayed = self._replay(trajectory.task_id, valid)

@@ -1,0 +1,109 @@
+"""Where the files of a run live: :class:`RunLayout` and the file names inside its directories.
+
+The one place that names them: :mod:`armap_agents.pipeline` (which re-exports
+:class:`RunLayout`), the command line, the synthesis graph, the reward model, the notebooks and
+the benchmarks read them from here. Plain data, no dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "OUTCOMES_FILE",
+    "PLOT_FILE",
+    "RAW_TRIPLETS_FILE",
+    "REPORT_FILE",
+    "REPORT_JSON_FILE",
+    "RunLayout",
+    "SYNTHESIS_PROGRESS_FILE",
+    "TRAIN_RESULT_FILE",
+    "TRAIN_TRIPLETS_FILE",
+    "VAL_TRIPLETS_FILE",
+]
+
+RAW_TRIPLETS_FILE = "raw_triplets.jsonl"
+"""In a synthesis directory: every triplet as synthesized, before the split."""
+SYNTHESIS_PROGRESS_FILE = "synthesis_progress.jsonl"
+"""In a synthesis directory: the tasks done (how a synthesis resumes)."""
+TRAIN_TRIPLETS_FILE = "triplets.train.jsonl"
+"""In a synthesis directory: the training triplets (deduplicated, split by task)."""
+VAL_TRIPLETS_FILE = "triplets.val.jsonl"
+"""In a synthesis directory: the validation triplets."""
+TRAIN_RESULT_FILE = "train_result.json"
+"""In a trained reward model's directory: its training record (best epoch, accuracy ...)."""
+OUTCOMES_FILE = "outcomes.jsonl"
+"""In an evaluation directory: the per-task outcomes (how an evaluation resumes)."""
+REPORT_FILE = "report.md"
+"""In an evaluation directory: the results table."""
+REPORT_JSON_FILE = "report.json"
+PLOT_FILE = "results.png"
+"""In an evaluation directory: the results as a picture."""
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each stage of a run reads and writes, under ``root`` (the one place that says so:
+    the command line, :func:`run_pipeline`, the notebooks and the benchmarks use it)."""
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def trajectories(self) -> Path:
+        """The explored episodes, JSONL."""
+        return self.root / "trajectories.jsonl"
+
+    @property
+    def synthesis(self) -> Path:
+        """The synthesis directory."""
+        return self.root / "synthesis"
+
+    @property
+    def train_triplets(self) -> Path:
+        return self.synthesis / TRAIN_TRIPLETS_FILE
+
+    @property
+    def val_triplets(self) -> Path:
+        return self.synthesis / VAL_TRIPLETS_FILE
+
+    @property
+    def reward_model(self) -> Path:
+        """The trained reward model's directory."""
+        return self.root / "reward_model"
+
+    @property
+    def train_result(self) -> Path:
+        """Written last by training: the reward model is complete when it is there."""
+        return self.reward_model / TRAIN_RESULT_FILE
+
+    @property
+    def training_curve(self) -> Path:
+        return self.reward_model / "training_curve.png"
+
+    @property
+    def evaluation(self) -> Path:
+        """The evaluation directory."""
+        return self.root / "evaluation"
+
+    @property
+    def outcomes(self) -> Path:
+        """Per-task outcomes, JSONL (how an evaluation resumes)."""
+        return self.evaluation / OUTCOMES_FILE
+
+    @property
+    def report(self) -> Path:
+        """The results table, markdown."""
+        return self.evaluation / REPORT_FILE
+
+    @property
+    def report_json(self) -> Path:
+        return self.evaluation / REPORT_JSON_FILE
+
+    @property
+    def plot(self) -> Path:
+        """The results as a PNG."""
+        return self.evaluation / PLOT_FILE
