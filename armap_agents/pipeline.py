@@ -94,14 +94,6 @@ Echo = Callable[[str], None]
 # ScienceWorld's "find" family: navigate, focus on the right thing, move it to a box; partial
 # scores along the way give the relabeler something to compare.
 SCIENCEWORLD_SUBSET = ("find-living-thing", "find-non-living-thing", "find-plant", "find-animal")
-ALFWORLD_SUBSET = (
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-)
 
 
 class QuickstartPlan(StrictConfig):
@@ -162,7 +154,9 @@ def quickstart_plan(
                 max_length=128,  # a game renders to ~90 tokens
             )
     elif env in ("scienceworld", "alfworld"):
-        families = SCIENCEWORLD_SUBSET if env == "scienceworld" else ALFWORLD_SUBSET
+        from armap_agents.environments.alfworld import TASK_TYPES  # ALFWorld: all six types
+
+        families = SCIENCEWORLD_SUBSET if env == "scienceworld" else TASK_TYPES
         per_family = len(families)
         # an ALFWorld step costs 0.1-0.2 s on a train game (TextWorld renders every observation
         # from its grammar): 6 train games per task type keep the full run under 20 minutes
@@ -436,7 +430,7 @@ def reward_view(*, data: str | Path, env: str | None, max_length: int) -> Trajec
 def _model_defines(
     *,
     data: str | Path,
-    env: str | None,
+    view: TrajectoryView,
     backbone: str,
     max_length: int,
     epochs: int,
@@ -460,7 +454,6 @@ def _model_defines(
         "max_train": max_train,
         "max_val": max_val,
     }
-    view = reward_view(data=data, env=env, max_length=max_length)
     defines["view"] = view.model_dump(mode="json")
     made_by = recorded_defines(data, "synthesis")
     if made_by is not None:
@@ -529,7 +522,7 @@ def train_reward_model(
     # a new model: its manifest says what made it (run_pipeline and evaluations check it)
     defines = _model_defines(
         data=data,
-        env=env,
+        view=view,
         backbone=backbone,
         max_length=max_length,
         epochs=epochs,
@@ -778,10 +771,9 @@ def run_pipeline(
         defines = synthesis_defines(config, provenance, layout.trajectories)
         check_manifest(layout.synthesis, "synthesis", defines)
         _say(echo, f"      already done: {layout.synthesis}")
-    _say(echo, "[3/4] train the reward model (all-MiniLM-L6-v2 + LoRA, Bradley-Terry loss)")
+    _say(echo, f"[3/4] train the reward model ({backbone} + LoRA, Bradley-Terry loss)")
     training: dict[str, Any] = {
         "data": layout.synthesis,
-        "env": env,
         "backbone": backbone,
         "max_length": plan.max_length,
         "epochs": plan.epochs,
@@ -792,9 +784,11 @@ def run_pipeline(
         "max_val": 500,
     }
     if not layout.train_result.is_file():
-        train_reward_model(**training, out=layout.reward_model, echo=echo)
+        train_reward_model(**training, env=env, out=layout.reward_model, echo=echo)
     else:  # reused only if it was trained on this synthesis, with these settings
-        check_manifest(layout.reward_model, "reward_model", _model_defines(**training))
+        view = reward_view(data=layout.synthesis, env=env, max_length=plan.max_length)
+        defines = _model_defines(**training, view=view)
+        check_manifest(layout.reward_model, "reward_model", defines)
         _say(echo, f"      already done: {layout.reward_model}")
     rows = ", ".join(PLANNERS[p].row_label(plan.n) for p in plan.planners)
     _say(echo, f"[4/4] evaluate on {len(test_ids)} test tasks: Sampling, Greedy, {rows}, oracle")
