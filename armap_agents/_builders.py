@@ -1,6 +1,6 @@
 """Policies, chat models, synthesizers, reward models and objectives from the short specs
-that the CLI and the LangGraph deployment share (``random``, ``local:smollm2``, a model
-directory or ``http://`` URL, ``fewer_steps:0.5`` ...)."""
+that the CLI and the LangGraph deployment share (``random``, ``expert:0.3``,
+``local:smollm2``, a model directory or ``http://`` URL, ``fewer_steps:0.5`` ...)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,36 @@ def chat_model(spec: str, usage: Any = None):
     return model
 
 
+def expert_epsilon(spec: str) -> float | None:
+    """The epsilon of an ``expert:EPSILON`` policy spec (``expert`` alone is epsilon 0), or
+    None when ``spec`` names another policy."""
+    name, colon, value = spec.partition(":")
+    if name != "expert":
+        return None
+    try:
+        epsilon = float(value) if colon else 0.0
+    except ValueError:
+        epsilon = -1.0
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError(
+            f"cannot read policy {spec!r}: write expert:EPSILON with EPSILON in [0, 1] "
+            "(the probability of a random step), e.g. expert:0.3"
+        )
+    return epsilon
+
+
 def policy(spec: str, usage: Any = None):
-    """``random`` or an :class:`LLMPolicy` over the chat model ``spec`` names, with the
-    structured output its provider is known to enforce."""
+    """``random``, ``expert:EPSILON`` (the benchmark stand-in
+    :class:`~armap_agents.policies.ExpertPolicy`) or an :class:`LLMPolicy` over the chat model
+    ``spec`` names, with the structured output its provider is known to enforce."""
     from armap_agents.llm import auto_structured
-    from armap_agents.policies import LLMPolicy, RandomPolicy
+    from armap_agents.policies import ExpertPolicy, LLMPolicy, RandomPolicy
 
     if spec == "random":
         return RandomPolicy()
+    epsilon = expert_epsilon(spec)
+    if epsilon is not None:
+        return ExpertPolicy(epsilon)
     model = chat_model(spec, usage)
     return LLMPolicy(model, structured=auto_structured(model))
 

@@ -433,7 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
             "data_dir=/data/alfworld or task_types=clean (alfworld); repeat a key for a list",
         )
 
-    policy_help = "'random' or a chat model: 'openai:<model>', 'openai-compatible:<url>:<model>'"
+    policy_help = (
+        "'random', a chat model ('openai:<model>', 'openai-compatible:<url>:<model>', "
+        "'local:smollm2'), or 'expert:EPSILON', a benchmark stand-in of chosen strength: the "
+        "environment's expert, with a random step with probability EPSILON"
+    )
     relabeler_help = (
         "a relabeler class by import path (module:Class or file.py:Class) instead of the "
         "environment's own (its 'relabeler' attribute, else the generic OutcomeRelabeler)"

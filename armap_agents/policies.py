@@ -1,4 +1,5 @@
-"""Policies: what picks the next action. ``RandomPolicy`` and ``LLMPolicy`` share one interface.
+"""Policies: what picks the next action. ``RandomPolicy``, ``LLMPolicy`` and the benchmark
+stand-in ``ExpertPolicy`` share one interface.
 
 A policy gets a :class:`PolicyContext` (task, history, current observation, valid actions when
 the environment lists them) and returns an :class:`ActionChoice`. ``seed`` makes a sampled
@@ -33,6 +34,7 @@ from armap_agents.types import Step
 
 __all__ = [
     "ActionChoice",
+    "ExpertPolicy",
     "LLMPolicy",
     "Policy",
     "PolicyContext",
@@ -40,6 +42,7 @@ __all__ = [
     "default_action_prompt",
     "parse_action",
     "sample_actions",
+    "uses_expert",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,10 @@ class PolicyContext(BaseModel):
     """Guidance for this attempt, e.g. reflections on earlier failed attempts (Reflexion)."""
     guide: str = ""
     """The environment's own prompt text (its :class:`~armap_agents.prompts.PromptGuide`)."""
+    expert_action: str | None = None
+    """What the environment's expert would do now (its
+    :class:`~armap_agents.environments.base.ExpertHook`), filled only for a policy that
+    :func:`uses_expert` (the benchmark stand-in :class:`ExpertPolicy`); None otherwise."""
 
     @property
     def observation(self) -> str:
@@ -96,6 +103,54 @@ class RandomPolicy:
             else random.Random(seed).choice(context.valid_actions)
         )
         return ActionChoice(action=action, raw=action)
+
+
+class ExpertPolicy:
+    """A reference policy of chosen strength: a benchmark stand-in for an LLM agent, not a
+    product policy.
+
+    At each step, with probability ``1 - epsilon`` it takes the action the environment's expert
+    takes from the current state (the environment's
+    :class:`~armap_agents.environments.base.ExpertHook`, which recovers after a detour), else a
+    uniformly random valid action. ``epsilon=0`` is the expert, ``epsilon=1`` the random policy;
+    in between, Sampling's success rate falls as ``epsilon`` grows, which is how the benchmarks
+    grade policy strength (``--policy expert:0.3`` on the command line). Deterministic given the
+    seed. ``greedy=True`` takes the expert's action (its most likely one). When the expert has
+    no action (``None``), the step is random. The expert reads what only the environment knows
+    (a solver, the gold plan, the target product) but never ``evaluate()``; planners see this
+    policy as any other.
+    """
+
+    uses_expert = True
+
+    def __init__(self, epsilon: float) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ConfigError(f"expert epsilon must be in [0, 1], got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def __repr__(self) -> str:
+        return f"ExpertPolicy(epsilon={self.epsilon})"
+
+    def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
+        rng = random.Random(seed)
+        explore = not greedy and rng.random() < self.epsilon
+        expert = context.expert_action
+        if expert is not None and not explore:
+            return ActionChoice(action=expert, raw=expert)
+        if not context.valid_actions:
+            if expert is not None:
+                return ActionChoice(action=expert, raw=expert)
+            raise ConfigError(
+                "ExpertPolicy had neither an expert action nor valid actions to choose from"
+            )
+        action = rng.choice(context.valid_actions)
+        return ActionChoice(action=action, raw=action)
+
+
+def uses_expert(policy: object) -> bool:
+    """Whether ``policy`` reads :attr:`PolicyContext.expert_action` (so the environment's
+    expert hook is asked at every step)."""
+    return bool(getattr(policy, "uses_expert", False))
 
 
 PromptBuilder = Callable[[PolicyContext], list[BaseMessage]]

@@ -12,9 +12,9 @@ import logging
 from collections.abc import Sequence
 
 from armap_agents._seeding import stable_seed
-from armap_agents.environments.base import Environment
+from armap_agents.environments.base import Environment, expert_action, require_expert_hook
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded
-from armap_agents.policies import Policy, PolicyContext
+from armap_agents.policies import Policy, PolicyContext, uses_expert
 from armap_agents.prompts import prompt_guide
 from armap_agents.types import Observation, Step, Trajectory
 
@@ -43,8 +43,11 @@ def policy_context(
     observation: Observation,
     steps: Sequence[Step],
     notes: Sequence[str] = (),
+    *,
+    expert: bool = False,
 ) -> PolicyContext:
-    """What the policy sees in ``env``'s current state."""
+    """What the policy sees in ``env``'s current state; ``expert=True`` also asks the
+    environment's expert hook (for a policy that :func:`~armap_agents.policies.uses_expert`)."""
     return PolicyContext(
         task_id=task_id,
         instruction=observation.instruction,
@@ -53,6 +56,7 @@ def policy_context(
         valid_actions=env.valid_actions(),
         notes=list(notes),
         guide=prompt_guide(env).action,
+        expert_action=expert_action(env) if expert else None,
     )
 
 
@@ -84,10 +88,13 @@ def run_episode(
     evaluation = None
     policy_calls = 0
     error = None
+    expert = uses_expert(policy)
+    if expert:
+        require_expert_hook(env)  # a configuration error, not this episode's failure
     try:
         observation, steps, done = replay(env, task_id, prefix)
         while not done and len(steps) < max_steps:
-            context = policy_context(env, task_id, observation, steps, notes)
+            context = policy_context(env, task_id, observation, steps, notes, expert=expert)
             choice = policy.act(context, seed=stable_seed(seed, len(steps)), greedy=greedy)
             policy_calls += 1
             result = env.step(choice.action)

@@ -2,7 +2,14 @@
 (:class:`ToolEnvironment`), the generic :class:`OutcomeRelabeler`, pooling, a registry."""
 
 from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
-from armap_agents.environments.base import EnvFactory, Environment, Relabeler, select_tasks
+from armap_agents.environments.base import (
+    EnvFactory,
+    Environment,
+    ExpertHook,
+    Relabeler,
+    expert_action,
+    select_tasks,
+)
 from armap_agents.environments.game24 import Game24Env, Game24Relabeler
 from armap_agents.environments.outcome import OutcomeRelabeler
 from armap_agents.environments.pool import EnvPool
@@ -24,6 +31,7 @@ __all__ = [
     "EnvPool",
     "EnvRegistry",
     "Environment",
+    "ExpertHook",
     "Game24Env",
     "Game24Relabeler",
     "OutcomeRelabeler",
@@ -37,6 +45,7 @@ __all__ = [
     "WebShopEnv",
     "WebShopRelabeler",
     "default_registry",
+    "expert_action",
     "make_env",
     "make_env_factory",
     "make_relabeler",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from armap_agents.errors import ConfigError
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
 
-__all__ = ["Environment", "EnvFactory", "Relabeler", "select_tasks"]
+__all__ = ["Environment", "EnvFactory", "ExpertHook", "Relabeler", "expert_action", "select_tasks"]
 
 
 @runtime_checkable
@@ -37,6 +38,36 @@ class Environment(Protocol):
     def evaluate(self) -> Evaluation: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ExpertHook(Protocol):
+    """An environment that knows what an expert would do next (optional).
+
+    ``expert_action()`` returns the action an expert takes *from the current state* (after
+    any detour the episode took), or ``None`` when it has none (e.g. the episode is over or
+    the task cannot be won from here). It may read what only the environment knows (a
+    solver, the gold plan, the target product): it serves the benchmark stand-in
+    :class:`~armap_agents.policies.ExpertPolicy`, never a planner, and must not change the
+    episode's state.
+    """
+
+    def expert_action(self) -> str | None: ...
+
+
+def require_expert_hook(env: Environment) -> None:
+    """Raise ``ConfigError`` unless ``env`` has an :class:`ExpertHook` ``expert_action``."""
+    if not callable(getattr(env, "expert_action", None)):
+        raise ConfigError(
+            f"environment {getattr(env, 'name', type(env).__name__)!r} has no expert_action() "
+            "hook, which an expert:EPSILON policy needs (see ExpertHook)"
+        )
+
+
+def expert_action(env: Environment) -> str | None:
+    """``env``'s :class:`ExpertHook` answer now (``ConfigError`` when it has no hook)."""
+    require_expert_hook(env)
+    return env.expert_action()  # type: ignore[attr-defined]
 
 
 EnvFactory = Callable[[], Environment]

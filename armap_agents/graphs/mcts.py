@@ -52,7 +52,7 @@ from armap_agents._seeding import stable_seed
 from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import AllCandidatesFailed, ConfigError
-from armap_agents.policies import Policy, sample_actions
+from armap_agents.policies import Policy, sample_actions, uses_expert
 from armap_agents.reward.objectives import WeightedObjective, combined_value
 from armap_agents.reward.scorer import RewardScorer
 from armap_agents.rollout import policy_context, replay, run_episode
@@ -267,7 +267,9 @@ def build_mcts_graph(
         leaf = state["leaf"]
         with closing(env_factory()) as env:
             observation, steps, _ = replay(env, state["task_id"], actions_to(state["nodes"], leaf))
-            context = policy_context(env, state["task_id"], observation, steps)
+            context = policy_context(
+                env, state["task_id"], observation, steps, expert=uses_expert(policy)
+            )
             choices = sample_actions(
                 policy,
                 context,
