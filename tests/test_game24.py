@@ -9,7 +9,7 @@ from armap_agents.environments.game24 import (
     load_puzzles,
     reachable_values,
 )
-from armap_agents.policies import RandomPolicy
+from armap_agents.policies import ExpertPolicy, RandomPolicy
 from armap_agents.rollout import run_episode
 
 
@@ -171,3 +171,67 @@ def test_relabeler_labels_are_verified_by_the_game(env: Game24Env) -> None:
                 replay.step(step.action)
             assert target not in reachable_values(replay.numbers)
         assert numbers  # the puzzle is the same for every triplet
+
+
+# -- the expert (ExpertPolicy's hook) ----------------------------------------------------------
+def test_the_expert_solves_test_puzzles_at_epsilon_zero(env: Game24Env) -> None:
+    for task_id in env.task_ids("test")[:10]:
+        t = run_episode(env, ExpertPolicy(0.0), task_id, seed=0, max_steps=3)
+        assert t.error is None and t.evaluation is not None
+        assert t.evaluation.success, (task_id, [s.action for s in t.steps])
+        assert all(step.valid for step in t.steps)
+
+
+def test_the_expert_recovers_after_a_detour_that_keeps_24_reachable(env: Game24Env) -> None:
+    recovered = 0
+    for task_id in env.task_ids("test")[:10]:
+        env.reset(task_id)
+        expert = env.expert_action()
+        detours = []
+        for action in env.valid_actions():
+            trial = env.clone()
+            trial.step(action)
+            if action != expert and Fraction(24) in reachable_values(trial.numbers):
+                detours.append(action)
+        if not detours:
+            continue
+        t = run_episode(env, ExpertPolicy(0.0), task_id, seed=0, max_steps=3, prefix=[detours[-1]])
+        assert t.steps[0].action == detours[-1] != expert
+        assert t.evaluation is not None and t.evaluation.success
+        recovered += 1
+    assert recovered >= 5
+
+
+def test_the_expert_has_no_action_once_24_is_out_of_reach() -> None:
+    env = Game24Env([(1, 1, 1, 1), (4, 4, 6, 8)])
+    env.reset("1")  # 1 1 1 1 cannot make 24
+    assert env.expert_action() is None
+    env.reset("2")
+    env.step("4 - 4 = 0")
+    env.step("0 * 6 = 0")  # 0 and 8 left
+    assert env.expert_action() is None
+    env.step("0 + 8 = 8")
+    assert env.expert_action() is None  # the game is over
+
+
+def test_the_expert_changes_nothing_and_is_a_valid_action(env: Game24Env) -> None:
+    env.reset("901")
+    for _ in range(3):
+        before = (env.numbers, env.valid_actions(), env.evaluate())
+        action = env.expert_action()
+        assert action is not None and action in env.valid_actions()
+        assert (env.numbers, env.valid_actions(), env.evaluate()) == before
+        assert env.step(action).valid
+    assert env.evaluate().success
+
+
+def test_an_expert_policy_episode_is_deterministic_for_a_seed(env: Game24Env) -> None:
+    def actions(seed: int) -> list[list[str]]:
+        policy = ExpertPolicy(0.5)
+        return [
+            [s.action for s in run_episode(env, policy, tid, seed=seed, max_steps=10).steps]
+            for tid in env.task_ids("test")[:10]
+        ]
+
+    assert actions(3) == actions(3)
+    assert actions(3) != actions(4)

@@ -28,7 +28,7 @@ from armap_agents.environments.webshop.generator import _FILLERS, load_vocabular
 from armap_agents.environments.webshop.reward import title_nouns, token_set_ratio
 from armap_agents.environments.webshop.search import SearchIndex
 from armap_agents.errors import ConfigError, MissingDependency
-from armap_agents.policies import RandomPolicy
+from armap_agents.policies import ExpertPolicy, RandomPolicy
 from armap_agents.reward.objectives import numeric_attribute
 from armap_agents.rollout import run_episode
 
@@ -608,3 +608,112 @@ def test_the_default_catalog_searches_well(monkeypatch: pytest.MonkeyPatch, tmp_
         g.asin in [p.asin for p in catalog.search(g.instruction)[:10]] for g in catalog.goals
     )
     assert hits / len(catalog.goals) >= 0.9
+
+
+# -- the expert (ExpertPolicy's hook) ----------------------------------------------------------
+def test_the_expert_buys_the_target_of_test_goals_at_epsilon_zero(
+    shop: WebShopEnv, catalog: Catalog
+) -> None:
+    for task_id in shop.task_ids("test")[:10]:
+        t = run_episode(shop, ExpertPolicy(0.0), task_id, seed=0, max_steps=15)
+        assert t.error is None and t.evaluation is not None
+        assert t.evaluation.success, (task_id, [s.action for s in t.steps])
+        assert all(step.valid for step in t.steps)
+        assert shop.purchase is not None
+        assert shop.purchase[0].asin == catalog.goal(task_id).asin
+        assert shop.expert_action() is None  # nothing left to do once bought
+
+
+def _detours(env: WebShopEnv, goal: Goal) -> list[list[str]]:
+    """Scripted non-expert starts (``env`` just reset): another product and one of its tabs,
+    back to search from the results, and the target with a wrong option value chosen."""
+    probe = env.clone()
+    search = probe.valid_actions()[-1]
+    probe.step(search)
+    products = [a for a in probe.valid_actions() if env.catalog.has_product(a[6:-1])]
+    other = next(a for a in products if a != f"click[{goal.asin.lower()}]")
+    detours = [[search, other, "click[reviews]"], [search, "click[back to search]"]]
+    product = env.catalog.product(goal.asin)
+    wrong = [v for vs in product.options.values() for v in vs if v not in goal.options]
+    if wrong:
+        opening = [f"search[{goal.instruction}]", *_target_clicks(env, goal)]
+        detours.append([*opening, f"click[{wrong[0]}]"])
+    return detours
+
+
+def _target_clicks(env: WebShopEnv, goal: Goal) -> list[str]:
+    """The clicks that open the target from the results of ``search[<instruction>]``."""
+    probe = env.clone()
+    probe.step(f"search[{goal.instruction}]")
+    clicks = []
+    while f"click[{goal.asin.lower()}]" not in probe.valid_actions():
+        clicks.append("click[next >]")
+        assert probe.step("click[next >]").valid
+    return [*clicks, f"click[{goal.asin.lower()}]"]
+
+
+def test_the_expert_recovers_after_detours(shop: WebShopEnv, catalog: Catalog) -> None:
+    wrong_options = 0
+    for task_id in shop.task_ids("test")[:5]:
+        goal = catalog.goal(task_id)
+        shop.reset(task_id)
+        detours = _detours(shop, goal)
+        wrong_options += len(detours) == 3
+        for prefix in detours:
+            t = run_episode(shop, ExpertPolicy(0.0), task_id, seed=0, max_steps=15, prefix=prefix)
+            assert [s.action for s in t.steps[: len(prefix)]] == prefix
+            assert all(s.valid for s in t.steps), [s.action for s in t.steps]
+            assert t.evaluation is not None and t.evaluation.success, [s.action for s in t.steps]
+    assert wrong_options >= 3
+
+
+def test_the_expert_changes_nothing_on_any_page(shop: WebShopEnv, catalog: Catalog) -> None:
+    goal = catalog.goal("0")
+    shop.reset("0")
+    pages = set()
+    for action in [*_detours(shop, goal)[0], "click[< prev]", "click[< prev]", *[""] * 6]:
+        before = shop.clone()
+        expert = shop.expert_action()
+        assert expert is not None and expert in shop.valid_actions()
+        assert shop.page == before.page and shop.valid_actions() == before.valid_actions()
+        assert shop.clone().step(expert).observation == before.step(expert).observation
+        pages.add(shop.page)
+        if shop.step(action or expert).done:
+            break
+    assert pages >= {"search", "results", "item", "reviews"}
+    assert shop.evaluate().success
+
+
+def test_the_expert_aims_at_the_best_product_when_no_search_finds_the_target() -> None:
+    target = _shirt(title="Acme Crew Neck Tee", options=MappingProxyType({"color": ("red",)}))
+    polo = _shirt(asin="B000000002", title="Acme Polo Shirt")  # navy blue and large on offer
+    worse = _shirt(
+        asin="B000000003",
+        title="Acme Polo Shirt Classic",
+        options=MappingProxyType({"color": ("black",), "size": ("small",)}),
+    )
+    goal = dataclasses.replace(
+        _GOAL,
+        instruction="i need a polo shirt in navy blue, large",
+        attributes=("machine wash",),
+        name="Acme Polo Shirt",
+    )
+    shop = WebShopEnv(Catalog([target, worse, polo], [goal], cache_dir=False))
+    shop.reset("0")
+    found = {p.asin for q in suggest_queries(goal.instruction) for p in shop.catalog.search(q)}
+    assert target.asin not in found
+    t = run_episode(shop, ExpertPolicy(0.0), "0", seed=0, max_steps=15)
+    assert shop.purchase == (polo, {"color": "navy blue", "size": "large"})
+    assert t.evaluation is not None and t.evaluation.success  # another product scoring 1.0
+
+
+def test_an_expert_policy_webshop_episode_is_deterministic_for_a_seed(shop: WebShopEnv) -> None:
+    def actions(seed: int) -> list[list[str]]:
+        policy = ExpertPolicy(0.5)
+        return [
+            [s.action for s in run_episode(shop, policy, tid, seed=seed, max_steps=15).steps]
+            for tid in shop.task_ids("test")[:5]
+        ]
+
+    assert actions(3) == actions(3)
+    assert actions(3) != actions(4)

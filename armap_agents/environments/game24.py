@@ -264,6 +264,19 @@ class Game24Env:
         copy._task_id, copy._numbers = self._task_id, list(self._numbers)
         return copy
 
+    def expert_action(self) -> str | None:
+        """What an expert plays now (the :class:`~armap_agents.environments.base.ExpertHook`
+        of the benchmark stand-in :class:`~armap_agents.policies.ExpertPolicy`; no planner
+        reads it): the first action of :meth:`valid_actions` whose result can still reach 24,
+        found by solving the numbers left (so it recovers after any detour that keeps 24
+        reachable). ``None`` when no continuation reaches 24 (after a bad step) or the game is
+        over. Deterministic; changes nothing."""
+        self._require_started()
+        for action, rest in _successors(self._numbers):
+            if TARGET in reachable_values(rest):
+                return action
+        return None
+
     @property
     def numbers(self) -> list[Fraction]:
         """The numbers left now."""

@@ -59,7 +59,11 @@ from dataclasses import dataclass, field, replace
 
 from armap_agents.environments.webshop.catalog import Catalog, Goal, Product
 from armap_agents.environments.webshop.data import default_catalog
-from armap_agents.environments.webshop.reward import RewardBreakdown, score_purchase
+from armap_agents.environments.webshop.reward import (
+    RewardBreakdown,
+    option_matches,
+    score_purchase,
+)
 from armap_agents.errors import ConfigError
 from armap_agents.prompts import PromptGuide
 from armap_agents.reward_view import TrajectoryView
@@ -403,6 +407,76 @@ class WebShopEnv:
             return Evaluation(success=False, score=0.0)
         return Evaluation(success=breakdown.success, score=breakdown.score)
 
+    # -- the expert (a benchmark stand-in) -----------------------------------------------
+    def expert_action(self) -> str | None:
+        """What an expert shopper does now: the
+        :class:`~armap_agents.environments.base.ExpertHook` of the benchmark stand-in
+        :class:`~armap_agents.policies.ExpertPolicy` (an LLM agent of a chosen strength); no
+        planner or reward model reads it.
+
+        The expert knows the goal (the target product, the option values asked for, the price
+        limit) and only takes actions :meth:`valid_actions` lists. It aims at the target, or,
+        when no suggested query finds the target, at the best-scoring products those queries
+        find (WebShop's score with the best options). From any page: on the search page, the
+        suggested ``search[...]`` whose results rank an aimed-at product highest; on a results
+        page holding one, ``next >`` / ``< prev`` to its page and a click on it, else (or when
+        a new search is fewer clicks away) ``back to search``; on another product's page or a
+        tab, ``< prev``; on an aimed-at product's page, each option value still to choose, then
+        ``buy now``. So it recovers after any detour. ``None`` once bought. Deterministic;
+        changes nothing (three searches of the catalog's index per call, well under a
+        millisecond each at 3,000 products).
+        """
+        goal = self._require_started()
+        s = self._state
+        if s.page == "done":
+            return None
+        if s.page in TABS:
+            return f"click[{PREV_PAGE}]"
+        query, rank, aims = self._expert_aims(goal)
+        if s.page == "search":
+            return f"search[{query}]"
+        if s.page == "item":
+            product = self._product()
+            if product.asin not in aims:
+                return f"click[{PREV_PAGE}]"
+            for kind, value in _expert_options(product, goal).items():
+                if s.selected.get(kind) != value:
+                    return f"click[{value}]"
+            return f"click[{BUY_NOW}]"
+        # results: the first aimed-at product of these results, on its page, unless a new
+        # search reaches one in fewer clicks
+        position = next((i for i, asin in enumerate(s.results) if asin in aims), None)
+        page = 0 if position is None else position // RESULTS_PER_PAGE + 1
+        if position is None or abs(page - s.page_number) > 2 + rank // RESULTS_PER_PAGE:
+            return f"click[{BACK_TO_SEARCH}]"
+        if page > s.page_number:
+            return f"click[{NEXT_PAGE}]"
+        if page < s.page_number:
+            return f"click[{PREV_PAGE}]"
+        return f"click[{s.results[position].lower()}]"
+
+    def _expert_aims(self, goal: Goal) -> tuple[str, int, frozenset[str]]:
+        """The expert's query (a suggested one), the rank its results give an aimed-at product,
+        and the asins it aims at: the target when a suggested query finds it, else the
+        best-scoring products the suggested queries find; the query is the one ranking an
+        aimed-at product highest (the first on ties)."""
+        found = [
+            (query, [p.asin for p in self.catalog.search(query)])
+            for query in suggest_queries(goal.instruction, self.num_suggestions)
+        ]
+        aims = frozenset({goal.asin}) if any(goal.asin in r for _, r in found) else None
+        if aims is None:
+            scores = {
+                asin: _expert_score(self.catalog.product(asin), goal)
+                for _, results in found
+                for asin in results
+            }
+            best = max(scores.values(), default=0.0)
+            aims = frozenset(asin for asin, score in scores.items() if score == best)
+        ranks = [(i, n) for n, (_, r) in enumerate(found) for i, a in enumerate(r) if a in aims]
+        rank, n = min(ranks, default=(0, 0))
+        return found[n][0], rank, aims
+
     @property
     def purchase(self) -> tuple[Product, dict[str, str]] | None:
         """The product bought and the options chosen, once bought."""
@@ -533,3 +607,23 @@ class WebShopEnv:
             else:
                 lines.append(text)
         return "\n".join(lines)
+
+
+def _expert_options(product: Product, goal: Goal) -> dict[str, str]:
+    """The option values an expert chooses on ``product`` for ``goal``: per option kind, the
+    value matching most of the goal's options (an exact one first), where any matches."""
+    chosen = {}
+    for kind, values in product.options.items():
+        ranked = [
+            (len(option_matches([v], goal.options)), v in goal.options, -i, v)
+            for i, v in enumerate(values)
+        ]
+        best = max(ranked, default=None)
+        if best is not None and best[0] > 0:
+            chosen[kind] = best[3]
+    return chosen
+
+
+def _expert_score(product: Product, goal: Goal) -> float:
+    """WebShop's score of buying ``product`` with the expert's options for ``goal``."""
+    return score_purchase(product, _expert_options(product, goal), goal).score
