@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,12 @@ from armap_agents.environments.scienceworld import (  # noqa: E402
     variation_splits,
 )
 from armap_agents.errors import ConfigError, EnvironmentCrashed, MissingDependency  # noqa: E402
-from armap_agents.policies import ActionChoice, PolicyContext, RandomPolicy  # noqa: E402
+from armap_agents.policies import (  # noqa: E402
+    ActionChoice,
+    ExpertPolicy,
+    PolicyContext,
+    RandomPolicy,
+)
 from armap_agents.rollout import run_episode  # noqa: E402
 from armap_agents.types import Evaluation, Step, Trajectory  # noqa: E402
 
@@ -319,7 +325,7 @@ def test_invalid_actions_change_nothing(sw: ScienceWorldEnv) -> None:
     assert sw._call(lambda s: str(s.freeActionLook())) == look
     assert sw.evaluate().score == 0.0
     sw.reset("boil/0")  # the hallway, with six doors
-    ambiguous = sw.step("open door")  # resolved to the simulator's first reading
+    ambiguous = sw.step("open door")  # resolved to its first reading, alphabetically
     assert ambiguous.valid and ambiguous.info["resolved_as"].startswith("open door between")
     assert "Ambiguous" not in ambiguous.observation
 
@@ -496,3 +502,137 @@ def test_best_of_n_episode_on_scienceworld(reward_model) -> None:
     assert all(c.error is None for c in state["candidates"])
     assert isinstance(state["best"], Trajectory) and state["best"].steps
     assert state["best"].evaluation is not None
+
+
+# -- the expert (ExpertHook) ----------------------------------------------------------------
+def test_curation_does_not_depend_on_the_hash_seed() -> None:
+    """Exploration replays the same actions in every process: nothing in the curated list (or
+    the focus targets) may follow the order of a set of strings, which PYTHONHASHSEED shuffles."""
+    script = (
+        "from armap_agents.environments.scienceworld import curate_actions, focus_targets\n"
+        "objects = ['red box', 'blue box', 'frog egg', 'chair', 'table', 'orange', 'banana',\n"
+        "           'apple tree', 'flower pot 3', 'metal pot', 'thermometer', 'cupboard']\n"
+        "raw = [f'{v} {o}' for v in ('focus on', 'pick up', 'look at', 'open') for o in objects]\n"
+        "raw += [f'move {a} to {b}' for a in objects for b in objects]\n"
+        f"for text in ({FIND!r}, {BOIL!r}):\n"
+        "    print(curate_actions(raw, text, max_per_kind=5), sorted(focus_targets(text) or []))\n"
+    )
+    outputs = set()
+    for hash_seed in ("1", "2", "3"):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        outputs.add(done.stdout)
+    assert len(outputs) == 1 and "move" in outputs.pop()
+
+
+QUICKSTART_FINDS = ("find-living-thing/225", "find-non-living-thing/226", "find-plant/225")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_id", [*QUICKSTART_FINDS, "find-animal/226"])
+def test_expert_solves_the_quickstart_tasks(sw: ScienceWorldEnv, task_id: str) -> None:
+    trajectory = run_episode(sw, ExpertPolicy(0.0), task_id, seed=0, max_steps=15)
+    assert trajectory.error is None and trajectory.evaluation.success, trajectory.steps
+    assert all(step.valid for step in trajectory.steps)
+    assert len(trajectory.steps) <= 6  # teleports straight to where the gold path acts
+    assert sw.expert_action() is None  # the episode is over
+
+
+@pytest.mark.slow
+def test_expert_recovers_after_a_detour(sw: ScienceWorldEnv) -> None:
+    """A random step takes the carried animal away and leaves the room: the expert goes back
+    for it, picks it up again and finishes."""
+    task_id = "find-animal/225"
+    sw.reset(task_id)
+    taken: list[str] = []
+    while not taken or not taken[-1].startswith("pick up"):
+        action = sw.expert_action()
+        assert action is not None and not sw.step(action).done
+        taken.append(action)
+    animal = taken[-1].removeprefix("pick up ")
+    drop = next(a for a in sw.valid_actions() if a.startswith("put down") and animal in a)
+    away = next(
+        a for a in sw.valid_actions() if a.startswith("teleport to") and a != "teleport to outside"
+    )
+    detour = [*taken, drop, away]
+    trajectory = run_episode(sw, ExpertPolicy(0.0), task_id, seed=0, prefix=detour, max_steps=15)
+    assert trajectory.evaluation.success, trajectory.steps
+    recovery = [step.action for step in trajectory.steps[len(detour) :]]
+    assert recovery[:2] == ["teleport to outside", taken[-1]]
+
+
+@pytest.mark.slow
+def test_expert_action_changes_nothing(sw: ScienceWorldEnv) -> None:
+    sw.reset("find-plant/226")
+    sw.step("teleport to kitchen")
+    sw.step("look at chair")
+    sw._gold.clear()  # the first call fetches the gold path: reload + replay
+
+    def state() -> tuple:
+        look = sw._call(lambda s: str(s.freeActionLook()))
+        inventory = sw._call(lambda s: str(s.freeActionInventory()))
+        moves = sw._call(lambda s: int(s.getNumMoves()))
+        return look, inventory, moves, sw.evaluate(), sw.valid_actions()
+
+    before = state()
+    first = sw.expert_action()
+    assert first == "teleport to greenhouse"
+    assert state() == before
+    assert [sw.expert_action() for _ in range(3)] == [first] * 3
+    assert state() == before
+    assert sw.step(first).valid and sw.expert_action().startswith("focus on")
+
+
+def test_the_simulators_own_order_changes_nothing(monkeypatch) -> None:
+    """The simulator lists valid actions and an ambiguous command's readings in an order that
+    changes between JVMs (and JVM threads): a seeded episode must not follow it."""
+    from armap_agents.environments.scienceworld import _Episode, _step_text
+
+    readings = ["open door to kitchen", "open door to bedroom", "open door to workshop"]
+
+    class Server:
+        def __init__(self, order: list[str]) -> None:
+            self.order, self.sent = order, []
+
+        def step(self, command: str) -> str:
+            self.sent.append(command)
+            if command.isdigit():
+                return f"You chose {self.order[int(command)]}."
+            listed = "".join(f"{i}:\t{r}\n" for i, r in enumerate(self.order))
+            return f"Ambiguous request: Please enter the number ...:\n{listed}"
+
+    outcomes = {_step_text(Server(order), "open door") for order in (readings, readings[::-1])}
+    assert outcomes == {("You chose open door to bedroom.", "open door to bedroom")}
+
+    env = ScienceWorldEnv()  # no JVM: the episode and the simulator's list are stand-ins
+    env._episode = _Episode("find-animal", 0, FIND)
+    raw = [f"{verb} {o}" for verb in ("look at", "pick up") for o in ("chair", "door", "drawer")]
+    raw += [f"move {a} to {b}" for a in ("apple", "chair", "banana") for b in ("box", "table")]
+    lists = []
+    for order in (raw, raw[::-1], raw[1::2] + raw[::2]):
+        monkeypatch.setattr(env, "_raw_valid_actions", lambda order=order: list(order))
+        env._valid_cache = None
+        lists.append(env.valid_actions())
+    assert lists[0] == lists[1] == lists[2] and sorted(lists[0]) == sorted(raw)
+
+
+@pytest.mark.slow
+def test_an_episode_does_not_depend_on_what_the_jvm_ran_before(sw: ScienceWorldEnv) -> None:
+    """Pooled environments run episodes in whatever order the workers take them: the same
+    task must look the same (names of look-alike objects, valid actions, observation lines)
+    whatever its JVM ran before (see JAVA_OPTIONS)."""
+
+    def seen() -> tuple:
+        observation = sw.reset("find-living-thing/1")  # three look-alike cups of paint
+        return observation.text, sw.valid_actions(), sw.step("look in cupboard").observation
+
+    first = seen()
+    sw.reset("boil/0")
+    sw.step("teleport to kitchen")
+    assert seen() == first
+    assert seen() == first
