@@ -26,6 +26,7 @@ from armap_agents.environments.alfworld import (  # noqa: E402
     HindsightGoal,
     _cache_textworld_parsers,
     _cached_parser,
+    _ExpertMemory,
     find_data_dir,
     resolve_task_types,
     satisfied_goals,
@@ -33,7 +34,8 @@ from armap_agents.environments.alfworld import (  # noqa: E402
 )
 from armap_agents.environments.base import Environment, Relabeler  # noqa: E402
 from armap_agents.errors import ConfigError, MissingDependency  # noqa: E402
-from armap_agents.rollout import replay  # noqa: E402
+from armap_agents.policies import ExpertPolicy  # noqa: E402
+from armap_agents.rollout import replay, run_episode  # noqa: E402
 from armap_agents.types import Evaluation, Step, Trajectory  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alfworld"
@@ -590,3 +592,164 @@ def test_hindsight_relabels_are_verified_by_the_game(pool) -> None:
                 assert goal not in satisfied_goals(checker._facts())
     finally:
         checker.close()
+
+
+# -- the expert (ExpertHook) --------------------------------------------------------------
+def _facts(*names: str) -> frozenset:
+    return frozenset((name, ()) for name in names)
+
+
+def test_expert_memory_follows_its_plan_and_undoes_reversible_detours() -> None:
+    walk = ("go to a 1", "take x 1 from a 1", "go to b 1", "move x 1 to b 1")
+    start, at_a, holding, elsewhere = frozenset(), _facts("s1"), _facts("s2"), _facts("s3")
+    searches: list[int] = []
+
+    def search() -> tuple[str, ...]:
+        searches.append(1)
+        return ("searched",)
+
+    anything = {"go to a 1", "take x 1 from a 1", "go to b 1", "move y 1 to a 1", "searched"}
+    memory = _ExpertMemory(walk)
+    assert memory.plan(start, anything, search) == walk  # the stored walkthrough: no search
+    # a first "go to" elsewhere needs no undo (the plan's own "go to" sets the location) ...
+    memory.moved("go to c 1", _facts("at c"))
+    assert memory.plan(_facts("at c"), anything, search) == walk
+    # ... and neither does one followed by an undoable step
+    memory.moved("open c 1", _facts("at c", "c open"))
+    assert memory.plan(_facts("at c", "c open"), anything | {"close c 1"}, search) == (
+        "close c 1",
+        *walk,
+    )
+    memory.restart()
+    memory.moved("go to a 1", at_a)
+    assert memory.plan(at_a, anything, search) == walk[1:]  # the rest of a followed plan
+    memory.moved("examine x 1", at_a)  # changes nothing the plan needs
+    assert memory.plan(at_a, anything, search) == walk[1:]
+    # a detour elsewhere is walked back before the plan goes on
+    memory.moved("go to c 1", elsewhere)
+    assert memory.plan(elsewhere, anything, search) == ("go to a 1", *walk[1:])
+    memory.moved("go to a 1", at_a)
+    assert memory.plan(at_a, anything, search) == walk[1:]
+    memory.moved("go to c 1", elsewhere)  # two places away: one "go to" back is enough
+    memory.moved("go to d 1", _facts("at d"))
+    assert memory.plan(_facts("at d"), anything, search) == ("go to a 1", *walk[1:])
+    memory.moved("go to a 1", at_a)
+    # a wrong object taken is put back
+    memory.moved("take y 1 from a 1", _facts("s1", "holds y"))
+    assert memory.plan(_facts("s1", "holds y"), anything, search)[:2] == (
+        "move y 1 to a 1",
+        "take x 1 from a 1",
+    )
+    memory.moved("move y 1 to a 1", at_a)
+    memory.moved("take x 1 from a 1", holding)
+    # a detour while the plan's next command is a "go to" needs no undo
+    memory.moved("go to c 1", _facts("s2", "at c"))
+    assert memory.plan(_facts("s2", "at c"), anything, search) == walk[2:]
+    assert searches == []
+    # an irreversible detour, or an undo that is not admissible, is searched again (once)
+    memory.moved("heat x 1 with microwave 1", _facts("hot"))
+    assert memory.plan(_facts("hot"), anything, search) == ("searched",)
+    assert memory.plan(_facts("hot"), anything, search) == ("searched",)
+    assert len(searches) == 1
+    memory.restart()  # a new episode; a known plan whose first command is not admissible
+    assert memory.plan(start, anything - {"go to a 1"}, search) == ("searched",)
+    assert len(searches) == 2
+    # searches are remembered across episodes; plans found by following are not
+    memory.restart()
+    memory.moved("heat x 1 with microwave 1", _facts("hot"))
+    assert memory.plan(_facts("hot"), anything, search) == ("searched",)
+    assert len(searches) == 2
+    assert memory.plan(at_a, anything, search) == ("searched",)  # path restarts (defensive)
+    assert len(searches) == 3
+    # an undo that does not lead back is not undone in turn: the expert searches instead
+    memory.restart()
+    memory.moved("go to a 1", at_a)
+    memory.moved("take y 1 from a 1", _facts("s1", "holds y"))
+    memory.moved("move y 1 to a 1", _facts("s1", "y elsewhere"))
+    assert memory.plan(_facts("s1", "y elsewhere"), anything, search) == ("searched",)
+    assert len(searches) == 4
+
+
+def _first_other(actions: list[str], prefix: str, *exclude: str) -> str | None:
+    return next((a for a in actions if a.startswith(prefix) and a not in exclude), None)
+
+
+def _detours(env: AlfWorldEnv, task_id: str) -> dict[str, list[str]]:
+    """Prefixes ending in one non-expert step of each kind (``go to``, ``take``, ``open``,
+    ``close``), each taken at the first state along the walkthrough where one is admissible."""
+    walk = env.walkthrough(task_id)
+    found: dict[str, list[str]] = {}
+    for k in range(len(walk)):
+        if len(found) == 4:
+            break
+        replay(env, task_id, walk[:k])
+        for verb in ("go to ", "take ", "open ", "close "):
+            wrong = _first_other(env.valid_actions(), verb, walk[k])
+            if verb not in found and wrong is not None:
+                found[verb] = [*walk[:k], wrong]
+    return found
+
+
+@needs_data
+@pytest.mark.slow
+def test_the_expert_wins_every_task_type_at_epsilon_zero(alf: AlfWorldEnv) -> None:
+    for task_id in ONE_PER_TYPE.values():
+        trajectory = run_episode(alf, ExpertPolicy(0.0), task_id, seed=0, max_steps=40)
+        assert trajectory.evaluation is not None and trajectory.evaluation.success, task_id
+        assert trajectory.actions == alf.walkthrough(task_id)  # no detour: the stored plan
+
+
+@needs_data
+@pytest.mark.slow
+def test_the_expert_recovers_after_a_forced_non_expert_step(alf: AlfWorldEnv) -> None:
+    cool = ONE_PER_TYPE["pick_cool_then_place_in_recep"]
+    kinds = set()
+    for task_id in (BOOK, cool):
+        walk = alf.walkthrough(task_id)
+        alf.reset(task_id)
+        assert alf.expert_action() == walk[0]
+        for verb, prefix in _detours(alf, task_id).items():
+            kinds.add(verb)
+            trajectory = run_episode(
+                alf,
+                ExpertPolicy(0.0),
+                task_id,
+                seed=0,
+                max_steps=len(prefix) + len(walk) + 4,
+                prefix=prefix,
+            )
+            assert trajectory.steps[len(prefix) - 1].valid
+            assert trajectory.evaluation is not None and trajectory.evaluation.success, prefix
+    assert kinds == {"go to ", "take ", "open ", "close "}
+    # an irreversible detour (the apple heated before it is cooled) is planned for afresh
+    walk = alf.walkthrough(cool)
+    assert walk[2] == "take apple 1 from microwave 1"
+    prefix = [*walk[:3], "heat apple 1 with microwave 1"]
+    trajectory = run_episode(alf, ExpertPolicy(0.0), cool, seed=0, max_steps=14, prefix=prefix)
+    assert all(step.valid for step in trajectory.steps)
+    assert trajectory.evaluation is not None and trajectory.evaluation.success
+
+
+@needs_data
+@pytest.mark.slow
+def test_expert_action_does_not_change_the_episode(pool) -> None:
+    asked, plain = AlfWorldEnv(DATA, pool=pool), AlfWorldEnv(DATA, pool=pool)
+    try:
+        walk = asked.walkthrough(BOOK)
+        asked.reset(BOOK)
+        detour = _first_other(asked.valid_actions(), "go to ", walk[0])
+        for env in (asked, plain):
+            replay(env, BOOK, [detour])
+        before = (asked._facts(), asked.valid_actions(), asked.evaluate())
+        action = asked.expert_action()
+        assert action in asked.valid_actions() and action == asked.expert_action()
+        assert (asked._facts(), asked.valid_actions(), asked.evaluate()) == before
+        while action is not None:
+            result = asked.step(action)
+            assert result == plain.step(action)  # as if the expert had never been asked
+            assert asked._facts() == plain._facts()
+            action = asked.expert_action()
+        assert asked.evaluate().success and asked.expert_action() is None  # over: no action
+    finally:
+        asked.close()
+        plain.close()

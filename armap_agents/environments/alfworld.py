@@ -309,6 +309,146 @@ def _restore_facts(state: Any, snapshot: _FactSnapshot) -> None:
     state._var_counts = Counter(snapshot.var_counts)
 
 
+# -- the expert ----------------------------------------------------------------------------
+_MAX_PLANS = 4096
+"""Searched plans the expert keeps per game (each keyed by a state's few changed facts)."""
+_MAX_UNDO = 8
+"""The longest detour the expert walks back instead of searching again."""
+
+
+def _relevant(facts: frozenset[Fact]) -> frozenset[Fact]:
+    """A state's facts without ``checked`` (what look/examine/open record), which no action
+    or goal reads: two states with the same relevant facts have the same plans."""
+    return frozenset(f for f in facts if f[0] != "checked")
+
+
+_StateKey = frozenset[Fact]
+"""A state as the expert keys it: the relevant facts that differ from the initial state's."""
+
+
+def _undo(command: str, were_at: str | None) -> str | None:
+    """The command that reverses ``command`` (None when there is none), ``were_at`` the
+    receptacle the agent stood at before it."""
+    verb, _, rest = command.partition(" ")
+    if command.startswith("go to "):
+        return f"go to {were_at}" if were_at else None
+    if verb in ("open", "close"):
+        return f"{'close' if verb == 'open' else 'open'} {rest}"
+    m = re.fullmatch(r"take (?P<obj>.+) from (?P<recep>.+)", command)
+    if m:
+        return f"move {m['obj']} to {m['recep']}"
+    m = re.fullmatch(r"move (?P<obj>.+) to (?P<recep>.+)", command)
+    return f"take {m['obj']} from {m['recep']}" if m else None
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """A state on the current episode's path: its key, the command that undoes the step into
+    it, whether that step was a ``go to``, and the receptacle the agent stands at."""
+
+    state: _StateKey
+    undo: str | None
+    went: bool
+    at: str | None
+
+
+class _ExpertMemory:
+    """The ALFWorld expert of one game: the episode's path and the plans known along it.
+
+    ``plan(state, ...)`` answers, cheapest first: the plan known for this state in this
+    episode (the stored walkthrough from the initial state, or the rest of a known plan after
+    following its first command); after a detour of up to :data:`_MAX_UNDO` reversible
+    commands (``go to``, ``open``/``close``, ``take``/``move``) from a state with a known plan,
+    the commands that undo it (a ``go to`` needs no undo when the plan goes on with a ``go
+    to``: only the agent's location differs, which that command sets); else a search from
+    the state. A search's plan is an admissible command's and reaches the goal, so the expert
+    is never stuck. Searches (fast-downward: milliseconds in a bedroom, seconds in a kitchen)
+    happen only after irreversible detours (``heat``, ``clean``, ``use`` ...) or long ones,
+    and are remembered across episodes (a pure function of the state); everything else is
+    a function of the episode's path, so the expert does not depend on which episodes ran
+    before on this engine.
+    """
+
+    def __init__(self, walkthrough: tuple[str, ...]) -> None:
+        self.walkthrough = walkthrough
+        self.searched: dict[_StateKey, tuple[str, ...]] = {}
+        self.plans: dict[_StateKey, tuple[str, ...]] = {}
+        self.path: list[_Visit] = []
+        self.restart()
+
+    def restart(self, state: _StateKey = frozenset()) -> None:
+        """A new episode (or a path that starts at ``state``): nothing known but the
+        walkthrough from the initial state."""
+        self.plans = {frozenset(): self.walkthrough} if self.walkthrough else {}
+        self.path = [_Visit(state, None, False, None)]
+
+    def moved(self, command: str, state: _StateKey) -> None:
+        """The episode played ``command`` and is now in ``state``."""
+        here = self.path[-1]
+        plan = self.plans.get(here.state)
+        if plan and len(plan) > 1 and plan[0] == command and state not in self.plans:
+            self.plans[state] = plan[1:]  # the rest of a known plan holds from here
+        went = command.startswith("go to ")
+        at = command[len("go to ") :] if went else here.at
+        for i, visit in enumerate(self.path):
+            if visit.state == state:  # back where the episode was (an undo, or a no-op)
+                del self.path[i + 1 :]
+                return
+        # an undo that did not lead back is not undone in turn (that would go round in circles)
+        undo = None if command == here.undo else _undo(command, here.at)
+        self.path.append(_Visit(state, undo, went, at))
+
+    def plan(
+        self,
+        state: _StateKey,
+        admissible: set[str],
+        search: Callable[[], tuple[str, ...]],
+    ) -> tuple[str, ...]:
+        """A plan from ``state`` (the current one) to the goal; see the class docstring."""
+        if self.path[-1].state != state:  # not followed from the start (cannot happen)
+            self.restart(state)
+        known = self.plans.get(state)
+        if known is not None and (not known or known[0] in admissible):
+            return known
+        repair = self._walk_back()
+        if repair and repair[0] in admissible:
+            return repair
+        found = self.searched.get(state)
+        if found is None:
+            found = search()
+            if len(self.searched) >= _MAX_PLANS:
+                del self.searched[next(iter(self.searched))]  # the oldest
+            self.searched[state] = found
+        self.plans[state] = found
+        return found
+
+    def _walk_back(self) -> tuple[str, ...] | None:
+        """The undo commands back to the latest state on the path with a known plan, then
+        that plan (None when the detour is too long or not reversible)."""
+        undos: list[str] = []
+        for back in range(1, min(_MAX_UNDO, len(self.path) - 1) + 1):
+            visit = self.path[-back]
+            plan = self.plans.get(self.path[-back - 1].state)
+            if plan and visit.went and plan[0].startswith("go to "):
+                # from there, only the agent's location differs, which plan[0] sets anew
+                if not undos:
+                    self.plans[visit.state] = plan
+                return _skip_passing_go_tos((*undos, *plan))
+            if visit.undo is None:
+                return None
+            undos.append(visit.undo)
+            if plan:
+                return _skip_passing_go_tos((*undos, *plan))
+        return None
+
+
+def _skip_passing_go_tos(commands: tuple[str, ...]) -> tuple[str, ...]:
+    """``commands`` without each ``go to`` that another ``go to`` follows (only the last of
+    them decides where the agent stands)."""
+    go = [c.startswith("go to ") for c in commands]
+    return tuple(c for i, c in enumerate(commands) if not (go[i] and i + 1 < len(go) and go[i + 1]))
+
+
 class _Engine:
     """One TextWorld PDDL game engine (with its own fast-downward copy), one game at a time.
 
@@ -335,8 +475,10 @@ class _Engine:
         self._env = env
         self.game_file: str | None = None
         self._initial: _FactSnapshot | None = None  # the facts right after loading
+        self._initial_facts: frozenset[Fact] = frozenset()  # ... as _relevant() keeps them
         self.state: Any = None  # the last textworld GameState
         self.closed = False
+        self._expert: _ExpertMemory | None = None  # the expert's plans for this game
 
     def load(self, game_file: str) -> None:
         with _ENGINE_LOCK:
@@ -347,13 +489,17 @@ class _Engine:
             finally:
                 sys.argv = argv  # fast-downward's translator rebinds it
             self._initial = _snapshot_facts(self._pddl._pddl_state)
+            self._initial_facts = _relevant(self.facts())
             self.game_file = game_file
             self.state = None
+            self._expert = _ExpertMemory(tuple(getattr(self._pddl, "walkthrough", None) or ()))
 
     def reset(self, *, fast: bool = True) -> Any:
         if self.game_file is None or self._initial is None:
             raise RuntimeError("load a game before reset")
         with _ENGINE_LOCK:
+            if self._expert is not None:
+                self._expert.restart()
             if not fast:
                 argv = sys.argv
                 try:
@@ -392,7 +538,27 @@ class _Engine:
     def step(self, command: str) -> Any:
         with _ENGINE_LOCK:
             self.state, _, _ = self._env.step(command)
+            if self._expert is not None:  # followed always: the expert may be asked later
+                self._expert.moved(command, self._state())
             return self.state
+
+    def plan(self) -> tuple[str, ...]:
+        """Commands that reach the goal from the current state, by :class:`_ExpertMemory`
+        (empty when there are none). Does not change the game's state."""
+        with _ENGINE_LOCK:
+            if self._expert is None:
+                raise RuntimeError("load a game before asking for a plan")
+            admissible = set(self.state["admissible_commands"])
+            return self._expert.plan(self._state(), admissible, self._search)
+
+    def _state(self) -> _StateKey:
+        return _relevant(self.facts()) ^ self._initial_facts
+
+    def _search(self) -> tuple[str, ...]:
+        """Fast-downward's plan from the current state (TextWorld's ``replan``): 5 ms on a
+        small game, up to several seconds in a kitchen."""
+        pddl = self._pddl
+        return tuple(pddl._pddl_state.replan(pddl._entity_infos))
 
     def facts(self) -> frozenset[Fact]:
         """The true positive facts of the current state."""
@@ -724,6 +890,32 @@ class AlfWorldEnv:
         """Success when the game's PDDL goal holds now."""
         self._require_started()
         return Evaluation(success=self._won, score=1.0 if self._won else 0.0)
+
+    def expert_action(self) -> str | None:
+        """The next command of a plan from the current state to the goal
+        (:class:`~armap_agents.environments.base.ExpertHook`); None once the episode is over
+        or when no plan reaches the goal from here.
+
+        What the expert knows: everything the game does. It starts from the game's stored
+        walkthrough and plans with fast-downward on the full PDDL state (where every object
+        is, hidden or not), TextWorld's own ``replan``, from wherever the episode is: after a
+        detour it undoes reversible steps (goes back, puts a wrong object down, closes what it
+        opened) or searches again, so it recovers from any detour. Plans are kept per state
+        (see :class:`_ExpertMemory`): following the expert costs no search, and a search
+        (milliseconds in a bedroom, seconds in a kitchen) is paid only after an irreversible
+        or long detour. A benchmark stand-in for a competent agent
+        (:class:`~armap_agents.policies.ExpertPolicy`), never read by a planner. Deterministic;
+        does not change the episode's state.
+        """
+        self._require_started()
+        assert self._engine is not None
+        if self._done:
+            return None
+        plan = self._engine.plan()
+        command = self._by_normal.get(_normalize(plan[0])) if plan else None
+        if plan and command is None:
+            logger.warning("ALFWorld expert: planned %r is not admissible here", plan[0])
+        return command
 
     def _facts(self) -> frozenset[Fact]:
         """The true facts now (for verified relabeling; planners must not read it)."""
