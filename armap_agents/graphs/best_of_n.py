@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from contextlib import closing
 from typing import Annotated, Any, Literal
 
 from langgraph.config import get_stream_writer
@@ -33,10 +32,11 @@ from armap_agents._seeding import stable_seed
 from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import ConfigError
+from armap_agents.executors import EpisodeExecutor, EpisodeJob, LocalExecutor
 from armap_agents.policies import Policy
 from armap_agents.reward.objectives import WeightedObjective, combined_value
 from armap_agents.reward.scorer import RewardScorer
-from armap_agents.rollout import run_episode, usable_candidates
+from armap_agents.rollout import usable_candidates
 from armap_agents.types import Trajectory
 
 __all__ = ["BestOfNConfig", "BestOfNState", "build_best_of_n_graph"]
@@ -91,14 +91,18 @@ def build_best_of_n_graph(
     *,
     objectives: Sequence[WeightedObjective] = (),
     checkpointer: Any = None,
+    executor: EpisodeExecutor | None = None,
 ):
     """A compiled Best-of-N graph. Invoke with ``{"task_id": "905"}``.
 
     With ``selection="reward"`` the pick maximises ``score + sum(weight * objective)`` (see
     :mod:`armap_agents.reward.objectives`). Parallel rollouts are bounded by LangGraph's
-    ``max_concurrency`` config key.
+    ``max_concurrency`` config key. ``executor``: where the candidates' episodes run (default:
+    in this process, :class:`~armap_agents.executors.LocalExecutor`; see
+    :mod:`armap_agents.executors`).
     """
     config = config or BestOfNConfig()
+    executor = executor or LocalExecutor(policy, env_factory)
     if config.selection == "reward" and reward_model is None:
         raise ConfigError("selection='reward' needs a reward_model (or choose 'random'/'oracle')")
 
@@ -115,16 +119,15 @@ def build_best_of_n_graph(
         ]
 
     def rollout(job: _Rollout) -> dict[str, Any]:
-        with closing(env_factory()) as env:
-            trajectory = run_episode(
-                env,
-                policy,
-                job["task_id"],
+        trajectory = executor.run(
+            EpisodeJob(
+                task_id=job["task_id"],
                 seed=job["seed"],
                 max_steps=config.max_steps,
                 greedy=config.greedy,
                 episode_id=f"{job['task_id']}@{job['index']}",
             )
+        )
         trajectory.info["candidate"] = job["index"]
         get_stream_writer()({"event": "candidate", "index": job["index"]})
         return {"candidates": [trajectory]}
@@ -165,7 +168,7 @@ def build_best_of_n_graph(
 
     graph = StateGraph(BestOfNState)
     # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
-    graph.add_node("rollout", rollout)  # type: ignore[arg-type]
+    graph.add_node("rollout", rollout)  # type: ignore[call-overload]
     graph.add_node("select", select)
     graph.add_conditional_edges(START, fan_out, ["rollout"])
     graph.add_edge("rollout", "select")

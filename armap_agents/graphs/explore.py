@@ -14,6 +14,11 @@ episode's failure: :class:`~armap_agents.errors.BudgetExceeded` stops the run, t
 episodes stay saved and a rerun with a larger budget does the rest. Bound the parallelism with
 LangGraph's ``max_concurrency`` config key.
 
+Where an episode runs is the ``executor``'s business (:mod:`armap_agents.executors`): in this
+process by default, or on Ray workers (:class:`~armap_agents.ray_executor.RayExecutor`); either
+way the trajectories come back here and only this process appends them, so durability and
+resume do not depend on the executor.
+
 Progress is streamed as custom events (``stream_mode="custom"``); :func:`explore` renders
 them as a progress bar.
 
@@ -46,8 +51,8 @@ from armap_agents._seeding import stable_seed
 from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory, select_tasks
 from armap_agents.errors import ConfigError
+from armap_agents.executors import EpisodeExecutor, EpisodeJob, LocalExecutor
 from armap_agents.policies import Policy
-from armap_agents.rollout import run_episode
 from armap_agents.types import Trajectory
 
 __all__ = ["ExploreConfig", "ExploreResult", "build_explore_graph", "explore", "failures_path"]
@@ -116,18 +121,26 @@ def trajectory_defines(
 
 
 def build_explore_graph(
-    policy: Policy,
+    policy: Policy | None,
     env_factory: EnvFactory,
     config: ExploreConfig | None = None,
     *,
     provenance: Mapping[str, Any] | None = None,
+    executor: EpisodeExecutor | None = None,
 ):
     """A compiled exploration graph. Invoke it with ``{"output_path": "trajectories.jsonl"}``.
 
     ``provenance``: what made the trajectories besides ``config`` (JSON values naming the
     environment, its options, the policy), recorded in the output's manifest and compared
-    when a run resumes (see the module's docstring)."""
+    when a run resumes (see the module's docstring). ``executor``: where the episodes run
+    (default: :class:`~armap_agents.executors.LocalExecutor` of ``policy`` in environments of
+    ``env_factory``; ``policy`` may then be None, as the executor has its own);
+    ``env_factory`` also lists the split's tasks."""
     config = config or ExploreConfig()
+    if executor is None:
+        if policy is None:
+            raise ConfigError("build_explore_graph needs a policy, or an executor that has one")
+        executor = LocalExecutor(policy, env_factory)
     defines = trajectory_defines(config, provenance)
     settings = config.model_dump(exclude={"max_steps", "seed"})
     appenders = AppenderPool()
@@ -160,15 +173,14 @@ def build_explore_graph(
         return [Send("run_episode", ep) for ep in state["pending"]] or END
 
     def run_one(episode: _Episode) -> dict[str, Any]:
-        with closing(env_factory()) as env:
-            trajectory = run_episode(
-                env,
-                policy,
-                episode["task_id"],
+        trajectory = executor.run(
+            EpisodeJob(
+                task_id=episode["task_id"],
                 seed=stable_seed(config.seed, episode["task_id"], episode["index"]),
                 max_steps=config.max_steps,
                 episode_id=episode_id(episode["task_id"], episode["index"]),
             )
+        )
         failed = trajectory.failed
         if failed:  # not recorded as a trajectory, so a rerun tries it again; the reason is kept
             appenders.get(failures_path(episode["output_path"])).append(
@@ -196,18 +208,21 @@ def build_explore_graph(
 
 
 def explore(
-    policy: Policy,
+    policy: Policy | None,
     env_factory: EnvFactory,
     output_path: str | Path,
     config: ExploreConfig | None = None,
     *,
     progress: bool = True,
     provenance: Mapping[str, Any] | None = None,
+    executor: EpisodeExecutor | None = None,
 ) -> ExploreResult:
     """Run (or resume) an exploration into ``output_path`` with a progress bar;
-    ``provenance`` as for :func:`build_explore_graph`."""
+    ``provenance`` and ``executor`` as for :func:`build_explore_graph`."""
     config = config or ExploreConfig()
-    graph = build_explore_graph(policy, env_factory, config, provenance=provenance)
+    graph = build_explore_graph(
+        policy, env_factory, config, provenance=provenance, executor=executor
+    )
     state = run_with_progress(
         graph,
         {"output_path": str(output_path), "finished": 0, "failed": 0, "successes": 0},

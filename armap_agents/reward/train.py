@@ -18,10 +18,23 @@ CUDA, then Apple MPS, else CPU; bf16 autocast on CUDA), ``gradient_accumulation_
 ``max_tokens_per_batch`` (a batch of ``batch_size`` pairs is split into micro-batches whose
 gradients add up to the batch's before its one optimizer step) and ``gradient_checkpointing``
 only trade memory for time; a run interrupted on one machine resumes on another.
+
+Several processes train one model with DistributedDataParallel (through ``accelerate``) when
+a launcher started them: ``armap train --devices N``, ``torchrun --nproc-per-node N -m
+armap_agents.cli train ...`` or, on GPUs, ``accelerate launch --multi_gpu --num_processes N
+-m armap_agents.cli train ...`` (see :mod:`armap_agents.reward.distributed`). Every process
+draws the same batches from ``seed`` and computes the gradients of its contiguous share of
+each (``batch_size / N`` pairs, the last ones one more where it does not divide), which are
+all-reduced: ``batch_size`` stays the pairs of one optimizer step across all processes, so a
+training on N processes takes the same steps as on one, equal up to float rounding, and its
+checkpoints resume on any number of processes. The validation pairs are scored in shares too
+and added up. Rank 0 alone writes the checkpoints, the model, its card, the metrics and the
+curve; every process reads a checkpoint to resume (several machines: a shared ``output_dir``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -46,7 +59,8 @@ from armap_agents._plotting import pyplot, save_figure
 from armap_agents.config import StrictConfig
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.reward.card import data_warnings
-from armap_agents.reward.model import Precision, RewardModel, _pack_by_tokens, resolve_device
+from armap_agents.reward.distributed import Processes, join_processes
+from armap_agents.reward.model import Precision, RewardModel, _pack_by_tokens
 from armap_agents.types import Triplet
 
 logger = logging.getLogger(__name__)
@@ -65,6 +79,8 @@ class RewardTrainerConfig(StrictConfig):
 
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
+    """Pairs per optimizer step, across all processes of a distributed training (each
+    computes the gradients of ``batch_size / N`` of them)."""
     learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
     weight_decay: float = 0.0
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
@@ -156,6 +172,8 @@ class TrainResult(BaseModel):
     pairs_at_window: int | None = None
     """Training ``(intent, trajectory)`` pairs (two per triplet) whose tokens reach the model's
     window after its view, so the tokenizer cuts their oldest tokens (None: not counted)."""
+    processes: int = 1
+    """How many processes trained it (DistributedDataParallel, each on a share of each batch)."""
 
 
 def pairwise_metrics(
@@ -164,14 +182,35 @@ def pairwise_metrics(
     """``(accuracy, mean margin)``: how often and by how much positive outscores negative."""
     if not triplets:
         return float("nan"), float("nan")
+    margins = _margins(model, triplets, batch_size)
+    n = len(triplets)
+    return sum(m > 0 for m in margins) / n, sum(margins) / n
+
+
+def _margins(model: RewardModel, triplets: Sequence[Triplet], batch_size: int) -> list[float]:
+    """``r(intent, positive) - r(intent, negative)`` of each triplet."""
+    if not triplets:
+        return []
     intents = [t.intent for t in triplets] * 2
     texts = [model.render(t.positive) for t in triplets] + [
         model.render(t.negative) for t in triplets
     ]
     scores = model.score_texts(intents, texts, batch_size=batch_size)
     n = len(triplets)
-    margins = [scores[i] - scores[n + i] for i in range(n)]
-    return sum(m > 0 for m in margins) / n, sum(margins) / n
+    return [scores[i] - scores[n + i] for i in range(n)]
+
+
+class _Rewards(torch.nn.Module):
+    """:meth:`RewardModel.forward_batch` as a module over the model's weights, the shape
+    DistributedDataParallel wraps (its forward prepares the gradients' all-reduce)."""
+
+    def __init__(self, model: RewardModel) -> None:
+        super().__init__()
+        self.scorer = model.module
+        self.forward_batch = model.forward_batch
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.forward_batch(batch)
 
 
 class RewardTrainer:
@@ -251,11 +290,16 @@ class RewardTrainer:
         that is NaN or infinite stops the training with :class:`ArmapError`.
 
         ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
-        training record is kept as ``model.training`` and saved with the model."""
+        training record is kept as ``model.training`` and saved with the model.
+
+        Under a launcher (``torchrun``, ``accelerate launch``, ``armap train --devices N``)
+        the processes train together (module docstring); every process returns the same
+        result and holds the same weights, and rank 0 alone writes to ``output_dir``."""
         if not train:
             raise ConfigError("no training triplets: run exploration and synthesis first")
         cfg = self.config
-        device = resolve_device(cfg.device)
+        processes = join_processes(cfg.device)
+        device = processes.device
         self.model.to(device, precision=cfg.precision)
         torch.manual_seed(cfg.seed)
         rng = random.Random(cfg.seed)
@@ -265,7 +309,8 @@ class RewardTrainer:
         for warning in data_warnings(
             len(train), len(val), at_window=at_window, pairs=2 * len(train), max_length=window
         ):
-            logger.warning("reward-model training data: %s", warning)
+            if processes.is_main:
+                logger.warning("reward-model training data: %s", warning)
         module = self.model.module
         named = {n: p for n, p in module.named_parameters() if p.requires_grad}
         params = list(named.values())
@@ -284,7 +329,7 @@ class RewardTrainer:
         out = Path(output_dir) if output_dir is not None else None
         identity = self._identity(train, val) if out is not None else {}
         run = _Checkpoint(identity, named, optimizer, scheduler, rng)
-        if out is not None and run.restore(out / CHECKPOINT_DIR):
+        if out is not None and run.restore(out / CHECKPOINT_DIR) and processes.is_main:
             tqdm.write(
                 f"resuming from the checkpoint of epoch {run.epoch} of {cfg.epochs} in "
                 f"{out / CHECKPOINT_DIR}"
@@ -292,17 +337,19 @@ class RewardTrainer:
         bar = tqdm(
             total=total,
             initial=run.epoch * steps_per_epoch,
-            desc=f"train reward model ({device.type})",
-            disable=not progress,
+            desc=f"train reward model ({device.type}"
+            + (f" x {processes.count} processes)" if processes.count > 1 else ")"),
+            disable=not (progress and processes.is_main),
             unit="batch",
         )
         self.model.set_gradient_checkpointing(cfg.gradient_checkpointing)
+        net = processes.wrap(_Rewards(self.model))
         try:
             for epoch in range(run.epoch + 1, cfg.epochs + 1):
                 _train_mode(module, cfg.dropout)
                 started, losses = time.perf_counter(), []
                 for number, batch_idx in enumerate(self._batches(examples, rng), 1):
-                    value, norm = self._step(examples, batch_idx, optimizer, params)
+                    value, norm = self._step(examples, batch_idx, optimizer, params, net, processes)
                     if not (math.isfinite(value) and math.isfinite(norm)):
                         what = "loss" if not math.isfinite(value) else "gradient norm"
                         raise ArmapError(
@@ -317,9 +364,7 @@ class RewardTrainer:
                     recent = losses[-50:]
                     bar.set_postfix(epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}")
                 module.eval()
-                acc, margin = (
-                    pairwise_metrics(self.model, val, cfg.eval_batch_size) if val else (None, None)
-                )
+                acc, margin = self._validate(val, processes) if val else (None, None)
                 metrics = EpochMetrics(
                     epoch=epoch,
                     train_loss=sum(losses) / len(losses),
@@ -329,20 +374,21 @@ class RewardTrainer:
                 )
                 run.history.append(metrics)
                 run.step_losses += losses
-                bar.write(
-                    f"epoch {epoch}: train loss {metrics.train_loss:.4f}"
-                    + (
-                        f", val accuracy {acc:.3f}, val margin {margin:.3f}"
-                        if acc is not None
-                        else ""
+                if processes.is_main:
+                    bar.write(
+                        f"epoch {epoch}: train loss {metrics.train_loss:.4f}"
+                        + (
+                            f", val accuracy {acc:.3f}, val margin {margin:.3f}"
+                            if acc is not None
+                            else ""
+                        )
                     )
-                )
                 score = acc if acc is not None else -metrics.train_loss
                 if run.best_epoch == 0 or score > run.best_score:
                     run.best_epoch, run.best_score = epoch, score
                     run.best_state = {n: p.detach().to("cpu", copy=True) for n, p in named.items()}
                 run.epoch = epoch
-                if out is not None:
+                if out is not None and processes.is_main:
                     run.save(out / CHECKPOINT_DIR)
         finally:
             self.model.set_gradient_checkpointing(False)
@@ -363,15 +409,17 @@ class RewardTrainer:
             trainer_config=cfg,
             device=str(device),
             pairs_at_window=at_window,
+            processes=processes.count,
         )
         self.model.training = result.model_dump(mode="json", exclude={"step_losses"})
-        if out is not None:
+        if out is not None and processes.is_main:
             self.model.save(out)  # weights, config, model card, train_result.json
             with (out / "metrics.jsonl").open("w") as fh:
                 for m in history:
                     fh.write(m.model_dump_json() + "\n")
             plot_training_curve(result, out / "training_curve.png")
             shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+        processes.wait()  # on every process, ``output_dir`` is complete once this returns
         return result
 
     def _step(
@@ -380,20 +428,38 @@ class RewardTrainer:
         batch: list[int],
         optimizer: torch.optim.Optimizer,
         params: list[torch.nn.Parameter],
+        net: torch.nn.Module,
+        processes: Processes,
     ) -> tuple[float, float]:
-        """The gradients of ``batch``'s mean loss, accumulated over its micro-batches and
-        clipped: ``(loss, gradient norm)`` before clipping, for the caller to check and step."""
+        """The gradients of ``batch``'s mean loss, accumulated over this process's
+        micro-batches, all-reduced across processes and clipped: ``(loss, gradient norm)``
+        before clipping, the same in every process, for the caller to check and step."""
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=self.model.device)
-        for part in self._micro_batches(examples, batch):
+        share = processes.share(batch)
+        # DDP averages the processes' gradients: each scales its sum by N to give the mean's
+        scale = processes.count
+        if not share:  # fewer pairs than processes: a pair at weight 0 joins the all-reduce
+            share, scale = batch[:1], 0
+        parts = self._micro_batches(examples, share)
+        for number, part in enumerate(parts, 1):
             rows = [examples[i][0] for i in part] + [examples[i][1] for i in part]
-            rewards = self.model.forward_batch(self._collate(rows))
-            margins = rewards[: len(part)] - rewards[len(part) :]
-            loss = -F.logsigmoid(margins).sum() / len(batch)  # its share of the batch's mean
-            loss.backward()
+            last = number == len(parts)  # its backward all-reduces the accumulated gradients
+            with contextlib.nullcontext() if last else processes.no_sync(net):
+                rewards = net(self._collate(rows))
+                margins = rewards[: len(part)] - rewards[len(part) :]
+                loss = -F.logsigmoid(margins).sum() * scale / len(batch)  # share of the mean
+                loss.backward()
             total += loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-        return total.item(), norm.item()
+        (value,) = processes.sum([total.item() / processes.count])
+        return value, norm.item()
+
+    def _validate(self, val: Sequence[Triplet], processes: Processes) -> tuple[float, float]:
+        """Pairwise accuracy and mean margin on ``val``, each process scoring its share."""
+        margins = _margins(self.model, processes.share(val), self.config.eval_batch_size)
+        wins, total = processes.sum([sum(m > 0 for m in margins), sum(margins)])
+        return wins / len(val), total / len(val)
 
     def _identity(self, train: Sequence[Triplet], val: Sequence[Triplet]) -> dict[str, Any]:
         """What makes two trainings the same run: model config, trainer settings, data."""
