@@ -6,7 +6,9 @@
   (:class:`~armap_agents.reward.scorer.RewardScorer`) that give every trajectory one value, or
   the value of a function, so planners can be tested without a trained model;
 * :func:`toy_tools`: three tiny LangChain tools (``echo``, ``add``, ``pick``) for
-  :class:`~armap_agents.environments.tools.ToolEnvironment` tests and parser fuzzing.
+  :class:`~armap_agents.environments.tools.ToolEnvironment` tests and parser fuzzing;
+* :func:`game24_triplets`: a few real training triplets in seconds (random Game of 24
+  episodes, relabeled), for reward-model tests.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from langchain_core.tools import BaseTool, tool
 from pydantic import ConfigDict, PrivateAttr
 
 from armap_agents.errors import ConfigError
-from armap_agents.types import Trajectory
+from armap_agents.types import Trajectory, Triplet
 
-__all__ = ["ConstantReward", "FunctionReward", "ScriptedChatModel", "toy_tools"]
+__all__ = [
+    "ConstantReward",
+    "FunctionReward",
+    "ScriptedChatModel",
+    "game24_triplets",
+    "toy_tools",
+]
 
 Responder = Callable[[list[BaseMessage]], str]
 
@@ -135,3 +143,22 @@ def toy_tools() -> list[BaseTool]:
         return fruit
 
     return [echo, add, pick]
+
+
+def game24_triplets(task_ids: Sequence[str], episodes: int = 4) -> list[Triplet]:
+    """Outcome triplets from ``episodes`` random-policy episodes per Game of 24 puzzle (seeds
+    0, 1, ...), relabeled without corruption or prefixes: same puzzle, the positive reaches
+    the intent's target, the negative does not."""
+    from armap_agents.environments.game24 import Game24Env, Game24Relabeler
+    from armap_agents.policies import RandomPolicy
+    from armap_agents.rollout import run_episode
+
+    env, relabeler = Game24Env(), Game24Relabeler(corrupt_rate=0.0, prefixes=False)
+    out: list[Triplet] = []
+    for task_id in task_ids:
+        trajectories = [
+            run_episode(env, RandomPolicy(), task_id, seed=s, episode_id=f"{task_id}#{s}")
+            for s in range(episodes)
+        ]
+        out += relabeler.relabel(trajectories, seed=int(task_id))
+    return out

@@ -13,11 +13,9 @@ import torch
 
 from armap_agents._jsonl import read_jsonl, write_jsonl
 from armap_agents.cli import build_parser, main
-from armap_agents.environments.game24 import Game24Env, Game24Relabeler
 from armap_agents.errors import ConfigError
 from armap_agents.layout import TRAIN_TRIPLETS_FILE, VAL_TRIPLETS_FILE
 from armap_agents.pipeline import train_reward_model
-from armap_agents.policies import RandomPolicy
 from armap_agents.reward.distributed import (
     Processes,
     check_devices,
@@ -26,7 +24,7 @@ from armap_agents.reward.distributed import (
 )
 from armap_agents.reward.model import RewardModel, resolve_device
 from armap_agents.reward.train import pairwise_metrics
-from armap_agents.rollout import run_episode
+from armap_agents.testing import game24_triplets
 from armap_agents.types import Triplet
 
 _TRAINING = {  # 48 triplets, 6 optimizer steps of 8 pairs, one epoch: the cheapest that learns
@@ -39,24 +37,12 @@ _TRAINING = {  # 48 triplets, 6 optimizer steps of 8 pairs, one epoch: the cheap
 }
 
 
-def _triplets(task_ids: list[str]):
-    env, relabeler = Game24Env(), Game24Relabeler(corrupt_rate=0.0, prefixes=False)
-    out = []
-    for task_id in task_ids:
-        episodes = [
-            run_episode(env, RandomPolicy(), task_id, seed=s, episode_id=f"{task_id}#{s}")
-            for s in range(4)
-        ]
-        out += relabeler.relabel(episodes, seed=int(task_id))
-    return out
-
-
 @pytest.fixture(scope="module")
 def synthesis(tmp_path_factory) -> Path:
     """A synthesis directory: triplets of 6 puzzles to train on, of 2 others to validate."""
     data = tmp_path_factory.mktemp("synthesis")
-    write_jsonl(data / TRAIN_TRIPLETS_FILE, _triplets([str(i) for i in range(1, 7)]))
-    write_jsonl(data / VAL_TRIPLETS_FILE, _triplets(["400", "401"]))
+    write_jsonl(data / TRAIN_TRIPLETS_FILE, game24_triplets([str(i) for i in range(1, 7)]))
+    write_jsonl(data / VAL_TRIPLETS_FILE, game24_triplets(["400", "401"]))
     return data
 
 

@@ -126,3 +126,16 @@ def test_expert_specs(spec: str, epsilon: float) -> None:
 def test_bad_expert_specs_are_config_errors(spec: str) -> None:
     with pytest.raises(ConfigError, match="expert:EPSILON"):
         build.policy(spec)
+
+
+def test_armap_explore_takes_an_expert_policy(tmp_path) -> None:
+    from armap_agents._jsonl import read_jsonl
+    from armap_agents.cli import main
+    from armap_agents.types import Trajectory
+
+    out = tmp_path / "t.jsonl"
+    args = ["explore", "--env", "game24", "--max-tasks", "3", "--episodes-per-task", "1"]
+    assert main([*args, "--policy", "expert:0", "--out", str(out)]) == 0
+    trajectories = read_jsonl(out, Trajectory)
+    assert len(trajectories) == 3 and all(t.evaluation.success for t in trajectories)
+    assert main([*args, "--policy", "expert:2", "--out", str(tmp_path / "u.jsonl")]) == 2

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from armap_agents.environments.game24 import Game24Env, Game24Relabeler
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
-from armap_agents.policies import RandomPolicy
 from armap_agents.reward.model import MAX_CHARS_PER_TOKEN, RewardModel, RewardModelConfig
 from armap_agents.reward.train import (
     CHECKPOINT_DIR,
@@ -20,27 +18,14 @@ from armap_agents.reward.train import (
     _Checkpoint,
     pairwise_metrics,
 )
-from armap_agents.rollout import run_episode
+from armap_agents.testing import game24_triplets
 from armap_agents.types import render_trajectory
-
-
-def _triplets(task_ids: list[str]):
-    """Outcome triplets: same puzzle, the positive reaches the intent's target, the negative not."""
-    env, relabeler = Game24Env(), Game24Relabeler(corrupt_rate=0.0, prefixes=False)
-    out = []
-    for task_id in task_ids:
-        trajectories = [
-            run_episode(env, RandomPolicy(), task_id, seed=s, episode_id=f"{task_id}#{s}")
-            for s in range(4)
-        ]
-        out += relabeler.relabel(trajectories, seed=int(task_id))
-    return out
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_reward_model_config):
-    train = _triplets([str(i) for i in range(1, 25)])
-    val = _triplets([str(i) for i in range(400, 412)])
+    train = game24_triplets([str(i) for i in range(1, 25)])
+    val = game24_triplets([str(i) for i in range(400, 412)])
     model = RewardModel.create(small_reward_model_config)
     before = pairwise_metrics(model, val)[0]
     out = tmp_path_factory.mktemp("rm")
@@ -169,7 +154,7 @@ def test_a_local_decoder_backbone_works(tmp_path) -> None:
     tokenizer.save_pretrained(tiny)
     model = RewardModel.create(RewardModelConfig(backbone=str(tiny), max_length=64, lora_r=4))
     assert model.describe()["pooling"] == "last"
-    triplets = _triplets(["3", "4"])
+    triplets = game24_triplets(["3", "4"])
     RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=8)).train(
         triplets, output_dir=tmp_path / "rm", progress=False
     )
@@ -244,7 +229,7 @@ def test_non_finite_weights_are_refused_at_load_and_stop_training(
     # no validation set: a NaN loss once ended in UnboundLocalError
     with pytest.raises(ArmapError, match="training diverged: the loss of batch 1 in epoch 1"):
         RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=4)).train(
-            _triplets(["3"]), progress=False
+            game24_triplets(["3"]), progress=False
         )
 
 
@@ -273,7 +258,7 @@ def test_training_resumes_from_its_last_finished_epoch(
     small_reward_model_config, tmp_path, monkeypatch
 ) -> None:
     """Killed after epoch 1 and rerun: the same model and metrics as one uninterrupted run."""
-    train, val = _triplets(["1", "2", "3", "4"]), _triplets(["400", "401"])
+    train, val = game24_triplets(["1", "2", "3", "4"]), game24_triplets(["400", "401"])
     config = RewardTrainerConfig(epochs=2, batch_size=8, learning_rate=2e-3, seed=0)
 
     def run(out, trainer_config=config) -> tuple[RewardModel, object]:
@@ -352,7 +337,7 @@ def test_a_device_that_is_not_here_fails_before_loading_or_training(
     model = RewardModel.create(small_reward_model_config, device="cpu")
     assert model.device == torch.device("cpu") and model.to("auto") is model
     with pytest.raises(ConfigError, match="device 'cuda' is not available"):
-        RewardTrainer(model, RewardTrainerConfig(device="cuda")).train(_triplets(["3"]))
+        RewardTrainer(model, RewardTrainerConfig(device="cuda")).train(game24_triplets(["3"]))
     with pytest.raises(ConfigError, match="device 'cuda' is not available"):
         RewardModel.load(model.save(tmp_path / "rm"), device="cuda")
 
@@ -394,7 +379,10 @@ def test_a_model_trains_and_scores_in_the_precision_it_is_given(
 ) -> None:
     """bf16 (autocast) and float32 learn the same pairs; the model keeps its precision, a
     reload takes one, and a wrong name fails before any work."""
-    train, val = _triplets([str(i) for i in range(1, 9)]), _triplets(["400", "401", "402"])
+    train, val = (
+        game24_triplets([str(i) for i in range(1, 9)]),
+        game24_triplets(["400", "401", "402"]),
+    )
     results = {}
     for precision in ("float32", "bfloat16"):
         model = RewardModel.create(small_reward_model_config, device="cpu", precision=precision)
@@ -463,7 +451,7 @@ def _train_small(**settings):
     trainer_config = RewardTrainerConfig(
         epochs=2, batch_size=4, learning_rate=2e-3, seed=0, device="cpu", **settings
     )
-    result = RewardTrainer(model, trainer_config).train(_triplets(["3"]), progress=False)
+    result = RewardTrainer(model, trainer_config).train(game24_triplets(["3"]), progress=False)
     return model, result, calls.count(True)
 
 
@@ -519,7 +507,7 @@ def test_a_checkpoint_resumes_on_another_device_or_memory_setting(
     from armap_agents.reward.train import _differences
 
     model = RewardModel.create(small_reward_model_config, device="cpu")
-    data = _triplets(["3"])
+    data = game24_triplets(["3"])
     saved = RewardTrainer(model, RewardTrainerConfig(device="cpu"))._identity(data, [])
     now = RewardTrainer(
         model,
@@ -585,7 +573,7 @@ def test_a_local_llama_directory_without_a_pad_token_trains(tmp_path) -> None:
         "up_proj",
         "down_proj",
     }
-    triplets = _triplets(["3", "4"])
+    triplets = game24_triplets(["3", "4"])
     result = RewardTrainer(
         model,
         RewardTrainerConfig(
@@ -627,7 +615,7 @@ def test_smollm2_from_its_gguf_trains_saves_and_reloads_offline(tmp_path) -> Non
     backbone = model.module.get_base_model().backbone
     assert _position_limit(backbone.config, model.tokenizer) == 8192
     assert model.describe()["pooling"] == "last" and model.tokenizer.pad_token is not None
-    triplets = _triplets(["3"])[:2]
+    triplets = game24_triplets(["3"])[:2]
     result = RewardTrainer(model, RewardTrainerConfig(epochs=1, batch_size=2)).train(
         triplets, output_dir=tmp_path / "rm", progress=False
     )
