@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from armap_agents.planners import build_planner
     from armap_agents.policies import (
         ActionChoice,
+        ExpertPolicy,
         LLMPolicy,
         Policy,
         PolicyContext,
@@ -200,6 +201,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "armap_agents.planners": ("build_planner",),
     "armap_agents.policies": (
         "ActionChoice",
+        "ExpertPolicy",
         "LLMPolicy",
         "Policy",
         "PolicyContext",
@@ -262,6 +264,7 @@ __all__ = [
     "EnvironmentCrashed",
     "Evaluation",
     "EvaluationReport",
+    "ExpertPolicy",
     "ExploreConfig",
     "ExploreResult",
     "Game24Env",

@@ -307,9 +307,10 @@ def explore_trajectories(
     executor: ExecutorName = "local",
     ray_address: str | None = None,
 ) -> ExploreResult:
-    """Play ``episodes_per_task`` episodes of ``policy`` (``random`` or a chat-model spec) on
-    the ``split``'s tasks (those matching ``tasks``, at most ``max_tasks``) and append them to
-    the JSONL file ``out`` (resumable). Raises :class:`ArmapError` when every episode failed.
+    """Play ``episodes_per_task`` episodes of ``policy`` (``random``, ``expert:EPSILON`` or a
+    chat-model spec) on the ``split``'s tasks (those matching ``tasks``, at most ``max_tasks``)
+    and append them to the JSONL file ``out`` (resumable). Raises :class:`ArmapError` when
+    every episode failed.
 
     ``executor="ray"`` plays the episodes on ``concurrency`` Ray workers (the cluster at
     ``ray_address``, default a local one started for the stage); this process still writes

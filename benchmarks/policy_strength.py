@@ -203,7 +203,19 @@ def plot(name: str, env: str, table: dict[float, dict[str, dict[str, float]]], n
             [100 * (table[e][method]["success"] - table[e][method]["low"]) for e in epsilons],
             [100 * (table[e][method]["high"] - table[e][method]["success"]) for e in epsilons],
         ]
-        ax.errorbar(x[: len(y)], y, yerr=err, label=method, color=color, marker=marker, capsize=3)
+        pale = method.startswith("oracle")  # drawn wide and below, so a method on it shows
+        ax.errorbar(
+            x[: len(y)],
+            y,
+            yerr=err,
+            label=method,
+            color=color,
+            marker=marker,
+            capsize=3,
+            linewidth=5 if pale else 1.5,
+            alpha=0.7 if pale else 1.0,
+            zorder=1 if pale else 3,
+        )
     ax.set_xlabel("policy strength: Sampling success rate (%)")
     ax.set_ylabel("success rate (%)")
     ax.set_title(f"{env}: methods vs policy strength (N = {n}, 95% intervals)", fontsize=10)
@@ -241,6 +253,7 @@ def run() -> int:
         extra = explorer_model(args, run_dir, plan, list(dict.fromkeys(explored)))
     eval_started = time.perf_counter()
     table: dict[float, dict[str, dict[str, float]]] = {}
+
     def outcomes(model: Path, out: Path, policy: str, planners: tuple[str, ...]) -> list:
         """The per-task outcomes of ``policy`` with ``model`` (evaluated, or resumed)."""
         evaluate_and_report(
