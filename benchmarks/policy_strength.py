@@ -59,6 +59,8 @@ DEFAULT_EPSILONS = {
     "scienceworld": (0.8, 0.7, 0.6),
     "alfworld": (0.75, 0.65, 0.6),
 }
+# test tasks evaluated (None: the quickstart's); WebShop's first 30 of 50 keep a run under 20 min
+DEFAULT_TEST_TASKS = {"webshop": 30}
 PLANNERS_RUN = ("best_of_n", "reflexion", "mcts")
 BOOTSTRAP = 2000
 
@@ -230,7 +232,11 @@ def run() -> int:
         "--env", choices=["game24", "scienceworld", "alfworld", "webshop"], required=True
     )
     parser.add_argument("--epsilons", help="three comma-separated epsilons, weakest first")
-    parser.add_argument("--test-tasks", type=int, help="fewer test tasks than the quickstart's")
+    parser.add_argument(
+        "--test-tasks",
+        type=int,
+        help="the first K of the quickstart's test tasks (default: all; WebShop 30)",
+    )
     parser.add_argument("--data-dir", help="ALFWorld data (default: $ALFWORLD_DATA)")
     parser.add_argument("--run-dir", type=Path, help="default: benchmarks/runs/<env>")
     parser.add_argument("--explorer", help="also ARMAP-B with an RM from this policy's exploration")
@@ -246,7 +252,8 @@ def run() -> int:
     result = run_pipeline(run_dir, env=args.env, env_options=_env_options(args))
     quickstart_minutes = result.seconds / 60
     plan, layout = result.plan, result.layout
-    test_ids = [o.task_id for o in iter_jsonl(layout.outcomes, TaskOutcome)][: args.test_tasks]
+    k = args.test_tasks or DEFAULT_TEST_TASKS.get(args.env)
+    test_ids = [o.task_id for o in iter_jsonl(layout.outcomes, TaskOutcome)][:k]
     extra = None
     if args.explorer:  # the train tasks the quickstart explored
         explored = (t.task_id for t in iter_jsonl(layout.trajectories, Trajectory))
