@@ -115,6 +115,12 @@ class QuickstartPlan(StrictConfig):
     families: tuple[str, ...] | None = None
     """Task families the tasks are spread over (None: the split in order)."""
     planners: tuple[str, ...] = PLANNER_NAMES
+    val_fraction: float = 0.1
+    """The share of tasks whose triplets validate the reward model."""
+    batch_size: int = 32
+    lr: float = 1e-3
+    max_val: int | None = 500
+    """Validation triplets used at most."""
 
 
 def quickstart_plan(
@@ -860,7 +866,7 @@ def run_pipeline(
         "synthesizer": llm or "relabel",
         "relabeler": relabeler,
         "relabel_options": relabel_options,
-        "val_fraction": 0.1,
+        "val_fraction": plan.val_fraction,
     }
     if not layout.train_triplets.is_file():
         synthesize_triplets(
@@ -883,11 +889,11 @@ def run_pipeline(
         "backbone": backbone,
         "max_length": plan.max_length,
         "epochs": plan.epochs,
-        "batch_size": 32,
-        "lr": 1e-3,
+        "batch_size": plan.batch_size,
+        "lr": plan.lr,
         "seed": seed,
         "max_train": plan.max_train,
-        "max_val": 500,
+        "max_val": plan.max_val,
     }
     if not layout.train_result.is_file():
         train_reward_model(**training, env=env, out=layout.reward_model, echo=echo)

@@ -166,7 +166,7 @@ def explorer_model(
             trajectories=layout.trajectories,
             out=layout.synthesis,
             synthesizer="relabel",
-            val_fraction=0.1,
+            val_fraction=plan.val_fraction,
         )
     if not layout.train_result.is_file():
         train_reward_model(
@@ -175,11 +175,11 @@ def explorer_model(
             out=layout.reward_model,
             max_length=plan.max_length,
             epochs=plan.epochs,
-            batch_size=32,
-            lr=1e-3,
+            batch_size=plan.batch_size,
+            lr=plan.lr,
             seed=0,
             max_train=plan.max_train,
-            max_val=500,
+            max_val=plan.max_val,
         )
     return layout.reward_model
 
