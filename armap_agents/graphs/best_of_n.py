@@ -168,7 +168,7 @@ def build_best_of_n_graph(
 
     graph = StateGraph(BestOfNState)
     # a Send target: it takes the Send's payload, which LangGraph's annotations cannot type
-    graph.add_node("rollout", rollout)  # type: ignore[call-overload]
+    graph.add_node("rollout", rollout)  # type: ignore[arg-type]
     graph.add_node("select", select)
     graph.add_conditional_edges(START, fan_out, ["rollout"])
     graph.add_edge("rollout", "select")
