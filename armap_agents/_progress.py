@@ -27,7 +27,8 @@ def run_with_progress(
     if max_concurrency is not None:
         # While streaming, LangGraph parks one task of the same executor on its stream queue;
         # without the extra slot, max_concurrency=1 with a chat-model call in a node deadlocks
-        # (seen with langgraph 1.2).
+        # (seen with langgraph 1.2). With it, max_concurrency + 1 nodes may run at once when the
+        # waiter is between two waits: the graphs bound their own work to max_concurrency.
         run_config["max_concurrency"] = max_concurrency + 1
     final: dict[str, Any] = {}
     bar = None

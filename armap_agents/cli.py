@@ -202,6 +202,7 @@ def run_plan(args: argparse.Namespace) -> None:
             expansion_k=args.expansion_k,
             evaluation=args.evaluation,
             exploration_constant=args.exploration_constant,
+            widen=args.widen,
         )
     else:
         config.update(max_trials=args.trials, threshold=args.threshold)
@@ -647,6 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expansion-k", type=int, default=3, help="policy samples per expansion")
     g.add_argument(
         "--exploration-constant", type=float, default=1.0, help="UCT's exploration weight"
+    )
+    g.add_argument(
+        "--no-widen",
+        dest="widen",
+        action="store_false",
+        help="never sample more actions at an expanded node (the paper's fixed-width tree; "
+        "default: widen where the selected node cannot be expanded)",
     )
     g.add_argument(
         "--evaluation",

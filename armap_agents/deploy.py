@@ -289,7 +289,7 @@ class DeploySettings(BaseModel):
     relative to the server's data directory."""
     explore_config: dict[str, Any] = Field(default_factory=dict)
     """Fields of :class:`~armap_agents.graphs.explore.ExploreConfig` (its ``max_concurrency``
-    is not read here: bound parallel episodes with the run config's ``max_concurrency``)."""
+    and the run config's both bound the episodes run at once)."""
     synthesizer: str = "relabel"
     """``relabel`` (the environment's programmatic relabeler) or a chat model."""
     synthesize_config: dict[str, Any] = Field(default_factory=dict)

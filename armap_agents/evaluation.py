@@ -195,7 +195,8 @@ def evaluate_planners(
     their configs say otherwise. LLM usage is recorded per method and task. ``limits`` is a
     budget for the whole run: when it is spent, the task in flight is dropped, the report
     covers the tasks done (``report.stopped`` says why) and a rerun with ``outcomes_path``
-    resumes from there.
+    resumes from there. A task recorded without some planner's row (a planner added to a
+    finished run) keeps its rows and runs only the missing planners, at the budget recorded.
 
     ``executor``: where the episodes of Best-of-N's candidates and of Greedy run (default: in
     this process; see :mod:`armap_agents.executors`, e.g. a
@@ -283,36 +284,48 @@ def evaluate_planners(
             error=state.get("error"),
         )
 
+    bon_row = PLANNERS["best_of_n"].row_label(n)
     for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress):
-        if task_id in outcomes and all(row in outcomes[task_id].methods for row in rows):
+        known = outcomes.get(task_id)
+        if known is not None and all(row in known.methods for row in rows):
             continue
+        # a task recorded without some planner's row (a planner added to a finished run, or a
+        # row removed to be redone) keeps its Best-of-N and Greedy rows: only the missing run
+        reuse = known if known and {bon_row, "Greedy"} <= known.methods.keys() else None
         try:
-            b = run(best_of_n, task_id)
-            methods = {
-                "Greedy": outcome_of(*run(greedy, task_id)),
-                PLANNERS["best_of_n"].row_label(n): outcome_of(*b),
-            }
-            budget = b[0]["policy_calls"]
+            if reuse is not None:
+                methods = dict(reuse.methods)
+                budget = methods[bon_row].policy_calls
+            else:
+                b = run(best_of_n, task_id)
+                methods = {"Greedy": outcome_of(*run(greedy, task_id)), bon_row: outcome_of(*b)}
+                budget = b[0]["policy_calls"]
             for planner in configs:
+                label = PLANNERS[planner].row_label(n)
+                if label in methods:
+                    continue
                 config = config_for(planner, budget)
                 graph = build_planner(planner, policy, env_factory, reward_model, config)
-                methods[PLANNERS[planner].row_label(n)] = outcome_of(*run(graph, task_id))
+                methods[label] = outcome_of(*run(graph, task_id))
         except BudgetExceeded as exc:
             # the task in flight was cut short by the budget: its figures would be wrong, so it
             # is not recorded (a rerun with a larger budget does it again)
             stopped = str(exc)
             logger.warning("evaluation stopped at task %s: %s", task_id, stopped)
             break
-        candidates = b[0]["candidates"]  # none kept when every one failed: N failures
-        outcome = TaskOutcome(
-            task_id=task_id,
-            candidates=[bool(c.evaluation and c.evaluation.success) for c in candidates]
-            or [False] * n,
-            scores=b[0].get("scores") or [None] * n,
-            candidate_scores=[_env_score(c) for c in candidates] or [0.0] * n,
-            methods=methods,
-        )
-        outcomes[task_id] = outcome
+        if reuse is not None:
+            outcome = reuse.model_copy(update={"methods": methods})
+        else:
+            candidates = b[0]["candidates"]  # none kept when every one failed: N failures
+            outcome = TaskOutcome(
+                task_id=task_id,
+                candidates=[bool(c.evaluation and c.evaluation.success) for c in candidates]
+                or [False] * n,
+                scores=b[0].get("scores") or [None] * n,
+                candidate_scores=[_env_score(c) for c in candidates] or [0.0] * n,
+                methods=methods,
+            )
+        outcomes[task_id] = outcome  # appended again: the last record of a task counts
         if appender is not None:
             appender.append(outcome)
     done = [outcomes[t] for t in tasks if t in outcomes]

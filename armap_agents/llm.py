@@ -458,3 +458,13 @@ class UsageTracker(BaseCallbackHandler):
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
             self.usage.errors += 1
+
+    def add(self, usage: Usage) -> None:
+        """Count ``usage``: requests made elsewhere (e.g. on a Ray worker)."""
+        with self._lock:
+            self.usage = self.usage + usage
+
+    def set_usage(self, usage: Usage) -> None:
+        """Replace the count with ``usage`` (an account that includes this tracker's)."""
+        with self._lock:
+            self.usage = usage.model_copy()

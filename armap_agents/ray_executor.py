@@ -98,7 +98,7 @@ class _Budget:
 
     def __init__(self, limits: UsageLimits, spent: Usage) -> None:
         self.tracker = UsageTracker(limits)
-        self.tracker.usage = spent.model_copy()
+        self.tracker.set_usage(spent)
 
     def start(self) -> str | None:
         """Reserve a request; why not, when the budget is spent."""
@@ -194,12 +194,6 @@ class _Worker:
         close = getattr(self.env_factory, "close", None)
         if close is not None:
             close()
-
-
-def _add_usage(tracker: UsageTracker, usage: Usage) -> None:
-    """Count ``usage`` (requests made elsewhere) in ``tracker``."""
-    with tracker._lock:
-        tracker.usage = tracker.usage + usage
 
 
 def _config_trackers() -> list[UsageTracker]:
@@ -355,7 +349,7 @@ class RayExecutor:
         if self.usage is not None and self.usage not in trackers:
             trackers.append(self.usage)
         for tracker in trackers:
-            _add_usage(tracker, usage)
+            tracker.add(usage)
 
     @property
     def callbacks(self) -> list[BaseCallbackHandler]:
@@ -385,8 +379,7 @@ class RayExecutor:
             if budget is not None:
                 if self.usage is not None:  # also the requests of episodes cut short
                     total = ray.get(budget.usage.remote())
-                    with self.usage._lock:
-                        self.usage.usage = total
+                    self.usage.set_usage(total)
                 ray.kill(budget, no_restart=True)
         finally:
             self._session.close()

@@ -64,3 +64,39 @@ def test_a_run_budget_stops_between_tasks_and_a_rerun_resumes(reward_model, tmp_
     again = _evaluate(reward_model, tmp_path, UsageLimits(max_calls=100))
     assert again.tasks == 3 and again.stopped is None
     assert len(read_jsonl(tmp_path / "outcomes.jsonl", TaskOutcome)) == 3
+
+
+def test_a_planner_added_to_a_finished_run_runs_alone(reward_model, tmp_path) -> None:
+    requests = []
+
+    def counting(messages) -> str:
+        requests.append(1)
+        return last_valid_action(messages)
+
+    def evaluate(planners: dict) -> object:
+        policy = LLMPolicy(ScriptedChatModel(responder=counting), retry=NO_WAIT)
+        return evaluate_planners(
+            policy,
+            Game24Env,
+            reward_model,
+            {"best_of_n": BestOfNConfig(n=2, max_steps=3), **planners},
+            task_ids=["1", "2"],
+            outcomes_path=tmp_path / "outcomes.jsonl",
+            progress=False,
+        )
+
+    first = evaluate({"reflexion": None})
+    before = {o.task_id: o for o in read_jsonl(tmp_path / "outcomes.jsonl", TaskOutcome)}
+    requests.clear()
+    both = evaluate({"reflexion": None, "mcts": None})
+    mcts = both.row("ARMAP-M")
+    assert len(requests) == mcts.usage.calls > 0  # no other method ran again
+    for row in ("Greedy", "ARMAP-B (N=2)", "ARMAP-R", "Sampling"):
+        assert both.row(row) == first.row(row)
+    after = {o.task_id: o for o in read_jsonl(tmp_path / "outcomes.jsonl", TaskOutcome)}
+    for task, outcome in after.items():  # the last record of a task has every row
+        assert set(outcome.methods) == {*before[task].methods, "ARMAP-M"}
+        assert outcome.candidates == before[task].candidates
+    requests.clear()
+    evaluate({"reflexion": None, "mcts": None})
+    assert not requests  # everything recorded: nothing runs

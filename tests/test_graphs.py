@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
+import time
 
 import pytest
 
@@ -265,3 +267,61 @@ def test_the_call_budget_holds_under_concurrency(tmp_path) -> None:
             LLMPolicy(model, retry=NO_WAIT), Game24Env, tmp_path / "t.jsonl", config, progress=False
         )
     assert len(model.calls) == 7 and tracker.usage.calls == 7
+
+
+class _PeakCounter:
+    """Counts how many calls are inside ``during()`` at once (each holds for 20 ms)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = self.peak = 0
+
+    def during(self, call):
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(0.02)
+            return call()
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+class _SlowRandomPolicy(RandomPolicy):
+    """A random policy whose every action passes through a :class:`_PeakCounter`."""
+
+    def __init__(self, counter: _PeakCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def act(self, context, *, seed, greedy=False):
+        return self.counter.during(lambda: super(_SlowRandomPolicy, self).act(context, seed=seed))
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_at_most_max_concurrency_episodes_and_synthesis_calls_run_at_once(
+    tmp_path, concurrency
+) -> None:
+    # LangGraph's pool has a slot more than max_concurrency while a progress bar streams
+    episodes = _PeakCounter()
+    config = ExploreConfig(
+        max_tasks=8, episodes_per_task=1, max_steps=2, max_concurrency=concurrency
+    )
+    out = tmp_path / "t.jsonl"
+    assert (
+        explore(_SlowRandomPolicy(episodes), Game24Env, out, config, progress=False).finished == 8
+    )
+    assert episodes.peak == concurrency
+
+    calls = _PeakCounter()
+    relabel = RelabelSynthesizer(Game24Relabeler())
+
+    class Slow:
+        def synthesize(self, trajectories, *, seed):
+            return calls.during(lambda: relabel.synthesize(trajectories, seed=seed))
+
+    synthesize(
+        Slow(), out, tmp_path / "syn", SynthesizeConfig(max_concurrency=concurrency), progress=False
+    )
+    assert calls.peak == concurrency

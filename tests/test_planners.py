@@ -350,3 +350,27 @@ def test_reflexion_streams_one_progress_event_per_trial() -> None:
     events = list(graph.stream({"task_id": "905"}, stream_mode="custom"))
     assert [e["trial"] for e in events] == [1, 2, 3]
     assert all(e["event"] == "trial" and "score" in e and "value" in e for e in events)
+
+
+def test_mcts_widens_an_exhausted_tree_until_its_budget_is_spent() -> None:
+    # one sample per expansion: without widening the tree is a single path, exhausted once it
+    # reaches the end of the game, and every later round only backs a known value up again
+    def search(widen: bool) -> dict:
+        config = MCTSConfig(iterations=40, max_policy_calls=30, expansion_k=1, widen=widen)
+        graph = build_mcts_graph(RandomPolicy(), Game24Env, FakeDistanceReward(), config)
+        return graph.invoke({"task_id": "950"})
+
+    narrow, wide = search(False), search(True)
+    assert narrow["iteration"] == 40 and narrow["policy_calls"] < 30
+    assert all(len(n["children"]) <= 1 for n in narrow["nodes"].values())
+    assert wide["policy_calls"] >= 30 and wide["iteration"] < 40
+    nodes = wide["nodes"]
+    # widened where selection could not expand: the deepest node with untried actions first
+    assert any(len(n["children"]) > 1 for n in nodes.values())
+    for node in nodes.values():  # children keep distinct ids and distinct actions
+        actions = [nodes[c]["action"] for c in node["children"]]
+        assert len(actions) == len(set(actions))
+        assert all(nodes[c]["parent"] == node["id"] for c in node["children"])
+    # a widening round that found nothing new marks its node, which is not widened again
+    assert all(n["children"] for n in nodes.values() if n.get("saturated"))
+    assert wide["best"].evaluation is not None

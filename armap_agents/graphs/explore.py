@@ -11,8 +11,9 @@ episodes in flight. A failed episode (the environment crashed beyond repair, the
 raised ...) is not written as a trajectory, so a rerun tries it again; its id and error are
 appended to ``<output>.failures.jsonl`` (:func:`failures_path`). A spent LLM budget is no
 episode's failure: :class:`~armap_agents.errors.BudgetExceeded` stops the run, the finished
-episodes stay saved and a rerun with a larger budget does the rest. Bound the parallelism with
-LangGraph's ``max_concurrency`` config key.
+episodes stay saved and a rerun with a larger budget does the rest. At most the config's
+``max_concurrency`` episodes run at once (and no more than LangGraph's ``max_concurrency`` run
+config key allows).
 
 Where an episode runs is the ``executor``'s business (:mod:`armap_agents.executors`): in this
 process by default, or on Ray workers (:class:`~armap_agents.ray_executor.RayExecutor`); either
@@ -33,6 +34,7 @@ trajectories is refused (:class:`~armap_agents.errors.ConfigError`) and left unc
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
@@ -144,6 +146,9 @@ def build_explore_graph(
     defines = trajectory_defines(config, provenance)
     settings = config.model_dump(exclude={"max_steps", "seed"})
     appenders = AppenderPool()
+    # LangGraph's pool gets a slot more than max_concurrency (see _progress.run_with_progress),
+    # so the episodes themselves are bounded here: at most max_concurrency run at once
+    slots = threading.BoundedSemaphore(config.max_concurrency)
 
     def plan(state: ExploreState) -> dict[str, Any]:
         path = state["output_path"]
@@ -173,14 +178,14 @@ def build_explore_graph(
         return [Send("run_episode", ep) for ep in state["pending"]] or END
 
     def run_one(episode: _Episode) -> dict[str, Any]:
-        trajectory = executor.run(
-            EpisodeJob(
-                task_id=episode["task_id"],
-                seed=stable_seed(config.seed, episode["task_id"], episode["index"]),
-                max_steps=config.max_steps,
-                episode_id=episode_id(episode["task_id"], episode["index"]),
-            )
+        job = EpisodeJob(
+            task_id=episode["task_id"],
+            seed=stable_seed(config.seed, episode["task_id"], episode["index"]),
+            max_steps=config.max_steps,
+            episode_id=episode_id(episode["task_id"], episode["index"]),
         )
+        with slots:
+            trajectory = executor.run(job)
         failed = trajectory.failed
         if failed:  # not recorded as a trajectory, so a rerun tries it again; the reason is kept
             appenders.get(failures_path(episode["output_path"])).append(

@@ -8,7 +8,10 @@
     backup --(budget spent)--> finish -> END
 
 * **select** walks down from the root by UCT, ``Q/N + c * sqrt(ln N_parent / N)``, to a node
-  that has no children yet;
+  that has no children yet; where that node cannot be expanded (terminal, or at the depth
+  limit), it widens instead (``widen``): the deepest node on the path that may have untried
+  actions gets ``expansion_k`` more samples, so a search whose first children are exhausted
+  keeps spending its budget on new actions rather than backing known values up again;
 * **propose** samples ``expansion_k`` actions for the leaf (:func:`sample_actions`: one request
   with ``n`` choices where the server honours it, else concurrent requests with distinct
   seeds); **expand** keeps the distinct valid ones as children;
@@ -76,6 +79,12 @@ class MCTSConfig(StrictConfig):
     """Policy samples per expansion; their distinct valid actions become the children."""
     exploration_constant: float = Field(1.0, ge=0.0)
     evaluation: Literal["rollout", "partial"] = "rollout"
+    widen: bool = True
+    """When selection ends at a node that cannot be expanded (terminal, or at the depth limit),
+    sample ``expansion_k`` more actions at the deepest node on its path that may still have
+    untried ones, instead of backing the known value up again (which spends an iteration and
+    learns nothing). False: the paper's fixed-width tree, which on a shallow task stops
+    searching once its first ``expansion_k`` children per node are exhausted."""
     seed: int = 0
 
 
@@ -101,6 +110,8 @@ class TreeNode(TypedDict):
     """Whether the evaluated trajectory reached a terminal state."""
     error: NotRequired[str]
     """Why this node's evaluation failed (then the node is cut from the tree)."""
+    saturated: NotRequired[bool]
+    """A widening round here added no new child: no more are sampled here."""
 
 
 def _merge_nodes(old: dict[str, TreeNode], new: dict[str, TreeNode]) -> dict[str, TreeNode]:
@@ -190,6 +201,21 @@ def select_leaf(nodes: dict[str, TreeNode], c: float) -> str:
     return current["id"]
 
 
+def widening_target(nodes: dict[str, TreeNode], leaf: str, max_steps: int) -> str | None:
+    """The deepest node above ``leaf`` that may get more children (expanded, not terminal nor
+    saturated, above the depth limit), or None."""
+    for node_id in reversed(path_to(nodes, leaf)[:-1]):
+        node = nodes[node_id]
+        if (
+            node["children"]
+            and not node["terminal"]
+            and not node.get("saturated")
+            and node["depth"] < max_steps
+        ):
+            return node_id
+    return None
+
+
 def _new_node(
     node_id: str,
     parent: str | None,
@@ -256,6 +282,11 @@ def build_mcts_graph(
         leaf = select_leaf(state["nodes"], config.exploration_constant)
         node = state["nodes"][leaf]
         if node["terminal"] or node["depth"] >= config.max_steps:
+            wider = (
+                widening_target(state["nodes"], leaf, config.max_steps) if config.widen else None
+            )
+            if wider is not None:
+                return {"leaf": wider}
             # nothing to expand: back its known value up again
             return {"leaf": leaf, "evaluations": [{"node": leaf, "reuse": True}]}
         return {"leaf": leaf}
@@ -263,8 +294,15 @@ def build_mcts_graph(
     def after_select(state: MCTSState) -> str:
         return "backup" if state.get("evaluations") else "propose"
 
+    def children_ever(nodes: dict[str, TreeNode], node_id: str) -> int:
+        """Children ``node_id`` has had (cut ones included): the next child's index."""
+        return sum(1 for n in nodes.values() if n["parent"] == node_id)
+
     def propose(state: MCTSState) -> dict[str, Any]:
         leaf = state["leaf"]
+        tried = children_ever(state["nodes"], leaf)
+        # a widening round samples with other seeds than the node's first expansion
+        seed = stable_seed(seed_of(state), leaf, "propose", *([tried] if tried else []))
         with closing(env_factory()) as env:
             observation, steps, _ = replay(env, state["task_id"], actions_to(state["nodes"], leaf))
             context = policy_context(
@@ -274,7 +312,7 @@ def build_mcts_graph(
                 policy,
                 context,
                 config.expansion_k,
-                seed=stable_seed(seed_of(state), leaf, "propose"),
+                seed=seed,
             )
         return {"proposals": [{"index": i, "action": c.action} for i, c in enumerate(choices)]}
 
@@ -283,7 +321,8 @@ def build_mcts_graph(
         actions = actions_to(state["nodes"], leaf["id"])
         proposals = sorted(state["proposals"], key=lambda p: p["index"])
         new: dict[str, TreeNode] = {}
-        seen: set[str] = set()
+        seen = {state["nodes"][c]["action"] for c in leaf["children"]}  # widening: known ones
+        first = children_ever(state["nodes"], leaf["id"])
         with closing(env_factory()) as env:
             for proposal in proposals:
                 if proposal["action"] in seen:
@@ -293,7 +332,7 @@ def build_mcts_graph(
                 result = env.step(proposal["action"])
                 if not result.valid:
                     continue
-                child_id = f"{leaf['id']}.{len(new)}"
+                child_id = f"{leaf['id']}.{first + len(new)}"
                 new[child_id] = _new_node(
                     child_id,
                     leaf["id"],
@@ -304,7 +343,9 @@ def build_mcts_graph(
                 )
         updates: dict[str, TreeNode] = dict(new)
         if new:
-            updates[leaf["id"]] = {**leaf, "children": list(new)}
+            updates[leaf["id"]] = {**leaf, "children": [*leaf["children"], *new]}
+        elif leaf["children"]:  # a widening round found nothing new: stop widening here
+            updates[leaf["id"]] = {**leaf, "saturated": True}
         else:  # every proposal was invalid or repeated: treat the leaf as a dead end
             updates[leaf["id"]] = {**leaf, "terminal": True}
         return {
@@ -313,9 +354,13 @@ def build_mcts_graph(
             "policy_calls": state["policy_calls"] + len(proposals),
         }
 
-    def after_expand(state: MCTSState) -> list[Send]:
-        leaf = state["nodes"][state["leaf"]]
-        targets = leaf["children"] or [leaf["id"]]
+    def after_expand(state: MCTSState) -> list[Send] | str:
+        nodes = state["nodes"]
+        leaf = nodes[state["leaf"]]
+        if leaf.get("saturated") and not any(nodes[c]["visits"] == 0 for c in leaf["children"]):
+            return "backup"  # a widening round that added nothing: only the round is counted
+        # the new children (the others were evaluated, or cut, when they were made)
+        targets = [c for c in leaf["children"] if nodes[c]["visits"] == 0] or [leaf["id"]]
         return [
             Send(
                 "evaluate",
@@ -452,7 +497,7 @@ def build_mcts_graph(
     graph.add_edge("init", "select")
     graph.add_conditional_edges("select", after_select, ["propose", "backup"])
     graph.add_edge("propose", "expand")
-    graph.add_conditional_edges("expand", after_expand, ["evaluate"])
+    graph.add_conditional_edges("expand", after_expand, ["evaluate", "backup"])
     graph.add_edge("evaluate", "backup")
     graph.add_conditional_edges("backup", after_backup, ["select", "finish"])
     graph.add_edge("finish", END)

@@ -23,6 +23,7 @@ import json
 import logging
 import operator
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -139,6 +140,8 @@ def build_synthesize_graph(
     and compared when a run resumes (see the module's docstring)."""
     config = config or SynthesizeConfig()
     appenders = AppenderPool()
+    # at most max_concurrency synthesizer calls at once (LangGraph's pool has a slot more)
+    slots = threading.BoundedSemaphore(config.max_concurrency)
 
     def load(state: SynthesizeState) -> dict[str, Any]:
         out = Path(state["output_dir"])
@@ -185,9 +188,10 @@ def build_synthesize_graph(
     def synthesize_task(job: _TaskJob) -> dict[str, Any]:
         out = Path(job["output_dir"])
         try:
-            result = synthesizer.synthesize(
-                job["trajectories"], seed=stable_seed(config.seed, job["task_id"])
-            )
+            with slots:
+                result = synthesizer.synthesize(
+                    job["trajectories"], seed=stable_seed(config.seed, job["task_id"])
+                )
         except BudgetExceeded:  # a spent budget stops the run; a rerun resumes
             raise
         except Exception as exc:  # noqa: BLE001 - one task's failure must not end the run
