@@ -54,6 +54,7 @@ __all__ = [
     "TaskOutcome",
     "evaluate_planners",
     "plot_report",
+    "read_outcomes",
     "summarize",
 ]
 
@@ -248,9 +249,7 @@ def evaluate_planners(
     outcomes: dict[str, TaskOutcome] = {}
     appender = None
     if outcomes_path is not None:
-        outcomes = {
-            o.task_id: o for o in iter_jsonl(outcomes_path, TaskOutcome) if o.task_id in tasks
-        }
+        outcomes = {t: o for t, o in read_outcomes(outcomes_path).items() if t in tasks}
         appender = JsonlAppender(outcomes_path)
     run_usage = UsageTracker(limits)
     stopped = None
@@ -340,6 +339,13 @@ def evaluate_planners(
     )
     report.stopped = stopped
     return report
+
+
+def read_outcomes(path: str | Path) -> dict[str, TaskOutcome]:
+    """The outcomes recorded in ``path`` (an evaluation's ``outcomes.jsonl``) by task, in the
+    order tasks were first recorded; a task recorded again (a planner's row added later) is
+    its last record. A missing file is no outcome."""
+    return {o.task_id: o for o in iter_jsonl(path, TaskOutcome)}
 
 
 def _planner_configs(

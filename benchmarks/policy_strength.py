@@ -38,7 +38,7 @@ from _report import figure_path, header, save_results
 
 from armap_agents._jsonl import iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
-from armap_agents.evaluation import EvaluationReport, TaskOutcome
+from armap_agents.evaluation import EvaluationReport, TaskOutcome, read_outcomes
 from armap_agents.layout import OUTCOMES_FILE, RunLayout
 from armap_agents.pipeline import (
     QuickstartPlan,
@@ -253,7 +253,7 @@ def run() -> int:
     quickstart_minutes = result.seconds / 60
     plan, layout = result.plan, result.layout
     k = args.test_tasks or DEFAULT_TEST_TASKS.get(args.env)
-    test_ids = [o.task_id for o in iter_jsonl(layout.outcomes, TaskOutcome)][:k]
+    test_ids = list(read_outcomes(layout.outcomes))[:k]
     extra = None
     if args.explorer:  # the train tasks the quickstart explored
         explored = (t.task_id for t in iter_jsonl(layout.trajectories, Trajectory))
@@ -274,7 +274,7 @@ def run() -> int:
             max_steps=plan.max_steps,
             planners=planners,
         )
-        return [o for o in iter_jsonl(out / OUTCOMES_FILE, TaskOutcome) if o.task_id in test_ids]
+        return [o for t, o in read_outcomes(out / OUTCOMES_FILE).items() if t in test_ids]
 
     for eps in epsilons:
         policy = f"expert:{eps:g}"
