@@ -203,6 +203,7 @@ def run_plan(args: argparse.Namespace) -> None:
             evaluation=args.evaluation,
             exploration_constant=args.exploration_constant,
             widen=args.widen,
+            normalize_values=args.normalize_values,
         )
     else:
         config.update(max_trials=args.trials, threshold=args.threshold)
@@ -648,6 +649,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--expansion-k", type=int, default=3, help="policy samples per expansion")
     g.add_argument(
         "--exploration-constant", type=float, default=1.0, help="UCT's exploration weight"
+    )
+    g.add_argument(
+        "--raw-values",
+        dest="normalize_values",
+        action="store_false",
+        help="UCT on the reward model's raw scores (the paper's; default: scaled to [0, 1] over "
+        "the tree, so --exploration-constant means the same whatever the scores' range)",
     )
     g.add_argument(
         "--no-widen",

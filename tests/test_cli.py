@@ -121,7 +121,8 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch) ->
     tree = tmp_path / "tree.html"
     assert main([*plan, "--planner", "mcts", "--tree-html", str(tree)]) == 0
     assert "search tree:" in capsys.readouterr().out and tree.stat().st_size > 1000
-    assert main([*plan, "--planner", "mcts", "--no-widen", "--max-policy-calls", "9"]) == 0
+    paper = ["--no-widen", "--raw-values", "--max-policy-calls", "9"]
+    assert main([*plan, "--planner", "mcts", *paper]) == 0
     assert "search tree:" in capsys.readouterr().out
     assert main([*plan, "--planner", "reflexion", "--memory", str(tmp_path / "mem")]) == 0
     assert "reflexion:" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from armap_agents.graphs.mcts import (
     build_mcts_graph,
     select_leaf,
     uct_score,
+    value_bounds,
 )
 from armap_agents.graphs.reflexion import ReflexionConfig, build_reflexion_graph
 from armap_agents.memory import TrajectoryMemory
@@ -74,6 +75,26 @@ def test_uct_arithmetic() -> None:
     )
     assert uct_score(child, parent_visits=8, c=0.0) == pytest.approx(0.5)
     assert uct_score(_node("0.1", "0", 0, 0.0), parent_visits=8, c=1.0) == math.inf
+    # with bounds the mean is scaled to [0, 1] first: (0.5 - -1.5) / (2.5 - -1.5) = 0.5
+    assert uct_score(child, parent_visits=8, c=0.0, bounds=(-1.5, 2.5)) == pytest.approx(0.5)
+    assert uct_score(child, parent_visits=8, c=0.0, bounds=(0.5, 0.5)) == pytest.approx(0.5)
+
+
+def test_normalized_values_make_exploration_independent_of_the_score_scale() -> None:
+    def tree(scale: float) -> dict:
+        # a well-visited child worth 1.0 x scale against a once-visited one worth 0.0
+        return {
+            "0": _node("0", None, 10, 9.0 * scale, children=["0.0", "0.1"]),
+            "0.0": _node("0.0", "0", 9, 9.0 * scale),
+            "0.1": _node("0.1", "0", 1, 0.0),
+        }
+
+    # raw values: exploration's weight depends on the reward model's scale
+    assert select_leaf(tree(0.1), c=1.0) == "0.1"
+    assert select_leaf(tree(10.0), c=1.0) == "0.0"
+    # scaled to the tree's bounds: the same choice at any scale
+    assert {select_leaf(tree(s), c=1.0, normalize=True) for s in (0.1, 1.0, 10.0, 100.0)} == {"0.1"}
+    assert value_bounds(tree(10.0)) == (0.0, 10.0)
 
 
 def test_select_and_backup_on_a_hand_built_tree() -> None:

@@ -7,11 +7,12 @@
     evaluate -> backup --(budget left)--> select
     backup --(budget spent)--> finish -> END
 
-* **select** walks down from the root by UCT, ``Q/N + c * sqrt(ln N_parent / N)``, to a node
-  that has no children yet; where that node cannot be expanded (terminal, or at the depth
-  limit), it widens instead (``widen``): the deepest node on the path that may have untried
-  actions gets ``expansion_k`` more samples, so a search whose first children are exhausted
-  keeps spending its budget on new actions rather than backing known values up again;
+* **select** walks down from the root by UCT, ``Q/N + c * sqrt(ln N_parent / N)`` (``Q/N``
+  min-max scaled over the tree: ``normalize_values``), to a node that has no children yet;
+  where that node cannot be expanded (terminal, or at the depth limit), it widens instead
+  (``widen``): the deepest node on the path that may have untried actions gets
+  ``expansion_k`` more samples, so a search whose first children are exhausted keeps spending
+  its budget on new actions rather than backing known values up again;
 * **propose** samples ``expansion_k`` actions for the leaf (:func:`sample_actions`: one request
   with ``n`` choices where the server honours it, else concurrent requests with distinct
   seeds); **expand** keeps the distinct valid ones as children;
@@ -61,7 +62,15 @@ from armap_agents.reward.scorer import RewardScorer
 from armap_agents.rollout import policy_context, replay, run_episode
 from armap_agents.types import Trajectory
 
-__all__ = ["MCTSConfig", "MCTSState", "TreeNode", "build_mcts_graph", "uct_score", "backup_path"]
+__all__ = [
+    "MCTSConfig",
+    "MCTSState",
+    "TreeNode",
+    "backup_path",
+    "build_mcts_graph",
+    "uct_score",
+    "value_bounds",
+]
 
 ROOT = "0"
 
@@ -78,6 +87,12 @@ class MCTSConfig(StrictConfig):
     expansion_k: int = Field(3, ge=1)
     """Policy samples per expansion; their distinct valid actions become the children."""
     exploration_constant: float = Field(1.0, ge=0.0)
+    """UCT's weight of exploration against a child's mean value."""
+    normalize_values: bool = True
+    """UCT reads mean values min-max scaled over the tree's visited nodes (as MuZero does), so
+    ``exploration_constant`` weighs exploration on a [0, 1] scale whatever the range of the
+    reward model's scores (a Bradley-Terry model's have none fixed: on Game of 24 they span
+    about 5, which made 1.0 nearly greedy). False: raw values, as in the paper."""
     evaluation: Literal["rollout", "partial"] = "rollout"
     widen: bool = True
     """When selection ends at a node that cannot be expanded (terminal, or at the depth limit),
@@ -144,12 +159,27 @@ class MCTSState(TypedDict, total=False):
     best: Trajectory
 
 
-def uct_score(child: TreeNode, parent_visits: int, c: float) -> float:
-    """UCT of a child: mean value plus the exploration bonus (infinite when unvisited)."""
+def uct_score(
+    child: TreeNode,
+    parent_visits: int,
+    c: float,
+    bounds: tuple[float, float] | None = None,
+) -> float:
+    """UCT of a child: mean value plus the exploration bonus (infinite when unvisited); with
+    ``bounds`` (lowest, highest) the mean is first scaled to [0, 1] by them."""
     if child["visits"] == 0:
         return math.inf
     mean = child["value_sum"] / child["visits"]
+    if bounds is not None:
+        low, high = bounds
+        mean = (mean - low) / (high - low) if high > low else 0.5
     return mean + c * math.sqrt(math.log(max(parent_visits, 1)) / child["visits"])
+
+
+def value_bounds(nodes: dict[str, TreeNode]) -> tuple[float, float] | None:
+    """The lowest and highest mean value of the tree's visited nodes (None: none visited)."""
+    means = [n["value_sum"] / n["visits"] for n in nodes.values() if n["visits"]]
+    return (min(means), max(means)) if means else None
 
 
 def path_to(nodes: dict[str, TreeNode], node_id: str) -> list[str]:
@@ -192,12 +222,14 @@ def cut(nodes: dict[str, TreeNode], node_id: str, error: str | None) -> dict[str
     return updated
 
 
-def select_leaf(nodes: dict[str, TreeNode], c: float) -> str:
-    """Walk down by UCT (ties: the first child) to a node without children."""
+def select_leaf(nodes: dict[str, TreeNode], c: float, *, normalize: bool = False) -> str:
+    """Walk down by UCT (ties: the first child) to a node without children; ``normalize``:
+    with mean values scaled to [0, 1] by the tree's :func:`value_bounds`."""
+    bounds = value_bounds(nodes) if normalize else None
     current = nodes[ROOT]
     while current["children"]:
         children = [nodes[k] for k in current["children"]]
-        current = max(children, key=lambda ch: uct_score(ch, current["visits"], c))
+        current = max(children, key=lambda ch: uct_score(ch, current["visits"], c, bounds))
     return current["id"]
 
 
@@ -279,7 +311,9 @@ def build_mcts_graph(
         }
 
     def select(state: MCTSState) -> dict[str, Any]:
-        leaf = select_leaf(state["nodes"], config.exploration_constant)
+        leaf = select_leaf(
+            state["nodes"], config.exploration_constant, normalize=config.normalize_values
+        )
         node = state["nodes"][leaf]
         if node["terminal"] or node["depth"] >= config.max_steps:
             wider = (
