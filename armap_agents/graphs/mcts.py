@@ -391,10 +391,11 @@ def build_mcts_graph(
     def after_expand(state: MCTSState) -> list[Send] | str:
         nodes = state["nodes"]
         leaf = nodes[state["leaf"]]
-        if leaf.get("saturated") and not any(nodes[c]["visits"] == 0 for c in leaf["children"]):
-            return "backup"  # a widening round that added nothing: only the round is counted
         # the new children (the others were evaluated, or cut, when they were made)
-        targets = [c for c in leaf["children"] if nodes[c]["visits"] == 0] or [leaf["id"]]
+        fresh = [c for c in leaf["children"] if nodes[c]["visits"] == 0]
+        if leaf.get("saturated") and not fresh:
+            return "backup"  # a widening round that added nothing: only the round is counted
+        targets = fresh or [leaf["id"]]
         return [
             Send(
                 "evaluate",
