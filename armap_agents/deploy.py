@@ -56,19 +56,19 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) needs it on 3.11
 
 from armap_agents import _builders as build
 from armap_agents._import_path import is_import_path
 from armap_agents.config import StrictConfig, parse_config
-from armap_agents.errors import ConfigError, UnknownName, describe_validation_error
+from armap_agents.errors import ConfigError, UnknownName
 
 if TYPE_CHECKING:  # the server resolves this annotation itself; langgraph_sdk is optional
     from langgraph_sdk.runtime import ServerRuntime
@@ -256,15 +256,42 @@ class ServerConfig(StrictConfig):
         return target
 
 
-class DeploySettings(BaseModel):
+class DeploySettings(StrictConfig):
     """What a served graph is made of: the keys of a run's ``configurable`` (or ``context``).
 
-    Keys the server adds itself (``thread_id``, ``assistant_id``, ...) are ignored; each graph
-    reads the keys that concern it. What each key may name is limited by the operator's
-    :class:`ServerConfig`.
+    Each graph reads the keys that concern it; what each key may name is limited by the
+    operator's :class:`ServerConfig`. Any other key is refused with a
+    :class:`~armap_agents.errors.ConfigError` naming the closest setting (``planer_config``:
+    did you mean ``planner_config``?), except the keys the LangGraph server and LangGraph add
+    to ``configurable`` themselves, which are ignored:
+
+    * the ids of the run: ``thread_id``, ``checkpoint_id``, ``checkpoint_ns``,
+      ``checkpoint_map``, ``assistant_id``, ``graph_id``, ``run_id``, ``user_id``,
+      ``cron_id`` (:attr:`SERVER_KEYS`);
+    * keys starting with ``__`` (``__pregel_runtime``, ``__is_for_execution__``,
+      ``__after_seconds__`` ...) or ``langgraph_`` (``langgraph_auth_user``,
+      ``langgraph_request_id`` ...) (:attr:`SERVER_KEY_PREFIXES`);
+    * keys with a ``-``: HTTP headers the server copies (``langsmith-trace``, ``user-agent``,
+      ``x-...`` and those the operator passes with ``http.configurable_headers``); no
+      setting has one (``planner-config``, a setting spelt with ``-``, is refused).
     """
 
-    model_config = ConfigDict(extra="ignore")
+    SERVER_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "thread_id",
+            "checkpoint_id",
+            "checkpoint_ns",
+            "checkpoint_map",
+            "assistant_id",
+            "graph_id",
+            "run_id",
+            "user_id",
+            "cron_id",
+        }
+    )
+    """The ids the server puts in a run's ``configurable`` (ignored)."""
+    SERVER_KEY_PREFIXES: ClassVar[tuple[str, ...]] = ("__", "langgraph_")
+    """How the other keys of the server and of LangGraph itself start (ignored)."""
 
     env: str = "game24"
     """A built-in environment (game24, scienceworld, alfworld or webshop) or an import path
@@ -296,15 +323,27 @@ class DeploySettings(BaseModel):
     """Fields of :class:`~armap_agents.graphs.synthesize.SynthesizeConfig`."""
 
     @classmethod
+    def is_server_key(cls, key: object) -> bool:
+        """Whether ``key`` of a ``configurable`` is the server's own, not a setting (a header
+        spelling a setting with ``-``, ``planner-config``, is a setting: refused)."""
+        if not isinstance(key, str):
+            return False
+        header = "-" in key and key.replace("-", "_") not in cls.model_fields
+        return key in cls.SERVER_KEYS or key.startswith(cls.SERVER_KEY_PREFIXES) or header
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_server_keys(cls, data: Any) -> Any:
+        """The settings without the server's keys (before pydantic refuses unknown ones)."""
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if not cls.is_server_key(key)}
+        return data
+
+    @classmethod
     def from_config(cls, config: RunnableConfig | None) -> DeploySettings:
-        """The settings in ``config["configurable"]``; a wrong value raises ``ConfigError``."""
-        try:
-            return cls.model_validate((config or {}).get("configurable") or {})
-        except ValidationError as exc:
-            raise ConfigError(
-                "invalid armap settings in the run's configurable: "
-                + describe_validation_error(exc)
-            ) from None
+        """The settings in ``config["configurable"]``; an unknown key (not the server's) or a
+        wrong value raises ``ConfigError``."""
+        return cls.model_validate((config or {}).get("configurable") or {})
 
 
 class _SetUpOnlyForRuns:

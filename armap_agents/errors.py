@@ -74,12 +74,17 @@ class MissingDependency(ArmapError, ImportError):
 
 def describe_validation_error(exc: Exception) -> str:
     """A pydantic ``ValidationError`` on one line: ``field: problem; other.field: problem``
-    (pydantic's own text spends several lines and a URL on each problem)."""
+    (pydantic's own text spends several lines and a URL on each problem). A problem of the
+    whole model (a model validator's) has no field; a validator's own message is given as it
+    wrote it (without pydantic's ``Value error,`` before it)."""
     errors = getattr(exc, "errors", None)
     if not callable(errors):
         return str(exc)
     parts = []
     for error in errors():
-        where = ".".join(str(part) for part in error.get("loc", ())) or "value"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "value_error":
+            message = message.removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or str(exc)

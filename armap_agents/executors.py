@@ -41,7 +41,8 @@ class EpisodeJob:
 
     task_id: str
     seed: int
-    max_steps: int = 10
+    max_steps: int | None = None
+    """Steps at most (None: the environment's horizon)."""
     greedy: bool = False
     episode_id: str = ""
     prefix: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import Environment, expert_action, require_expert_hook
+from armap_agents.environments.defaults import horizon
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded
 from armap_agents.policies import Policy, PolicyContext, uses_expert
 from armap_agents.prompts import prompt_guide
@@ -66,7 +67,7 @@ def run_episode(
     task_id: str,
     *,
     seed: int,
-    max_steps: int = 10,
+    max_steps: int | None = None,
     greedy: bool = False,
     episode_id: str = "",
     prefix: Sequence[str] = (),
@@ -74,7 +75,8 @@ def run_episode(
 ) -> Trajectory:
     """Play one episode and return its trajectory, evaluated by the environment.
 
-    ``prefix`` actions are replayed first without asking the policy; ``max_steps`` counts them.
+    ``prefix`` actions are replayed first without asking the policy; ``max_steps`` counts them
+    (None: the environment's horizon, see :func:`~armap_agents.environments.defaults.horizon`).
     ``notes`` (e.g. reflections on earlier attempts) are shown to the policy at every step.
     A failing policy or environment ends the episode there and its ``error`` says what
     happened, so a run accounts for every episode; a spent usage budget
@@ -92,8 +94,9 @@ def run_episode(
     if expert:
         require_expert_hook(env)  # a configuration error, not this episode's failure
     try:
+        limit = horizon(env, max_steps)
         observation, steps, done = replay(env, task_id, prefix)
-        while not done and len(steps) < max_steps:
+        while not done and len(steps) < limit:
             context = policy_context(env, task_id, observation, steps, notes, expert=expert)
             choice = policy.act(context, seed=stable_seed(seed, len(steps)), greedy=greedy)
             policy_calls += 1

@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from armap_agents.environments.defaults import EnvironmentDefaults, QuickstartPlan, QuickstartSizes
 from armap_agents.errors import ConfigError, MissingDependency, UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
@@ -663,6 +664,54 @@ class AlfWorldEnv:
     """
 
     name = "alfworld"
+    defaults = EnvironmentDefaults(
+        max_steps=20,
+        # an ALFWorld step costs 0.1-0.2 s on a train game (TextWorld renders every observation
+        # from its grammar): 6 train games per task type keep the full run under 20 minutes
+        quickstart=QuickstartSizes(
+            full=QuickstartPlan(
+                train_tasks=36,
+                episodes=4,
+                max_train=4000,
+                epochs=2,
+                test_tasks=12,
+                n=8,
+                families=TASK_TYPES,
+            ),
+            tiny=QuickstartPlan(
+                train_tasks=6,
+                episodes=2,
+                max_train=200,
+                epochs=1,
+                test_tasks=1,
+                n=2,
+                max_steps=6,
+                families=TASK_TYPES,
+            ),
+            llm_full=QuickstartPlan(
+                train_tasks=18,
+                episodes=1,
+                max_train=None,
+                epochs=2,
+                test_tasks=12,
+                n=4,
+                families=TASK_TYPES,
+                planners=("best_of_n",),
+            ),
+            llm_tiny=QuickstartPlan(
+                train_tasks=6,
+                episodes=1,
+                max_train=None,
+                epochs=1,
+                test_tasks=1,
+                n=2,
+                max_steps=6,
+                families=TASK_TYPES,
+                planners=("best_of_n",),
+            ),
+        ),
+    )
+    """Its horizon, and quickstart sizes spread over all six task types."""
     prompt_guide = PromptGuide(
         action=(
             "ALFWorld rules: you are in a household; act with one command per step, exactly as "

@@ -23,6 +23,11 @@ class Environment(Protocol):
       enumerate them;
     * ``evaluate()`` is the environment's own verdict, exposed for metrics only: planners must
       never read it.
+
+    Optional class attributes: ``defaults`` (an
+    :class:`~armap_agents.environments.defaults.EnvironmentDefaults`: the horizon, the reward
+    model's window, quickstart sizes), ``reward_view`` (a
+    :class:`~armap_agents.reward_view.TrajectoryView`), ``prompt_guide`` and ``relabeler``.
     """
 
     name: str

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 from importlib import resources
 
+from armap_agents.environments.defaults import EnvironmentDefaults, QuickstartPlan, QuickstartSizes
 from armap_agents.errors import UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, Step, StepResult, Trajectory, Triplet
@@ -133,6 +134,38 @@ class Game24Env:
     """
 
     name = "game24"
+    defaults = EnvironmentDefaults(
+        max_steps=10,  # a game takes 3 moves; invalid moves count as steps
+        max_length=128,  # a game renders to ~90 tokens
+        quickstart=QuickstartSizes(
+            full=QuickstartPlan(
+                train_tasks=None, episodes=4, max_train=4000, epochs=1, test_tasks=None, n=16
+            ),
+            tiny=QuickstartPlan(
+                train_tasks=40, episodes=4, max_train=200, epochs=1, test_tasks=5, n=16
+            ),
+            llm_full=QuickstartPlan(
+                train_tasks=8,
+                episodes=1,
+                max_train=None,
+                epochs=3,
+                test_tasks=3,
+                n=4,
+                max_steps=4,
+                planners=("best_of_n",),
+            ),
+            llm_tiny=QuickstartPlan(
+                train_tasks=3,
+                episodes=1,
+                max_train=None,
+                epochs=1,
+                test_tasks=1,
+                n=2,
+                max_steps=4,
+                planners=("best_of_n",),
+            ),
+        ),
+    )
     prompt_guide = PromptGuide(
         action=(
             "Game of 24 rules: each action takes two of the numbers left, combines them with "

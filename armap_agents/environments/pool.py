@@ -40,6 +40,14 @@ class _Lease:
             self._pool._release(env)
 
 
+def unwrapped(env: Environment) -> Environment:
+    """The environment itself: ``env``, or the environment a pool's lease lends."""
+    if isinstance(env, _Lease):
+        lent = env.__dict__.get("_env")
+        return env if lent is None else lent
+    return env
+
+
 class EnvPool:
     """A thread-safe pool of environments built by ``factory``; call it to borrow one.
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from armap_agents._import_path import is_import_path, load_import_path
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler
+from armap_agents.environments.defaults import EnvironmentDefaults, environment_defaults
 from armap_agents.environments.outcome import OutcomeRelabeler
 from armap_agents.errors import ConfigError, UnknownName
 from armap_agents.prompts import PromptGuide, prompt_guide
@@ -71,9 +72,12 @@ class EnvRegistry:
         """The registered names (import paths are not listed)."""
         return sorted(self._envs)
 
-    def constructor(self, name: str) -> Callable[..., Environment]:
+    def constructor(self, name: str | type) -> Callable[..., Environment]:
         """What builds ``name``: the registered constructor, or the object an import path
-        names (loaded and checked to be callable)."""
+        names (loaded and checked to be callable); an environment class is its own (so every
+        method below also takes the class of a user's environment)."""
+        if isinstance(name, type):
+            return name
         if name in self._envs:
             return self._envs[name]
         if not is_import_path(name):
@@ -110,7 +114,7 @@ class EnvRegistry:
         constructor(**kwargs).close()  # fail early on wrong arguments
         return functools.partial(constructor, **kwargs)
 
-    def prompt_guide(self, name: str, **kwargs: Any) -> PromptGuide:
+    def prompt_guide(self, name: str | type, **kwargs: Any) -> PromptGuide:
         """The environment's :class:`~armap_agents.prompts.PromptGuide`: its class attribute
         (without making one), else that of an instance made with ``kwargs`` (an environment
         whose guide depends on its arguments, like :class:`ToolEnvironment`'s)."""
@@ -124,13 +128,19 @@ class EnvRegistry:
         finally:
             env.close()
 
-    def reward_view(self, name: str) -> TrajectoryView:
+    def defaults(self, name: str | type) -> EnvironmentDefaults:
+        """What ``name`` declares about itself: its horizon, the reward model's window and
+        quickstart sizes (the class's ``defaults`` attribute, else the generic
+        :class:`~armap_agents.environments.defaults.EnvironmentDefaults`)."""
+        return environment_defaults(self.constructor(name))
+
+    def reward_view(self, name: str | type) -> TrajectoryView:
         """How the reward model should read ``name``'s trajectories: the class's
         ``reward_view`` attribute, else the generic :class:`TrajectoryView` (every action,
         observations fitted to the window)."""
         return environment_view(self.constructor(name))
 
-    def relabeler_constructor(self, name: str) -> Callable[..., Relabeler]:
+    def relabeler_constructor(self, name: str | type) -> Callable[..., Relabeler]:
         """What builds ``name``'s relabeler (to see which arguments it takes): the registered
         one (for an import path, the class's callable ``relabeler`` attribute), else the
         generic :class:`~armap_agents.environments.outcome.OutcomeRelabeler` (pairs by the
@@ -141,7 +151,7 @@ class EnvRegistry:
         relabeler = getattr(constructor, "relabeler", None)
         return relabeler if callable(relabeler) else OutcomeRelabeler
 
-    def relabeler(self, name: str, **kwargs: Any) -> Relabeler:
+    def relabeler(self, name: str | type, **kwargs: Any) -> Relabeler:
         """``name``'s programmatic relabeler, built with ``kwargs``."""
         return self.relabeler_constructor(name)(**kwargs)
 

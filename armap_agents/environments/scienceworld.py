@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
+from armap_agents.environments.defaults import EnvironmentDefaults, QuickstartPlan, QuickstartSizes
 from armap_agents.environments.outcome import OutcomeRelabeler
 from armap_agents.environments.pool import EnvPool
 from armap_agents.errors import (
@@ -122,6 +123,9 @@ MAX_ACTION_CHARS = 1_000
 """The longest action :meth:`ScienceWorldEnv.step` sends to the simulator; a longer one is
 invalid unread (a command is a few words)."""
 
+QUICKSTART_FAMILIES = ("find-living-thing", "find-non-living-thing", "find-plant", "find-animal")
+"""The task families of a quickstart run: navigate, focus on the right thing, move it to a box;
+partial scores along the way give the relabeler something to compare."""
 SPLIT_ALIASES = MappingProxyType({"train": "train", "dev": "dev", "valid": "dev", "test": "test"})
 _NOT_UNDERSTOOD = ("No known action matches that input.", "Unknown action")
 _AMBIGUOUS = "Ambiguous request"
@@ -714,6 +718,53 @@ class ScienceWorldEnv:
     """
 
     name = "scienceworld"
+    defaults = EnvironmentDefaults(
+        max_steps=15,
+        quickstart=QuickstartSizes(  # 4 families: QUICKSTART_FAMILIES
+            full=QuickstartPlan(
+                train_tasks=40,
+                episodes=4,
+                max_train=4000,
+                epochs=2,
+                test_tasks=8,
+                n=8,
+                families=QUICKSTART_FAMILIES,
+            ),
+            tiny=QuickstartPlan(
+                train_tasks=4,
+                episodes=2,
+                max_train=200,
+                epochs=1,
+                test_tasks=1,
+                n=2,
+                max_steps=6,
+                families=QUICKSTART_FAMILIES,
+            ),
+            llm_full=QuickstartPlan(
+                train_tasks=12,
+                episodes=1,
+                max_train=None,
+                epochs=2,
+                test_tasks=8,
+                n=4,
+                families=QUICKSTART_FAMILIES,
+                planners=("best_of_n",),
+            ),
+            llm_tiny=QuickstartPlan(
+                train_tasks=4,
+                episodes=1,
+                max_train=None,
+                epochs=1,
+                test_tasks=1,
+                n=2,
+                max_steps=6,
+                families=QUICKSTART_FAMILIES,
+                planners=("best_of_n",),
+            ),
+        ),
+    )
+    """Its horizon, and quickstart sizes that fit the paper-style table in minutes on a laptop
+    (a smoke-level comparison on four families, not the paper's full benchmark)."""
     prompt_guide = PromptGuide(
         action=(
             "ScienceWorld rules: act with one ScienceWorld command per step, e.g. `teleport to "

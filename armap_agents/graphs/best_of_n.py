@@ -48,10 +48,17 @@ class BestOfNConfig(StrictConfig):
     """How many candidates, how they are sampled, and how the winner is chosen."""
 
     n: int = Field(16, ge=1)
+    """Candidates drawn (whole episodes)."""
     selection: Selection = "reward"
+    """How the winner is picked: the reward model, the environment's verdict (a ceiling), or
+    at random."""
     greedy: bool = False
-    max_steps: int = Field(10, ge=1)
+    """Each candidate takes the policy's most likely action (Greedy decoding)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Steps per episode at most (None: the environment's horizon, its
+    ``EnvironmentDefaults.max_steps``)."""
     seed: int = 0
+    """Random seed of the run."""
     score_batch_size: int = Field(64, ge=1)
     """At most this many candidates per call of the reward scorer."""
 

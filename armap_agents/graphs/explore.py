@@ -52,6 +52,7 @@ from armap_agents._provenance import record_manifest
 from armap_agents._seeding import stable_seed
 from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory, select_tasks
+from armap_agents.environments.defaults import horizon
 from armap_agents.errors import ConfigError
 from armap_agents.executors import EpisodeExecutor, EpisodeJob, LocalExecutor
 from armap_agents.policies import Policy
@@ -64,23 +65,31 @@ class ExploreConfig(StrictConfig):
     """Which episodes to run: ``episodes_per_task`` seeded episodes on each task of ``split``."""
 
     split: str = "train"
+    """Which tasks: train, test ..."""
     episodes_per_task: int = Field(4, ge=1)
+    """Episodes on each task."""
     max_tasks: int | None = Field(None, ge=1)
-    """Use only the first ``max_tasks`` tasks of the split (in the environment's order)."""
+    """Use only the first ``max_tasks`` tasks of the split, in the environment's order
+    (None: all)."""
     task_ids: list[str] | None = None
     """Explicit task ids; overrides ``split``, ``tasks`` and ``max_tasks``."""
     tasks: list[str] | None = None
     """Keep only the split's tasks matching these names (see :func:`select_tasks`), e.g.
     ``["boil"]`` for ScienceWorld; applied before ``max_tasks``."""
-    max_steps: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    """Steps per episode at most (None: the environment's horizon, its
+    ``EnvironmentDefaults.max_steps``)."""
     seed: int = 0
+    """Random seed of the run."""
     max_concurrency: int = Field(4, ge=1)
+    """Episodes run at once."""
 
 
 class _Episode(TypedDict):
     task_id: str
     index: int
     output_path: str
+    max_steps: int
 
 
 class ExploreState(TypedDict, total=False):
@@ -114,12 +123,16 @@ def episode_id(task_id: str, index: int) -> str:
 
 
 def trajectory_defines(
-    config: ExploreConfig, provenance: Mapping[str, Any] | None = None
+    config: ExploreConfig,
+    provenance: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
 ) -> dict[str, Any]:
     """What makes an exploration's trajectories, as its output's manifest records them:
     ``provenance`` (e.g. ``{"env": "game24", "env_options": {}, "policy": "random"}``) with
-    ``config``'s ``max_steps`` and ``seed``."""
-    return {**(provenance or {}), "max_steps": config.max_steps, "seed": config.seed}
+    ``config``'s ``seed`` and ``max_steps`` (``max_steps``: the horizon the episodes use, when
+    the config leaves it to the environment)."""
+    steps = config.max_steps if config.max_steps is not None else max_steps
+    return {**(provenance or {}), "max_steps": steps, "seed": config.seed}
 
 
 def build_explore_graph(
@@ -143,7 +156,6 @@ def build_explore_graph(
         if policy is None:
             raise ConfigError("build_explore_graph needs a policy, or an executor that has one")
         executor = LocalExecutor(policy, env_factory)
-    defines = trajectory_defines(config, provenance)
     settings = config.model_dump(exclude={"max_steps", "seed"})
     appenders = AppenderPool()
     # LangGraph's pool gets a slot more than max_concurrency (see _progress.run_with_progress),
@@ -153,20 +165,24 @@ def build_explore_graph(
     def plan(state: ExploreState) -> dict[str, Any]:
         path = state["output_path"]
         check_jsonl(path, Trajectory)  # a file that is not ours is refused before anything
+        with closing(env_factory()) as env:
+            steps = horizon(env, config.max_steps)
+            tasks = (
+                list(config.task_ids)
+                if config.task_ids is not None
+                else select_tasks(env.task_ids(config.split), config.tasks)
+            )
+        if not tasks:
+            raise ConfigError(f"no task of split {config.split!r} matches {config.tasks}")
+        if config.task_ids is None and config.max_tasks:
+            tasks = tasks[: config.max_tasks]
+        defines = trajectory_defines(config, provenance, steps)
         record_manifest(path, "trajectories", defines, settings)  # a mismatch is refused
         appenders.get(path, Trajectory)  # repairs a record torn by a crash, before fan-out
         done = {t.episode_id for t in iter_jsonl(path, Trajectory)}
-        if config.task_ids is not None:
-            tasks = list(config.task_ids)
-        else:
-            with closing(env_factory()) as env:
-                tasks = select_tasks(env.task_ids(config.split), config.tasks)
-            if not tasks:
-                raise ConfigError(f"no task of split {config.split!r} matches {config.tasks}")
-            tasks = tasks[: config.max_tasks] if config.max_tasks else tasks
         wanted = [(t, k) for t in tasks for k in range(config.episodes_per_task)]
         pending = [
-            _Episode(task_id=t, index=k, output_path=path)
+            _Episode(task_id=t, index=k, output_path=path, max_steps=steps)
             for t, k in wanted
             if episode_id(t, k) not in done
         ]
@@ -181,7 +197,7 @@ def build_explore_graph(
         job = EpisodeJob(
             task_id=episode["task_id"],
             seed=stable_seed(config.seed, episode["task_id"], episode["index"]),
-            max_steps=config.max_steps,
+            max_steps=episode["max_steps"],
             episode_id=episode_id(episode["task_id"], episode["index"]),
         )
         with slots:

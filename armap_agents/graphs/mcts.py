@@ -55,6 +55,7 @@ from typing_extensions import TypedDict  # pydantic (LangGraph server schemas) n
 from armap_agents._seeding import stable_seed
 from armap_agents.config import StrictConfig
 from armap_agents.environments.base import EnvFactory
+from armap_agents.environments.defaults import horizon
 from armap_agents.errors import AllCandidatesFailed, ConfigError
 from armap_agents.policies import Policy, sample_actions, uses_expert
 from armap_agents.reward.objectives import WeightedObjective, combined_value
@@ -82,8 +83,9 @@ class MCTSConfig(StrictConfig):
     """At most this many select-expand-evaluate-backup rounds."""
     max_policy_calls: int | None = Field(48, ge=1)
     """Stop starting new rounds once this many policy calls are spent (None: no limit)."""
-    max_steps: int = Field(10, ge=1)
-    """Depth limit of the tree and horizon of rollouts (steps from the root)."""
+    max_steps: int | None = Field(None, ge=1)
+    """Depth limit of the tree and horizon of rollouts, in steps from the root (None: the
+    environment's horizon, its ``EnvironmentDefaults.max_steps``)."""
     expansion_k: int = Field(3, ge=1)
     """Policy samples per expansion; their distinct valid actions become the children."""
     exploration_constant: float = Field(1.0, ge=0.0)
@@ -94,6 +96,7 @@ class MCTSConfig(StrictConfig):
     reward model's scores (a Bradley-Terry model's have none fixed: on Game of 24 they span
     about 5, which made 1.0 nearly greedy). False: raw values, as in the paper."""
     evaluation: Literal["rollout", "partial"] = "rollout"
+    """A leaf's value: the score of a rollout to the end, or of the partial trajectory."""
     widen: bool = True
     """When selection ends at a node that cannot be expanded (terminal, or at the depth limit),
     sample ``expansion_k`` more actions at the deepest node on its path that may still have
@@ -101,6 +104,7 @@ class MCTSConfig(StrictConfig):
     learns nothing). False: the paper's fixed-width tree, which on a shallow task stops
     searching once its first ``expansion_k`` children per node are exhausted."""
     seed: int = 0
+    """Random seed of the run."""
 
 
 class TreeNode(TypedDict):
@@ -147,6 +151,8 @@ class MCTSState(TypedDict, total=False):
     seed: int
     intent: str
     """The task's intent (the environment's instruction at reset): what every score is for."""
+    max_steps: int
+    """The depth limit: the config's, else the environment's horizon."""
     nodes: Annotated[dict[str, TreeNode], _merge_nodes]
     iteration: int
     leaf: str
@@ -299,9 +305,11 @@ def build_mcts_graph(
     def init(state: MCTSState) -> dict[str, Any]:
         with closing(env_factory()) as env:
             observation = env.reset(state["task_id"])
+            depth_limit = horizon(env, config.max_steps)
         root = _new_node(ROOT, None, None, 0, observation.text, False)
         return {
             "intent": observation.instruction,
+            "max_steps": depth_limit,
             "nodes": {ROOT: root},
             "iteration": 0,
             "policy_calls": 0,
@@ -315,9 +323,9 @@ def build_mcts_graph(
             state["nodes"], config.exploration_constant, normalize=config.normalize_values
         )
         node = state["nodes"][leaf]
-        if node["terminal"] or node["depth"] >= config.max_steps:
+        if node["terminal"] or node["depth"] >= state["max_steps"]:
             wider = (
-                widening_target(state["nodes"], leaf, config.max_steps) if config.widen else None
+                widening_target(state["nodes"], leaf, state["max_steps"]) if config.widen else None
             )
             if wider is not None:
                 return {"leaf": wider}
@@ -404,6 +412,7 @@ def build_mcts_graph(
                     "node": n,
                     "actions": actions_to(state["nodes"], n),
                     "terminal": state["nodes"][n]["terminal"],
+                    "max_steps": state["max_steps"],
                     "seed": stable_seed(seed_of(state), n, "rollout"),
                 },
             )
@@ -419,7 +428,7 @@ def build_mcts_graph(
                 job["task_id"],
                 seed=job["seed"],
                 prefix=job["actions"],
-                max_steps=config.max_steps if rollout else len(job["actions"]),
+                max_steps=job["max_steps"] if rollout else len(job["actions"]),
             )
         return {"evaluations": [{"node": job["node"], "trajectory": trajectory}]}
 

@@ -57,13 +57,19 @@ __all__ = [
 
 
 class ReflexionConfig(StrictConfig):
+    """Attempts, when to stop, and what the policy is shown of earlier reflections."""
+
     max_trials: int = Field(3, ge=1)
+    """Attempts at most."""
     threshold: float = 0.0
-    """Stop once an attempt's value (reward-model score + objectives) reaches this."""
+    """Stop retrying once an attempt's value (reward-model score + objectives) reaches this."""
     retrieve_k: int = Field(3, ge=0)
     """How many past reflections (from other tasks) to show the policy."""
-    max_steps: int = Field(10, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    """Steps per episode at most (None: the environment's horizon, its
+    ``EnvironmentDefaults.max_steps``)."""
     seed: int = 0
+    """Random seed of the run."""
 
 
 class ReflexionState(TypedDict, total=False):

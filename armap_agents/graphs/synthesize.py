@@ -60,9 +60,14 @@ logger = logging.getLogger(__name__)
 
 
 class SynthesizeConfig(StrictConfig):
+    """How triplets are split into train and validation files, and how many tasks at once."""
+
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    """The share of tasks held out for validation (split by task)."""
     seed: int = 0
+    """Random seed of the run."""
     max_concurrency: int = Field(4, ge=1)
+    """Synthesizer calls (tasks) at once."""
 
 
 class _TaskDone(BaseModel):

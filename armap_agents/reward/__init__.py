@@ -1,24 +1,60 @@
-"""The reward model: a small local scorer of ``(intent, trajectory)``, and its trainer."""
+"""The reward model: a small local scorer of ``(intent, trajectory)``, and its trainer.
 
-from armap_agents.reward.judge import LLMJudge
-from armap_agents.reward.model import RewardModel, RewardModelConfig, resolve_backbone
-from armap_agents.reward.objectives import (
-    Objective,
-    WeightedObjective,
-    combined_value,
-    fewer_steps,
-    numeric_attribute,
-)
-from armap_agents.reward.scorer import RewardScorer, TextScorer
-from armap_agents.reward.service import RemoteRewardModel, RewardServiceError
-from armap_agents.reward.train import (
-    EpochMetrics,
-    RewardTrainer,
-    RewardTrainerConfig,
-    TrainResult,
-    pairwise_metrics,
-    plot_training_curve,
-)
+The names below are imported on first use (PEP 562): the scorer protocol, the objectives, the
+remote client and the LLM judge load without torch; ``RewardModel``, ``RewardTrainer`` and
+the rest of :mod:`~armap_agents.reward.model` and :mod:`~armap_agents.reward.train` bring
+torch and transformers when first read.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from armap_agents.reward.judge import LLMJudge
+    from armap_agents.reward.model import RewardModel, RewardModelConfig, resolve_backbone
+    from armap_agents.reward.objectives import (
+        Objective,
+        WeightedObjective,
+        combined_value,
+        fewer_steps,
+        numeric_attribute,
+    )
+    from armap_agents.reward.scorer import RewardScorer, TextScorer
+    from armap_agents.reward.service import RemoteRewardModel, RewardServiceError
+    from armap_agents.reward.train import (
+        EpochMetrics,
+        RewardTrainer,
+        RewardTrainerConfig,
+        TrainResult,
+        pairwise_metrics,
+        plot_training_curve,
+    )
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    # submodule -> the public names it provides (tests/test_startup.py checks this table
+    # against the imports above and __all__)
+    "judge": ("LLMJudge",),
+    "model": ("RewardModel", "RewardModelConfig", "resolve_backbone"),
+    "objectives": (
+        "Objective",
+        "WeightedObjective",
+        "combined_value",
+        "fewer_steps",
+        "numeric_attribute",
+    ),
+    "scorer": ("RewardScorer", "TextScorer"),
+    "service": ("RemoteRewardModel", "RewardServiceError"),
+    "train": (
+        "EpochMetrics",
+        "RewardTrainer",
+        "RewardTrainerConfig",
+        "TrainResult",
+        "pairwise_metrics",
+        "plot_training_curve",
+    ),
+}
 
 __all__ = [
     "EpochMetrics",
@@ -41,3 +77,17 @@ __all__ = [
     "plot_training_curve",
     "resolve_backbone",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers read the imports above (and flag a name not there)
+
+    def __getattr__(name: str) -> Any:
+        """``name`` from the submodule that provides it (imported on first use)."""
+        for module, names in _EXPORTS.items():
+            if name in names:
+                return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -22,13 +22,11 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import torch
-from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
-from armap_agents.config import StrictConfig
 from armap_agents.errors import (
     ArmapError,
     CheckpointError,
@@ -37,6 +35,7 @@ from armap_agents.errors import (
 )
 from armap_agents.layout import TRAIN_RESULT_FILE
 from armap_agents.reward.card import CARD_FILE, render_model_card
+from armap_agents.reward.configs import FORMAT_VERSION, Precision, RewardModelConfig
 from armap_agents.reward.scorer import TextScorer
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Trajectory
@@ -56,7 +55,6 @@ __all__ = [
     "resolve_precision",
 ]
 
-FORMAT_VERSION = 1
 CONFIG_FILE = "armap_reward.json"
 TRAINING_FILE = TRAIN_RESULT_FILE
 HEAD_NAME = "score_head"
@@ -67,38 +65,8 @@ so only what the tokenizer would cut anyway is dropped, cheaply."""
 SCORE_TOKENS_PER_BATCH = 16_384
 """Default token budget of a scoring batch (rows x the longest row's tokens): 32 rows of a
 512-token window, 128 of a 128-token one (the row cap, ``batch_size``, is lower), 2 of 8k."""
-Precision = Literal["auto", "float32", "bfloat16"]
-"""How a reward model computes: ``"auto"`` (bf16 autocast on a CUDA GPU that has it, see
-:func:`resolve_precision`), ``"float32"`` or ``"bfloat16"`` (autocast: matrix products in bf16,
-the pooled state, the head and the loss in float32)."""
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 _SMOLLM2_ALIASES = {"smollm2", "SmolLM2-135M-Instruct"}
-
-
-class RewardModelConfig(StrictConfig):
-    """What a reward model is made of. Saved beside its weights."""
-
-    backbone: str = "all-MiniLM-L6-v2"
-    max_length: int = Field(128, ge=16)
-    pooling: Literal["auto", "mean", "cls", "last"] = "auto"
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = 32
-    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    """0 by default: dropout on every LoRA input costs ~20% of a training step on CPU."""
-    target_modules: list[str] | None = None
-    """LoRA targets; None picks every ``nn.Linear`` of the backbone."""
-    seed: int = 0
-    view: TrajectoryView = Field(default_factory=TrajectoryView, validate_default=True)
-    """What the model reads of a trajectory (:class:`~armap_agents.reward_view.TrajectoryView`):
-    every action, observations fitted to the window (the budget is set from ``max_length``
-    when the view has none). Models saved before views existed read the canonical text."""
-    format_version: int = FORMAT_VERSION
-
-    @field_validator("view")
-    @classmethod
-    def _view_fits_the_window(cls, view: TrajectoryView, info: ValidationInfo) -> TrajectoryView:
-        max_length = info.data.get("max_length")  # absent when it was invalid itself
-        return view if max_length is None else view.for_window(max_length)
 
 
 def backbone_source(name: str) -> tuple[str, dict[str, Any]]:

@@ -52,15 +52,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
-from armap_agents.config import StrictConfig
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.reward.card import data_warnings
+from armap_agents.reward.configs import RewardTrainerConfig, subsample
 from armap_agents.reward.distributed import Processes, join_processes
-from armap_agents.reward.model import Precision, RewardModel, _pack_by_tokens
+from armap_agents.reward.model import RewardModel, _pack_by_tokens
 from armap_agents.types import Triplet
 
 logger = logging.getLogger(__name__)
@@ -72,59 +72,6 @@ __all__ = [
     "TrainResult",
     "pairwise_metrics",
 ]
-
-
-class RewardTrainerConfig(StrictConfig):
-    """Optimisation settings for :class:`RewardTrainer`."""
-
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    """Pairs per optimizer step, across all processes of a distributed training (each
-    computes the gradients of ``batch_size / N`` of them)."""
-    learning_rate: float = Field(1e-3, gt=0, allow_inf_nan=False)
-    weight_decay: float = 0.0
-    warmup_ratio: float = Field(0.06, ge=0, lt=1)
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    bucket_batches: int = Field(50, ge=1)
-    """How many batches' worth of examples are sorted by length together (1 = no bucketing)."""
-    eval_batch_size: int = 128
-    dropout: bool = False
-    """Train with dropout (the backbone's, and LoRA's ``lora_dropout``). Off by default, as
-    TRL's ``disable_dropout``: the model trains in eval mode, which on CPU makes a step ~20%
-    cheaper and its peak memory ~40% lower (attention can use its fused kernel)."""
-    device: str = "auto"
-    """Where to train: ``"auto"`` (CUDA, then Apple MPS, else CPU) or a torch device name
-    (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``). On CUDA the forward pass runs under bf16
-    autocast (the pooled state, the head and the loss in float32). The model stays there."""
-    precision: Precision = "auto"
-    """How to compute (:func:`~armap_agents.reward.model.resolve_precision`): ``"auto"`` is
-    bf16 autocast on a CUDA GPU, float32 elsewhere; ``"bfloat16"`` on a CPU with native bf16
-    (AVX512-BF16, AMX) trains ~2x faster. The trained model keeps it for scoring."""
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    """Split each batch of ``batch_size`` pairs into this many micro-batches, run one after
-    the other, whose gradients add up before the batch's one optimizer step: the memory of a
-    micro-batch, the updates of the whole batch. ``batch_size`` stays the optimization batch
-    (what TRL calls the effective batch, ``per_device_train_batch_size x`` its
-    ``gradient_accumulation_steps``)."""
-    max_tokens_per_batch: int | None = Field(None, ge=1)
-    """Split micro-batches further so that each holds at most this many padded tokens (two
-    rows per pair x its longest row's tokens; a pair over it alone is its own micro-batch);
-    None: no limit. Sized by tokens, short batches stay whole and long ones are cut."""
-    gradient_checkpointing: bool = False
-    """Recompute the backbone's activations in the backward pass instead of keeping them:
-    much less memory for long windows, about a third more compute per step."""
-
-    @model_validator(mode="after")
-    def _micro_batches_hold_pairs(self) -> RewardTrainerConfig:
-        if self.gradient_accumulation_steps > self.batch_size:
-            raise ValueError(
-                f"gradient_accumulation_steps ({self.gradient_accumulation_steps}) is above "
-                f"batch_size ({self.batch_size}): batch_size is the pairs of one optimizer "
-                "step, split into that many micro-batches (for an effective batch of "
-                "batch x steps, give batch_size = batch x steps)"
-            )
-        return self
 
 
 _HOW_NOT_WHAT = frozenset(
@@ -298,6 +245,10 @@ class RewardTrainer:
         if not train:
             raise ConfigError("no training triplets: run exploration and synthesis first")
         cfg = self.config
+        train, val = (
+            subsample(train, cfg.max_train, cfg.seed),
+            subsample(val, cfg.max_val, cfg.seed),
+        )
         processes = join_processes(cfg.device)
         device = processes.device
         self.model.to(device, precision=cfg.precision)

@@ -57,6 +57,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from armap_agents.environments.defaults import EnvironmentDefaults, QuickstartPlan, QuickstartSizes
 from armap_agents.environments.webshop.catalog import Catalog, Goal, Product
 from armap_agents.environments.webshop.data import default_catalog
 from armap_agents.environments.webshop.reward import (
@@ -142,6 +143,36 @@ class WebShopEnv:
     docstring for pages, actions, observations, rewards and data)."""
 
     name = "webshop"
+    defaults = EnvironmentDefaults(
+        max_steps=15,  # WebShop's usual episode length
+        # the generated catalog's goals, in order (the test split is WebShop's first 500)
+        quickstart=QuickstartSizes(
+            full=QuickstartPlan(
+                train_tasks=300, episodes=4, max_train=2000, epochs=1, test_tasks=50, n=8
+            ),
+            tiny=QuickstartPlan(
+                train_tasks=10, episodes=2, max_train=200, epochs=1, test_tasks=2, n=2
+            ),
+            llm_full=QuickstartPlan(
+                train_tasks=40,
+                episodes=1,
+                max_train=None,
+                epochs=1,
+                test_tasks=10,
+                n=4,
+                planners=("best_of_n",),
+            ),
+            llm_tiny=QuickstartPlan(
+                train_tasks=10,
+                episodes=1,
+                max_train=None,
+                epochs=1,
+                test_tasks=2,
+                n=2,
+                planners=("best_of_n",),
+            ),
+        ),
+    )
     prompt_guide = PromptGuide(
         action=(
             "WebShop rules: you are on a shopping website and must buy the product the "
