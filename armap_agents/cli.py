@@ -195,7 +195,7 @@ def run_plan(args: argparse.Namespace) -> None:
             memory=args.memory,
             checkpointer=checkpointer,
             thread_id=args.thread_id,
-            max_concurrency=args.concurrency,
+            max_concurrency=args.max_concurrency,
             usage=args.usage,
         )
     if result.status == "resumed":
@@ -309,7 +309,7 @@ def run_quickstart(args: argparse.Namespace) -> None:
         relabel_options=dict(args.relabel_option),
         backbone=args.backbone,
         seed=args.seed,
-        max_concurrency=args.concurrency,
+        max_concurrency=args.max_concurrency,
         usage=args.usage,
         executor=args.executor,
         ray_address=args.ray_address,
@@ -602,7 +602,8 @@ def build_parser() -> argparse.ArgumentParser:
     # every planner's config has these two, with the same defaults (a test checks)
     add_options(p, BestOfNConfig, ["max_steps", "seed"])
     p.add_argument(
-        "--concurrency",
+        *CONCURRENCY,
+        dest="max_concurrency",
         type=int,
         default=4,
         help="episodes (Best-of-N's candidates, MCTS's rollouts) run at once",
@@ -726,9 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the run")
     p.add_argument(
-        "--concurrency",
-        "--max-concurrency",
-        dest="concurrency",
+        *CONCURRENCY,
+        dest="max_concurrency",
         type=int,
         default=4,
         help="episodes run at once",

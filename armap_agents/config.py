@@ -25,14 +25,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast, get_args
+from typing import Any, Self, TypeVar, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError
-from typing_extensions import Self
 
 from armap_agents.errors import ConfigError, describe_validation_error
 
-__all__ = ["StrictConfig", "config_errors", "parse_config"]
+__all__ = ["StrictConfig", "config_errors", "did_you_mean", "parse_config"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -94,11 +93,13 @@ def parse_config(
     :class:`ConfigError` on one line, naming the closest field and every field there is;
     ``what`` names the setting in it (e.g. ``"planner_config"``; default: the class's name).
     """
+    data = dict(options or {})
+    unknown = [str(key) for key in data if key not in config_type.model_fields]
+    if unknown and config_type.model_config.get("extra") != "forbid":  # it would ignore them
+        raise _unknown_fields(config_type, unknown, what or config_type.__name__)
     with config_errors(config_type, what):
         # pydantic's validator itself: a StrictConfig's model_validate would name the class
-        validated = config_type.__pydantic_validator__.validate_python(
-            dict(options or {}), extra="forbid"
-        )
+        validated = config_type.__pydantic_validator__.validate_python(data)
     return cast(ModelT, validated)
 
 
@@ -107,18 +108,21 @@ def _config_error(config_type: type[BaseModel], exc: ValidationError, what: str)
     unknown: dict[tuple[Any, ...], list[str]] = {}  # where (a path of fields) -> unknown keys
     for error in exc.errors():
         if error["type"] == "extra_forbidden" and error["loc"]:
-            *path, key = error["loc"]
-            unknown.setdefault(tuple(path), []).append(str(key))
+            unknown.setdefault(tuple(error["loc"][:-1]), []).append(str(error["loc"][-1]))
     for path in sorted(unknown, key=len):  # the outermost first: the likeliest typo
         model = _model_at(config_type, path)
         if model is not None:
-            where = ".".join([what, *map(str, path)])
-            fields = list(model.model_fields)
-            return ConfigError(
-                f"unknown {where} field(s) {unknown[path]}{_guess(unknown[path], fields)}; "
-                f"{model.__name__} has {', '.join(fields)}"
-            )
+            return _unknown_fields(model, unknown[path], ".".join([what, *map(str, path)]))
     return ConfigError(f"invalid {what}: {describe_validation_error(exc)}")
+
+
+def _unknown_fields(model: type[BaseModel], unknown: list[str], where: str) -> ConfigError:
+    """The error of ``unknown`` fields of ``model`` (``where``: the setting it is)."""
+    fields = list(model.model_fields)
+    return ConfigError(
+        f"unknown {where} field(s) {unknown}{did_you_mean(unknown, fields)}; "
+        f"{model.__name__} has {', '.join(fields)}"
+    )
 
 
 def _model_at(config_type: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -138,8 +142,9 @@ def _model_at(config_type: type[BaseModel], path: tuple[Any, ...]) -> type[BaseM
     return model
 
 
-def _guess(unknown: list[str], fields: list[str]) -> str:
-    """``" (did you mean 'x'?)"``: the known fields closest to the unknown ones, if any."""
+def did_you_mean(unknown: list[str], fields: list[str]) -> str:
+    """``" (did you mean 'x'?)"``: the known fields closest to the unknown ones, if any (to
+    append to a message naming the unknown ones)."""
     guesses = {
         key: match[0]
         for key in unknown

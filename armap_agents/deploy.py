@@ -405,36 +405,44 @@ def _load_reward_model(settings: DeploySettings, server: ServerConfig) -> Any:
 def _build_planner(
     name: str, settings: DeploySettings, server: ServerConfig, stack: ExitStack, run: bool
 ) -> CompiledStateGraph:
-    from armap_agents.planners import build_planner, planner_spec
+    from armap_agents.pipeline.plan import needs_reward_model, planner_graph
+    from armap_agents.planners import planner_spec
 
     config_type = planner_spec(name).config_type
     config = parse_config(config_type, settings.planner_config, what="planner_config")
-    # every planner scores with it, but Best-of-N selecting by the oracle or at random
-    needs_reward_model = getattr(config, "selection", "reward") == "reward"
-    extra: dict[str, Any] = {
-        "objectives": _checked("objectives", build.objectives, settings.objectives)
-    }
+    scored = needs_reward_model(config)
+    objectives = _checked("objectives", build.objectives, settings.objectives)
     if not run:
         placeholder = _SetUpOnlyForRuns
-        reward_model = placeholder("reward model") if needs_reward_model else None
-        return build_planner(
-            name, placeholder("policy"), placeholder("environment"), reward_model, config, **extra
+        return planner_graph(
+            name,
+            placeholder("policy"),
+            placeholder("environment"),
+            placeholder("reward model") if scored else None,
+            config,
+            objectives=objectives,
         )
     # cheap checks first, weights last
     env_factory = _env_factory(settings, server, stack)
     policy = _policy(settings, server)
+    reflector = None
     if name == "reflexion" and settings.reflector:
-        reflector = server.chat_model(settings.reflector, "reflector")
-        extra["reflector"] = _checked("reflector", build.chat_model, reflector)
-    memory_path = None
-    if name == "reflexion" and settings.memory:
-        memory_path = server.path(settings.memory, "memory")
-    reward_model = _load_reward_model(settings, server) if needs_reward_model else None
-    if memory_path is not None:
-        from armap_agents.memory import TrajectoryMemory
-
-        extra.update(memory=TrajectoryMemory.open(memory_path), memory_path=memory_path)
-    return build_planner(name, policy, env_factory, reward_model, config, **extra)
+        spec = server.chat_model(settings.reflector, "reflector")
+        reflector = _checked("reflector", build.chat_model, spec)
+    memory = (
+        server.path(settings.memory, "memory") if name == "reflexion" and settings.memory else None
+    )
+    reward_model = _load_reward_model(settings, server) if scored else None
+    return planner_graph(
+        name,
+        policy,
+        env_factory,
+        reward_model,
+        config,
+        objectives=objectives,
+        reflector=reflector,
+        memory=memory,
+    )
 
 
 class _ServedExploreState(TypedDict, total=False):

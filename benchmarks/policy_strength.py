@@ -166,20 +166,16 @@ def explorer_model(
             trajectories=layout.trajectories,
             out=layout.synthesis,
             synthesizer="relabel",
-            val_fraction=plan.val_fraction,
         )
-    if not layout.train_result.is_file():
+    if not layout.train_result.is_file():  # the quickstart's training settings
         train_reward_model(
             env=args.env,
             data=layout.synthesis,
             out=layout.reward_model,
             max_length=plan.max_length,
             epochs=plan.epochs,
-            batch_size=plan.batch_size,
-            lr=plan.lr,
             seed=0,
             max_train=plan.max_train,
-            max_val=plan.max_val,
         )
     return layout.reward_model
 

@@ -493,9 +493,7 @@ def test_micro_batches_and_checkpointing_change_memory_not_the_training(
 
 
 def test_more_micro_batches_than_pairs_is_a_clear_error() -> None:
-    from pydantic import ValidationError
-
-    with pytest.raises(ValidationError, match="above batch_size .4.: batch_size is the pairs"):
+    with pytest.raises(ConfigError, match="above batch_size .4.: batch_size is the pairs"):
         RewardTrainerConfig(batch_size=4, gradient_accumulation_steps=8)
 
 

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
         expert_action,
         select_tasks,
     )
+    from armap_agents.environments.defaults import (
+        EnvironmentDefaults,
+        QuickstartPlan,
+        QuickstartSizes,
+    )
     from armap_agents.environments.game24 import Game24Env, Game24Relabeler
     from armap_agents.environments.outcome import OutcomeRelabeler
     from armap_agents.environments.pool import EnvPool
@@ -47,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "expert_action",
         "select_tasks",
     ),
+    "defaults": ("EnvironmentDefaults", "QuickstartPlan", "QuickstartSizes"),
     "game24": ("Game24Env", "Game24Relabeler"),
     "outcome": ("OutcomeRelabeler",),
     "pool": ("EnvPool",),
@@ -69,10 +75,13 @@ __all__ = [
     "EnvPool",
     "EnvRegistry",
     "Environment",
+    "EnvironmentDefaults",
     "ExpertHook",
     "Game24Env",
     "Game24Relabeler",
     "OutcomeRelabeler",
+    "QuickstartPlan",
+    "QuickstartSizes",
     "Relabeler",
     "ScienceWorldEnv",
     "ScienceWorldRelabeler",

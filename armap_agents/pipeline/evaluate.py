@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, field_validator
 
 from armap_agents.config import StrictConfig
-from armap_agents.errors import ConfigError
+from armap_agents.errors import CheckpointError, ConfigError
 from armap_agents.layout import (
     OUTCOMES_FILE,
     PLOT_FILE,
@@ -97,6 +97,13 @@ def model_environment(
     else the environment of the model's training data. A model without a manifest (a URL, a
     scorer object, an older directory) needs ``env``."""
     if isinstance(model, str | Path) and not str(model).startswith(("http://", "https://")):
+        from armap_agents.reward.configs import CONFIG_FILE
+
+        if not (Path(model) / CONFIG_FILE).is_file():
+            raise CheckpointError(
+                f"{model} is not a saved reward model (no {CONFIG_FILE}): give the directory "
+                "`armap train --out` wrote"
+            )
         inherited = Inherited.read(model, "reward_model")
         what = f"the reward model in {model}"
     else:

@@ -1,9 +1,9 @@
 """The reward model: a small local scorer of ``(intent, trajectory)``, and its trainer.
 
-The names below are imported on first use (PEP 562): the scorer protocol, the objectives, the
-remote client and the LLM judge load without torch; ``RewardModel``, ``RewardTrainer`` and
-the rest of :mod:`~armap_agents.reward.model` and :mod:`~armap_agents.reward.train` bring
-torch and transformers when first read.
+The names below are imported on first use (PEP 562): the scorer protocol, the configs, the
+objectives, the remote client and the LLM judge load without torch; ``RewardModel``,
+``RewardTrainer`` and the rest of :mod:`~armap_agents.reward.model` and
+:mod:`~armap_agents.reward.train` bring torch when first read.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
     from armap_agents.reward.judge import LLMJudge
-    from armap_agents.reward.model import RewardModel, RewardModelConfig, resolve_backbone
+    from armap_agents.reward.model import RewardModel, resolve_backbone
     from armap_agents.reward.objectives import (
         Objective,
         WeightedObjective,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from armap_agents.reward.train import (
         EpochMetrics,
         RewardTrainer,
-        RewardTrainerConfig,
         TrainResult,
         pairwise_metrics,
         plot_training_curve,
@@ -35,8 +35,9 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # submodule -> the public names it provides (tests/test_startup.py checks this table
     # against the imports above and __all__)
+    "configs": ("RewardModelConfig", "RewardTrainerConfig"),
     "judge": ("LLMJudge",),
-    "model": ("RewardModel", "RewardModelConfig", "resolve_backbone"),
+    "model": ("RewardModel", "resolve_backbone"),
     "objectives": (
         "Objective",
         "WeightedObjective",
@@ -49,7 +50,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "train": (
         "EpochMetrics",
         "RewardTrainer",
-        "RewardTrainerConfig",
         "TrainResult",
         "pairwise_metrics",
         "plot_training_curve",

@@ -15,6 +15,7 @@ from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Triplet
 
 __all__ = [
+    "CONFIG_FILE",
     "FORMAT_VERSION",
     "Precision",
     "RewardModelConfig",
@@ -27,6 +28,8 @@ Precision = Literal["auto", "float32", "bfloat16"]
 :func:`~armap_agents.reward.model.resolve_precision`), ``"float32"`` or ``"bfloat16"``
 (autocast: matrix products in bf16, the pooled state, the head and the loss in float32)."""
 
+CONFIG_FILE = "armap_reward.json"
+"""The file of a saved reward model's :class:`RewardModelConfig` (what makes a directory one)."""
 FORMAT_VERSION = 1
 """The version of a saved reward model's format."""
 

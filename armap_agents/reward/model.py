@@ -35,7 +35,7 @@ from armap_agents.errors import (
 )
 from armap_agents.layout import TRAIN_RESULT_FILE
 from armap_agents.reward.card import CARD_FILE, render_model_card
-from armap_agents.reward.configs import FORMAT_VERSION, Precision, RewardModelConfig
+from armap_agents.reward.configs import CONFIG_FILE, FORMAT_VERSION, Precision, RewardModelConfig
 from armap_agents.reward.scorer import TextScorer
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Trajectory
@@ -55,7 +55,6 @@ __all__ = [
     "resolve_precision",
 ]
 
-CONFIG_FILE = "armap_reward.json"
 TRAINING_FILE = TRAIN_RESULT_FILE
 HEAD_NAME = "score_head"
 MAX_CHARS_PER_TOKEN = 32
