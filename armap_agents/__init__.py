@@ -10,8 +10,9 @@ trainer or a memory is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from armap_agents._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from armap_agents._jsonl import read_jsonl, write_jsonl
@@ -253,7 +254,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "render_trajectory",
     ),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "ActionChoice",
@@ -374,14 +374,7 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # type checkers read the imports above (and flag a name not there)
-
-    def __getattr__(name: str) -> Any:
-        """``name`` from the module that provides it (imported on first use; Python keeps
-        imported modules, so later reads cost a lookup)."""
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(module), name)
+    __getattr__ = lazy_getattr(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

@@ -246,7 +246,8 @@ def test_user_errors_are_one_line_on_stderr_with_exit_2(tmp_path, capsys, monkey
 
 
 def test_plan_on_an_unknown_task_is_an_error_not_a_pick(capsys) -> None:
-    assert main(["plan", "--selection", "random", "--n", "2", "--task", "99999"]) == 2
+    plan = ["plan", "--env", "game24", "--selection", "random", "--n", "2", "--task", "99999"]
+    assert main(plan) == 2
     assert "no task '99999' in game24" in _one_line_error(capsys)
     assert capsys.readouterr().out == ""  # no candidate printed
 

@@ -59,7 +59,7 @@ def test_help_shows_every_default_and_every_option_has_help(monkeypatch) -> None
     for option, default in [
         ("--n N", "16"),
         ("--threshold THRESHOLD", "0.0"),
-        ("--planners PLANNERS", "best_of_n,reflexion,mcts"),
+        ("--planners A,B", "best_of_n,reflexion,mcts"),
         ("--split SPLIT", "test"),
     ]:
         help_text = evaluate.split(f"{option} ", 1)[1].split(" --")[0]
@@ -183,11 +183,14 @@ def test_threshold_reaches_reflexion_in_plan_and_evaluate(
     tmp_path, capsys, constant_reward, threshold, attempts
 ) -> None:
     rm = str(tmp_path / "rm")
-    plan = ["plan", "--planner", "reflexion", "--model", rm, "--task", "1", "--max-steps", "3"]
+    # the constant model has no manifest to say its environment
+    plan = ["plan", "--planner", "reflexion", "--model", rm, "--env", "game24", "--task", "1"]
+    plan.extend(["--max-steps", "3"])
     assert main([*plan, "--trials", "3", "--threshold", threshold]) == 0
     assert f"{attempts} reward-model calls" in capsys.readouterr().out
     out = tmp_path / "eval"
-    evaluate = ["evaluate", "--model", rm, "--out", str(out), "--planners", "reflexion"]
+    evaluate = ["evaluate", "--model", rm, "--out", str(out), "--env", "game24"]
+    evaluate.extend(["--planners", "reflexion"])
     argv = [*evaluate, "--n", "3", "--max-tasks", "1", "--max-steps", "3"]
     assert main([*argv, "--threshold", threshold]) == 0
     rows = {r["method"]: r for r in json.loads((out / "report.json").read_text())["rows"]}

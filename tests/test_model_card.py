@@ -41,7 +41,7 @@ def test_card_has_a_hub_header_settings_data_and_metrics() -> None:
     for text in (
         "`all-MiniLM-L6-v2`",
         "| pooling | mean |",
-        "128 tokens",
+        "512 tokens",
         "r = 16, alpha = 32",
         "1,500 training and 500 validation `(intent, positive, negative)` triplets from "
         "`runs/quickstart/synthesis`",

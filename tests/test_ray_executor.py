@@ -167,7 +167,7 @@ def test_a_usage_budget_holds_across_the_workers(cluster, tmp_path) -> None:
                 max_tasks=6,
                 episodes_per_task=2,
                 max_steps=3,
-                concurrency=2,
+                max_concurrency=2,
                 usage=usage,
                 echo=None,
                 executor="ray",

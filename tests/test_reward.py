@@ -527,7 +527,11 @@ def test_train_cli_takes_device_and_memory_flags() -> None:
         ["train", "--data", "d", "--out", "o", "--device", "cpu", "--grad-accum", "2"]
         + ["--gradient-checkpointing", "--backbone", "smollm2", "--precision", "float32"]
     )
-    assert (args.device, args.grad_accum, args.gradient_checkpointing) == ("cpu", 2, True)
+    assert (args.device, args.gradient_accumulation_steps, args.gradient_checkpointing) == (
+        "cpu",
+        2,
+        True,
+    )
     assert args.precision == "float32"
     assert args.backbone == "smollm2"
 

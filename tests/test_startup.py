@@ -140,7 +140,7 @@ def _lazy_exports(package: ModuleType) -> dict[str, tuple[str, ...]]:
 def _providing_module(name: str) -> str:
     """The module whose import gives ``armap_agents.<name>``: the top-level table's module, or,
     where that is itself a lazy package, the submodule its own table names."""
-    module = armap_agents._MODULE_OF[name]
+    module = next(m for m, names in armap_agents._EXPORTS.items() if name in names)
     while module in LAZY_PACKAGES:
         exports = _lazy_exports(importlib.import_module(module))
         module = next(m for m, names in exports.items() if name in names)

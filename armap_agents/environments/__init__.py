@@ -8,8 +8,9 @@ ALFWorld nor WebShop.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from armap_agents._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from armap_agents.environments.alfworld import AlfWorldEnv, AlfWorldRelabeler
@@ -101,13 +102,7 @@ __all__ = [
 
 
 if not TYPE_CHECKING:  # type checkers read the imports above (and flag a name not there)
-
-    def __getattr__(name: str) -> Any:
-        """``name`` from the submodule that provides it (imported on first use)."""
-        for module, names in _EXPORTS.items():
-            if name in names:
-                return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __getattr__ = lazy_getattr(__name__, _EXPORTS, relative=True)
 
 
 def __dir__() -> list[str]:

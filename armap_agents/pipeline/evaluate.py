@@ -99,12 +99,12 @@ def model_environment(
     if isinstance(model, str | Path) and not str(model).startswith(("http://", "https://")):
         from armap_agents.reward.configs import CONFIG_FILE
 
-        if not (Path(model) / CONFIG_FILE).is_file():
+        inherited = Inherited.read(model, "reward_model")
+        if inherited.env is None and env is None and not (Path(model) / CONFIG_FILE).is_file():
             raise CheckpointError(
                 f"{model} is not a saved reward model (no {CONFIG_FILE}): give the directory "
                 "`armap train --out` wrote"
             )
-        inherited = Inherited.read(model, "reward_model")
         what = f"the reward model in {model}"
     else:
         named = model if isinstance(model, str) else describe(model)
