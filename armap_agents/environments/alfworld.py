@@ -669,45 +669,18 @@ class AlfWorldEnv:
         # an ALFWorld step costs 0.1-0.2 s on a train game (TextWorld renders every observation
         # from its grammar): 6 train games per task type keep the full run under 20 minutes
         quickstart=QuickstartSizes(
+            families=TASK_TYPES,
             full=QuickstartPlan(
-                train_tasks=36,
-                episodes=4,
-                max_train=4000,
-                epochs=2,
-                test_tasks=12,
-                n=8,
-                families=TASK_TYPES,
+                train_tasks=36, episodes=4, max_train=4000, epochs=2, test_tasks=12, n=8
             ),
             tiny=QuickstartPlan(
-                train_tasks=6,
-                episodes=2,
-                max_train=200,
-                epochs=1,
-                test_tasks=1,
-                n=2,
-                max_steps=6,
-                families=TASK_TYPES,
+                train_tasks=6, episodes=2, max_train=200, epochs=1, test_tasks=1, n=2, max_steps=6
             ),
             llm_full=QuickstartPlan(
-                train_tasks=18,
-                episodes=1,
-                max_train=None,
-                epochs=2,
-                test_tasks=12,
-                n=4,
-                families=TASK_TYPES,
-                planners=("best_of_n",),
+                train_tasks=18, episodes=1, max_train=None, epochs=2, test_tasks=12, n=4
             ),
             llm_tiny=QuickstartPlan(
-                train_tasks=6,
-                episodes=1,
-                max_train=None,
-                epochs=1,
-                test_tasks=1,
-                n=2,
-                max_steps=6,
-                families=TASK_TYPES,
-                planners=("best_of_n",),
+                train_tasks=6, episodes=1, max_train=None, epochs=1, test_tasks=1, n=2, max_steps=6
             ),
         ),
     )

@@ -90,13 +90,22 @@ class QuickstartSizes(StrictConfig):
     tiny: QuickstartPlan
     llm_full: QuickstartPlan
     llm_tiny: QuickstartPlan
+    families: tuple[str, ...] | None = None
+    """Task families every plan spreads its tasks over (a plan's own ``families`` wins)."""
 
     def plan(self, size: str, *, llm: bool) -> QuickstartPlan:
-        """The plan of ``size`` (``full`` or ``tiny``), with a chat model when ``llm``."""
+        """The plan of ``size`` (``full`` or ``tiny``), with a chat model when ``llm``: the
+        sizes' ``families`` unless the plan has its own, and with a chat model Best-of-N only
+        unless the plan names its planners."""
         if size not in ("full", "tiny"):
             raise ConfigError(f"unknown quickstart size {size!r}: use 'full' or 'tiny'")
         plan: QuickstartPlan = getattr(self, f"llm_{size}" if llm else size)
-        return plan
+        update: dict[str, Any] = {}
+        if plan.families is None and self.families is not None:
+            update["families"] = self.families
+        if llm and "planners" not in plan.model_fields_set:
+            update["planners"] = ("best_of_n",)
+        return plan.model_copy(update=update)
 
 
 class EnvironmentDefaults(StrictConfig):

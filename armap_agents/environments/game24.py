@@ -145,24 +145,10 @@ class Game24Env:
                 train_tasks=40, episodes=4, max_train=200, epochs=1, test_tasks=5, n=16
             ),
             llm_full=QuickstartPlan(
-                train_tasks=8,
-                episodes=1,
-                max_train=None,
-                epochs=3,
-                test_tasks=3,
-                n=4,
-                max_steps=4,
-                planners=("best_of_n",),
+                train_tasks=8, episodes=1, max_train=None, epochs=3, test_tasks=3, n=4, max_steps=4
             ),
             llm_tiny=QuickstartPlan(
-                train_tasks=3,
-                episodes=1,
-                max_train=None,
-                epochs=1,
-                test_tasks=1,
-                n=2,
-                max_steps=4,
-                planners=("best_of_n",),
+                train_tasks=3, episodes=1, max_train=None, epochs=1, test_tasks=1, n=2, max_steps=4
             ),
         ),
     )

@@ -720,46 +720,19 @@ class ScienceWorldEnv:
     name = "scienceworld"
     defaults = EnvironmentDefaults(
         max_steps=15,
-        quickstart=QuickstartSizes(  # 4 families: QUICKSTART_FAMILIES
+        quickstart=QuickstartSizes(
+            families=QUICKSTART_FAMILIES,
             full=QuickstartPlan(
-                train_tasks=40,
-                episodes=4,
-                max_train=4000,
-                epochs=2,
-                test_tasks=8,
-                n=8,
-                families=QUICKSTART_FAMILIES,
+                train_tasks=40, episodes=4, max_train=4000, epochs=2, test_tasks=8, n=8
             ),
             tiny=QuickstartPlan(
-                train_tasks=4,
-                episodes=2,
-                max_train=200,
-                epochs=1,
-                test_tasks=1,
-                n=2,
-                max_steps=6,
-                families=QUICKSTART_FAMILIES,
+                train_tasks=4, episodes=2, max_train=200, epochs=1, test_tasks=1, n=2, max_steps=6
             ),
             llm_full=QuickstartPlan(
-                train_tasks=12,
-                episodes=1,
-                max_train=None,
-                epochs=2,
-                test_tasks=8,
-                n=4,
-                families=QUICKSTART_FAMILIES,
-                planners=("best_of_n",),
+                train_tasks=12, episodes=1, max_train=None, epochs=2, test_tasks=8, n=4
             ),
             llm_tiny=QuickstartPlan(
-                train_tasks=4,
-                episodes=1,
-                max_train=None,
-                epochs=1,
-                test_tasks=1,
-                n=2,
-                max_steps=6,
-                families=QUICKSTART_FAMILIES,
-                planners=("best_of_n",),
+                train_tasks=4, episodes=1, max_train=None, epochs=1, test_tasks=1, n=2, max_steps=6
             ),
         ),
     )

@@ -154,22 +154,10 @@ class WebShopEnv:
                 train_tasks=10, episodes=2, max_train=200, epochs=1, test_tasks=2, n=2
             ),
             llm_full=QuickstartPlan(
-                train_tasks=40,
-                episodes=1,
-                max_train=None,
-                epochs=1,
-                test_tasks=10,
-                n=4,
-                planners=("best_of_n",),
+                train_tasks=40, episodes=1, max_train=None, epochs=1, test_tasks=10, n=4
             ),
             llm_tiny=QuickstartPlan(
-                train_tasks=10,
-                episodes=1,
-                max_train=None,
-                epochs=1,
-                test_tasks=2,
-                n=2,
-                planners=("best_of_n",),
+                train_tasks=10, episodes=1, max_train=None, epochs=1, test_tasks=2, n=2
             ),
         ),
     )
