@@ -118,8 +118,7 @@ def run_synthesize(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from armap_agents.pipeline import train_reward_model
-    from armap_agents.reward.model import RewardModelConfig
-    from armap_agents.reward.train import RewardTrainerConfig
+    from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
 
     train_reward_model(
         data=args.data,
@@ -144,7 +143,7 @@ def _export_view(args: argparse.Namespace):
             args.max_length or (source.defaults() if source else EnvironmentDefaults()).max_length
         )
         return reward_view(data=args.data, env=source, max_length=window)
-    from armap_agents.reward.model import CONFIG_FILE
+    from armap_agents.reward.configs import CONFIG_FILE
     from armap_agents.reward_view import TrajectoryView
 
     config = Path(args.model) / CONFIG_FILE
@@ -368,7 +367,7 @@ COMMAND_CONFIGS: dict[str, tuple[str, ...]] = {
         "armap_agents.graphs.reflexion:ReflexionConfig",
     ),
 }
-"""The configs whose fields each command's options are (tests/test_cli_defaults.py checks that
+"""The configs whose fields each command's options are (tests/cli/test_defaults.py checks that
 every option named like a field of one of them has that field's default)."""
 
 CONCURRENCY = ("--concurrency", "--max-concurrency")

@@ -124,7 +124,7 @@ def test_fault_injection_run_completes_and_accounts_for_everything(tmp_path) -> 
         proxy = subprocess.Popen(
             [
                 sys.executable,
-                str(Path(__file__).with_name("fault_proxy.py")),
+                str(Path(__file__).parent / "support" / "fault_proxy.py"),
                 "--upstream",
                 server.base_url,
                 "--port",

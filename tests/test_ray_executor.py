@@ -29,7 +29,7 @@ from armap_agents.policies import RandomPolicy
 if importlib.util.find_spec("ray") is None:
     pytest.skip("the Ray executor needs the extra [ray]", allow_module_level=True)
 
-SLOW_ENV = f"{Path(__file__).with_name('ray_slow_env.py')}:SlowGame24"
+SLOW_ENV = f"{Path(__file__).parent / 'support' / 'ray_slow_env.py'}:SlowGame24"
 
 
 @pytest.fixture(scope="module")

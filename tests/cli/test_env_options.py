@@ -17,7 +17,7 @@ import pytest
 
 from armap_agents.cli import main
 
-ALFWORLD_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alfworld"
+ALFWORLD_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "alfworld"
 
 needs_scienceworld = pytest.mark.skipif(
     shutil.which("java") is None or find_spec("scienceworld") is None,

@@ -32,7 +32,7 @@ _TRAINING = {  # 48 triplets, 6 optimizer steps of 8 pairs, one epoch: the cheap
     "max_length": 48,
     "epochs": 1,
     "batch_size": 8,
-    "lr": 5e-3,
+    "learning_rate": 5e-3,
     "device": "cpu",
 }
 

@@ -17,10 +17,11 @@ from armap_agents.environments.registry import default_registry
 from armap_agents.pipeline import evaluate_and_report, explore_trajectories, quickstart_plan
 from armap_agents.testing import FunctionReward
 from armap_agents.types import Trajectory
-CORRIDOR = f"{Path(__file__).with_name('corridor_env.py')}:Corridor"
+
+CORRIDOR = f"{Path(__file__).resolve().parents[1] / 'support' / 'corridor_env.py'}:Corridor"
 Corridor = load_import_path(CORRIDOR, "environment")
 LENGTH = Corridor.defaults.max_steps  # 14
-PIPELINE = Path(__file__).resolve().parents[1] / "armap_agents" / "pipeline"
+PIPELINE = Path(__file__).resolve().parents[2] / "armap_agents" / "pipeline"
 
 
 def _trajectories(path: Path) -> list[Trajectory]:
@@ -66,7 +67,9 @@ def test_a_declared_horizon_holds_from_exploration_to_evaluation(tmp_path, capsy
     meta = json.loads((run / "t.jsonl.meta.json").read_text())
     assert meta["defines"]["max_steps"] == LENGTH
     # the synthesis and the training read the environment from the manifests
-    assert main(["synthesize", "--trajectories", str(run / "t.jsonl"), "--out", str(run / "s")]) == 0
+    assert (
+        main(["synthesize", "--trajectories", str(run / "t.jsonl"), "--out", str(run / "s")]) == 0
+    )
     train = ["train", "--data", str(run / "s"), "--out", str(run / "rm"), "--epochs", "1"]
     assert main(train) == 0
     model = json.loads((run / "rm" / "armap_reward.json").read_text())

@@ -38,7 +38,7 @@ from armap_agents.policies import ExpertPolicy  # noqa: E402
 from armap_agents.rollout import replay, run_episode  # noqa: E402
 from armap_agents.types import Evaluation, Step, Trajectory  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alfworld"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "alfworld"
 needs_data = pytest.mark.skipif(
     not (DATA / "json_2.1.1").is_dir(), reason=f"no ALFWorld data at {DATA}"
 )

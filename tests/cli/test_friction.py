@@ -24,7 +24,7 @@ from armap_agents.synthesizers import relabeler_options
 from armap_agents.testing import ConstantReward
 from armap_agents.types import Step, Trajectory, Triplet
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GUESS = f"{EXAMPLES / 'guess_number.py'}:GuessNumber"
 
 

@@ -24,7 +24,7 @@ from armap_agents.rollout import run_episode
 from armap_agents.testing import ConstantReward, FunctionReward, ScriptedChatModel
 from armap_agents.types import Trajectory
 
-OLD_FILE = Path(__file__).parent / "data" / "trajectories_v0.jsonl"
+OLD_FILE = Path(__file__).resolve().parents[1] / "support" / "data" / "trajectories_v0.jsonl"
 """Written by ``armap explore`` (and ``run_episode`` on a breaking simulator, the last line)
 before ``error`` and ``policy_calls`` were fields: both are in ``info`` there."""
 

@@ -1,6 +1,6 @@
 """The pipeline module: one run-directory layout, the quickstart sizes, one planner registry
 and evaluate_planners driven by planner configs (run_pipeline end to end and resumed on the
-CLI's run directory: tests/test_cli.py's quickstart test)."""
+CLI's run directory: tests/cli/test_commands.py's quickstart test)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A fault-injecting HTTP proxy for integration tests (a test tool, not part of the SDK).
 
-    python tests/fault_proxy.py --upstream http://127.0.0.1:PORT --port P --rate 0.3 --seed 0
+    python tests/support/fault_proxy.py --upstream http://127.0.0.1:PORT --port P --rate 0.3
 
 Forwards every request to the upstream OpenAI-compatible server, except that a seeded random
 share ``rate`` of POST requests get a fault instead: 429 with Retry-After, 500, a stalled

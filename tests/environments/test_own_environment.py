@@ -41,7 +41,7 @@ from armap_agents import (
 from armap_agents._import_path import load_import_path
 from armap_agents.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GUESS = f"{EXAMPLES / 'guess_number.py'}:GuessNumber"
 SHOP = f"{EXAMPLES / 'tool_shop.py'}:make_shop"
 

@@ -66,13 +66,17 @@ def test_killing_explore_midway_loses_and_duplicates_nothing(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch) -> None:
-    from armap_agents import pipeline
-    from armap_agents.pipeline import RunLayout, run_pipeline
+def test_quickstart_end_to_end_at_reduced_size(
+    game24_quickstart, tmp_path, capsys, monkeypatch
+) -> None:
+    import shutil
 
+    from armap_agents.pipeline import RunLayout, run_pipeline
+    from armap_agents.pipeline import run as pipeline_run
+
+    finished, out = game24_quickstart
     run = tmp_path / "run"
-    assert main(["quickstart", "--size", "tiny", "--run-dir", str(run)]) == 0
-    out = capsys.readouterr().out
+    shutil.copytree(finished, run)  # this test resumes it: a copy of the session's run
     assert "| ARMAP-B (N=16) |" in out and "| oracle Best-of-16 |" in out
     report = json.loads((run / "evaluation" / "report.json").read_text())
     assert report["tasks"] == 5
@@ -107,8 +111,8 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch) ->
     def no_new_work(**kwargs):
         raise AssertionError("a stage that was done ran again")
 
-    monkeypatch.setattr(pipeline, "synthesize_triplets", no_new_work)
-    monkeypatch.setattr(pipeline, "train_reward_model", no_new_work)
+    monkeypatch.setattr(pipeline_run, "synthesize_triplets", no_new_work)
+    monkeypatch.setattr(pipeline_run, "train_reward_model", no_new_work)
     said: list[str] = []
     result = run_pipeline(run, size="tiny", echo=said.append)
     assert result.layout == layout and result.report.tasks == 5
@@ -121,7 +125,7 @@ def test_quickstart_end_to_end_at_reduced_size(tmp_path, capsys, monkeypatch) ->
     tree = tmp_path / "tree.html"
     assert main([*plan, "--planner", "mcts", "--tree-html", str(tree)]) == 0
     assert "search tree:" in capsys.readouterr().out and tree.stat().st_size > 1000
-    paper = ["--no-widen", "--raw-values", "--max-policy-calls", "9"]
+    paper = ["--no-widen", "--no-normalize-values", "--max-policy-calls", "9"]
     assert main([*plan, "--planner", "mcts", *paper]) == 0
     assert "search tree:" in capsys.readouterr().out
     assert main([*plan, "--planner", "reflexion", "--memory", str(tmp_path / "mem")]) == 0
@@ -161,6 +165,8 @@ def test_killing_mcts_midway_resumes_to_the_same_answer(tmp_path) -> None:
         "mcts",
         "--model",
         str(model),
+        "--env",  # a model saved without a manifest does not say its environment
+        "game24",
         "--task",
         "950",
         "--iterations",
@@ -185,7 +191,7 @@ def test_killing_mcts_midway_resumes_to_the_same_answer(tmp_path) -> None:
     resumed = subprocess.run(
         [*plan, "--checkpoint", str(checkpoint)], check=True, capture_output=True, text=True
     ).stdout
-    assert "resuming the interrupted run" in resumed, (killed_at, resumed[-300:])
+    assert "resumed the interrupted run" in resumed, (killed_at, resumed[-300:])
     assert _trajectory_lines(resumed) == _trajectory_lines(reference)
     assert resumed.splitlines()[-1] == reference.splitlines()[-1]  # same call counts, same verdict
 
