@@ -180,6 +180,13 @@ def run_plan(args: argparse.Namespace) -> None:
         if args.checkpoint is not None:
             if args.planner == "best_of_n":
                 raise ArmapError("--checkpoint applies to --planner mcts or reflexion")
+            # the settings and the model's environment are checked before the file is made
+            from armap_agents.pipeline.evaluate import model_environment
+            from armap_agents.planners import planner_config
+
+            planner_config(args.planner, config)
+            if args.model is not None:
+                model_environment(args.model, args.env, _given_env_options(args))
             checkpointer = stack.enter_context(_sqlite_checkpointer(args.checkpoint))
         result = plan_task(
             args.task,

@@ -66,7 +66,8 @@ def test_plan_with_mcts_writes_the_tree_page_and_prints_a_link(tmp_path, capsys)
 
     model = RewardModel.create(RewardModelConfig(max_length=64)).save(tmp_path / "rm")
     checkpoint = tmp_path / "search.sqlite"
-    args = ["plan", "--planner", "mcts", "--model", str(model), "--task", "950"]
+    args = ["plan", "--planner", "mcts", "--model", str(model), "--env", "game24"]
+    args += ["--task", "950"]
     small = ["--iterations", "6", "--max-policy-calls", "12"]
     assert main([*args, *small, "--checkpoint", str(checkpoint)]) == 0
     page = tmp_path / "search.tree.html"  # by default, next to the checkpoint

@@ -15,6 +15,7 @@ import armap_agents
 from armap_agents import (
     BestOfNConfig,
     ConfigError,
+    EvaluateConfig,
     ExploreConfig,
     Game24Env,
     LLMJudge,
@@ -43,6 +44,7 @@ CONFIGS = [
     MCTSConfig,
     ExploreConfig,
     SynthesizeConfig,
+    EvaluateConfig,
     RewardModelConfig,
     RewardTrainerConfig,
     RetryPolicy,

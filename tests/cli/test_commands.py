@@ -271,6 +271,11 @@ def test_plan_refuses_a_checkpoint_that_is_not_a_database(tmp_path, capsys) -> N
     assert garbage.read_bytes() == before
     with _sqlite_checkpointer(tmp_path / "new.sqlite") as saver:  # a new file is fine
         assert saver is not None
+    # a refused plan makes no checkpoint file: the corrected rerun starts clean
+    checkpoint = tmp_path / "refused.sqlite"
+    plan = ["plan", "--planner", "mcts", "--env", "game24", "--task", "1"]
+    assert main([*plan, "--iterations", "0", "--checkpoint", str(checkpoint)]) == 2
+    assert "iterations" in capsys.readouterr().err and not checkpoint.exists()
 
 
 def test_explore_where_every_episode_failed_exits_non_zero(tmp_path, capsys) -> None:
