@@ -33,11 +33,16 @@ from armap_agents.types import Step, Trajectory, render_trajectory
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "FINAL_SHARE",
     "TrajectoryView",
     "environment_view",
     "parse_rendered",
     "window_budget",
 ]
+
+FINAL_SHARE = 0.25
+"""The share of a window's character budget that the final observation always keeps (see
+``TrajectoryView.final_share``)."""
 
 CHARS_PER_TOKEN = 3.2
 """Characters per subword token assumed when a window in tokens becomes a budget in
@@ -69,6 +74,12 @@ class TrajectoryView(StrictConfig):
     """Cap of the final observation; None: no cap."""
     final_weight: int = Field(4, ge=1)
     """Under a budget, the final observation may be this many times longer than the others."""
+    final_share: float | None = Field(None, ge=0.0, le=1.0)
+    """Under a budget, the final observation (the end state, which usually decides success)
+    keeps at least this share of ``max_chars`` (as far as it is that long), however little the
+    actions leave the other observations; were the text still too long, the tokenizer cuts the
+    oldest tokens, not the end. :meth:`for_window` sets it (:data:`FINAL_SHARE`) for new models;
+    None (models saved before 2026-12-07): no floor, the end state can be clipped away."""
     max_action_chars: int | None = Field(None, ge=8)
     """Cap of each action (actions are kept, but a runaway LLM reply is not an action);
     None: no cap."""
@@ -110,7 +121,10 @@ class TrajectoryView(StrictConfig):
         none and ``fit_window``); what a reward model stores."""
         if self.max_chars is not None or not self.fit_window:
             return self
-        return self.model_copy(update={"max_chars": window_budget(max_length)})
+        update: dict[str, Any] = {"max_chars": window_budget(max_length)}
+        if self.final_share is None:
+            update["final_share"] = FINAL_SHARE
+        return self.model_copy(update=update)
 
     # -- rendering -------------------------------------------------------------------------
     def observation(self, text: str) -> str:
@@ -133,7 +147,8 @@ class TrajectoryView(StrictConfig):
         if self.max_chars is not None:  # (fit_window without a window: no budget)
             fixed = sum(len(_ACTION) + len(a) + 1 for a in actions)
             fixed += len(observations) * (len(_OBSERVATION) + 1)
-            caps = _fit(caps, self.max_chars - fixed, self.final_weight)
+            floor = int((self.final_share or 0.0) * self.max_chars)
+            caps = _fit(caps, self.max_chars - fixed, self.final_weight, floor)
         lines = [_OBSERVATION + _clip(observations[0], caps[0])]
         for action, observation, cap in zip(actions, observations[1:], caps[1:], strict=True):
             lines.append(_ACTION + action)
@@ -169,15 +184,18 @@ def _clip(text: str, limit: int) -> str:
     return text[: limit - len(_ELLIPSIS)].rstrip() + _ELLIPSIS
 
 
-def _fit(caps: list[int], budget: int, final_weight: int) -> list[int]:
+def _fit(caps: list[int], budget: int, final_weight: int, final_floor: int = 0) -> list[int]:
     """The observations' lengths under ``budget``: one level ``c`` for all (the final one up to
-    ``final_weight * c``), the largest whose total fits; lengths under the level are kept."""
+    ``final_weight * c``, and at least ``final_floor``), the largest whose total fits; lengths
+    under the level are kept. When even level 0 does not fit, the others get nothing and the
+    final one its floor."""
     if sum(caps) <= budget:
         return caps
+    floor = min(caps[-1], final_floor)
 
     def allot(level: int) -> list[int]:
         out = [min(cap, level) for cap in caps[:-1]]
-        return [*out, min(caps[-1], final_weight * level)]
+        return [*out, max(floor, min(caps[-1], final_weight * level))]
 
     low, high = 0, max(caps)
     while low < high:  # the largest level whose total fits

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from armap_agents.errors import ConfigError
 from armap_agents.reward_view import (
+    FINAL_SHARE,
     TrajectoryView,
     environment_view,
     parse_rendered,
@@ -246,3 +247,34 @@ def test_webshop_view_keeps_every_action_and_what_was_bought() -> None:
     assert re.match(r"Observation: [^|]+ \| Price: \$", lines[4])  # a product: title, price
     assert lines[-1].startswith("Observation: Thank you for shopping with us! | Purchased | asin")
     assert "attrs |" in lines[-1] and "Price: $" in lines[-1]  # what decides success, at the end
+
+
+def _long_episode() -> Trajectory:
+    """14 verbose steps whose actions alone fill a 128-token window, ending in the one
+    observation that says the task was done."""
+    steps = [
+        Step(
+            action=f"go to room number {i} and look around carefully",
+            observation=f"Room {i}: a table, a chair, a lamp. " * 5,
+        )
+        for i in range(13)
+    ]
+    steps.append(Step(action="put the key in the box", observation="The box is locked. DONE."))
+    return Trajectory(
+        task_id="1", intent="lock the key away", initial_observation="A hall.", steps=steps
+    )
+
+
+def test_the_end_state_stays_in_view_however_little_the_actions_leave() -> None:
+    view = TrajectoryView().for_window(128)  # a new model's view: the end state has a floor
+    assert view.final_share == FINAL_SHARE
+    text = view.render(_long_episode())
+    assert text.endswith("Observation: The box is locked. DONE.")
+    assert text.count("Action: ") == 14  # every action still there
+    # a view saved before the floor existed renders as it did: the end state clipped away
+    legacy = TrajectoryView(max_chars=view.max_chars)
+    assert legacy.final_share is None
+    assert legacy.render(_long_episode()).endswith("Observation: ")
+    # a trajectory that fits is rendered whole, floor or not
+    short = Trajectory(task_id="1", intent="x", initial_observation="A hall.", steps=[])
+    assert view.render(short) == "Observation: A hall."

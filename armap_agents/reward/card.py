@@ -112,9 +112,12 @@ def _describe_view(view: Any) -> str:
     if view.rewrite:
         parts.append(f"observations rewritten by {len(view.rewrite)} rules of the environment")
     if view.max_chars is not None:
+        final = f"the final one up to {view.final_weight}x longer"
+        if view.final_share:
+            final += f", and never under {view.final_share:.0%} of them: the end state stays"
         parts.append(
             f"observations clipped to one common length so that the text fits "
-            f"{view.max_chars:,} characters (the final one up to {view.final_weight}x longer)"
+            f"{view.max_chars:,} characters ({final})"
         )
     for cap, what in (
         (view.max_observation_chars, "each observation"),
