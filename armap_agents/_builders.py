@@ -5,6 +5,7 @@ that the CLI and the LangGraph deployment share (``random``, ``expert:0.3``,
 from __future__ import annotations
 
 import inspect
+import math
 import os
 from collections.abc import Collection, Sequence
 from typing import Any
@@ -162,6 +163,10 @@ def objectives(specs: Sequence[str]):
             raise ConfigError(
                 f"cannot read objective {spec!r}: write NAME or NAME:WEIGHT"
             ) from None
+        if not math.isfinite(w):
+            raise ConfigError(
+                f"objective {spec!r} has weight {weight!r}: a weight must be a finite number"
+            )
         fn: Objective
         if name == "fewer_steps":
             fn = fewer_steps

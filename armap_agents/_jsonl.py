@@ -21,12 +21,26 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def iter_jsonl(path: str | Path, model: type[M]) -> Iterator[M]:
-    """Yield the records of ``path`` as ``model``; a torn (crash-truncated) line is skipped."""
+    """Yield the records of ``path`` as ``model``; a torn (crash-truncated) line is skipped.
+
+    A line that is not UTF-8 text (a binary file, another encoding) raises
+    :class:`~armap_agents.errors.ConfigError` naming the file, unless it is the last line,
+    unfinished and begun as a record (``{"``): one torn by a crash in a character."""
     path = Path(path)
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if raw.endswith(b"\n") or not raw.startswith(b'{"'):
+                    raise ConfigError(
+                        f"{path} is not a JSONL file (line {lineno} is not UTF-8 text: "
+                        f"{exc.reason} at byte {exc.start}): name a JSONL file"
+                    ) from None
+                logger.warning("%s:%d: skipping an unreadable line (torn write?)", path, lineno)
+                continue
             if not line.strip():
                 continue
             try:

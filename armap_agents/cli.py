@@ -64,6 +64,13 @@ def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def run_serve_rm(args: argparse.Namespace) -> None:
+    # checked before the service (and torch, and the model) is loaded
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is not a port: give one in 1..65535")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch {args.max_batch}: give at least 1 item per request")
+    if not (0 < args.max_body_mb < float("inf")):  # also refuses nan
+        raise ConfigError(f"--max-body-mb {args.max_body_mb}: give a positive size in MiB")
     from armap_agents.reward.service import serve
 
     serve(
@@ -762,10 +769,19 @@ def _print_usage(usage) -> None:
         )
 
 
+_LONGEST_WORD = 200  # a longer word of an error line (a pasted value) is cut to its head
+_WORD_HEAD = 80
+
+
 def _user_error(command: str, message: str) -> int:
     """Print a user's error as one line on stderr; the exit status of a usage error (2).
-    Anything else (a bug) keeps its traceback."""
-    print(f"armap {command}: error: {' '.join(message.split())}", file=sys.stderr)
+    Anything else (a bug) keeps its traceback. A word longer than 200 characters (a long
+    value the user gave, echoed back) is cut to its head: ``abc… (100,000 characters)``."""
+    words = (
+        w if len(w) <= _LONGEST_WORD else f"{w[:_WORD_HEAD]}… ({len(w):,} characters)"
+        for w in message.split()
+    )
+    print(f"armap {command}: error: {' '.join(words)}", file=sys.stderr)
     return 2
 
 

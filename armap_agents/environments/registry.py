@@ -24,7 +24,7 @@ from armap_agents._import_path import is_import_path, load_import_path
 from armap_agents.environments.base import EnvFactory, Environment, Relabeler
 from armap_agents.environments.defaults import EnvironmentDefaults, environment_defaults
 from armap_agents.environments.outcome import OutcomeRelabeler
-from armap_agents.errors import ConfigError, UnknownName
+from armap_agents.errors import ArmapError, ConfigError, UnknownName
 from armap_agents.prompts import PromptGuide, prompt_guide
 from armap_agents.reward_view import TrajectoryView, environment_view
 
@@ -97,7 +97,8 @@ class EnvRegistry:
         """A new environment (``name``: registered, or an import path)."""
         constructor = self.constructor(name)
         check_arguments(constructor, kwargs, f"environment {name!r}")
-        return constructor(**kwargs)
+        with _option_errors(name, kwargs):
+            return constructor(**kwargs)
 
     def factory(self, name: str, **kwargs: Any) -> EnvFactory:
         """An environment factory for graphs (one environment per episode or tree operation).
@@ -109,9 +110,10 @@ class EnvRegistry:
         constructor = self.constructor(name)
         check_arguments(constructor, kwargs, f"environment {name!r}")
         pooled = getattr(constructor, "factory", None)
-        if pooled is not None:
-            return pooled(**kwargs)
-        constructor(**kwargs).close()  # fail early on wrong arguments
+        with _option_errors(name, kwargs):
+            if pooled is not None:
+                return pooled(**kwargs)
+            constructor(**kwargs).close()  # fail early on wrong arguments
         return functools.partial(constructor, **kwargs)
 
     def prompt_guide(self, name: str | type, **kwargs: Any) -> PromptGuide:
@@ -122,7 +124,8 @@ class EnvRegistry:
         guide = getattr(constructor, "prompt_guide", None)
         if isinstance(guide, PromptGuide):
             return guide
-        env = constructor(**kwargs)
+        with _option_errors(name, kwargs):
+            env = constructor(**kwargs)
         try:
             return prompt_guide(env)
         finally:
@@ -174,6 +177,27 @@ def check_arguments(constructor: Callable[..., Any], kwargs: dict[str, Any], wha
         raise ConfigError(
             f"{what}: {exc}; its options are {', '.join(options) or 'none'}"
         ) from None
+
+
+@contextmanager
+def _option_errors(name: str | type, kwargs: dict[str, Any]) -> Iterator[None]:
+    """Turn a ``TypeError``/``ValueError`` that an environment's constructor raises on the
+    options it was given (``puzzles=3`` where a list is expected) into a
+    :class:`ConfigError` naming the environment and the options; one raised without options
+    is a bug and keeps its traceback, as does an :class:`ArmapError` (already one line)."""
+    try:
+        yield
+    except ArmapError:
+        raise
+    except (TypeError, ValueError) as exc:
+        if not kwargs:
+            raise
+        label = name.__name__ if isinstance(name, type) else name
+        options = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        raise ConfigError(
+            f"environment {label!r} cannot be made with the options {options}: {exc} "
+            f"({type(exc).__name__}); check their types and values"
+        ) from exc
 
 
 @functools.cache
