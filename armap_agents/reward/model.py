@@ -6,6 +6,10 @@ as a directory: ``armap_reward.json`` (config naming the backbone, format versio
 which sits in ``modules_to_save``), a model card (``README.md``) and, for a trained model, its
 training record (``train_result.json``). No pickle anywhere.
 
+``armap_reward.json`` also records the SHA-256 of each weight file (``weights_sha256``) and of
+each setting that changes scores (``settings_sha256``), and ``load`` refuses a directory where
+either differs (an altered weight file, an edited ``pooling``): see :meth:`RewardModel.load`.
+
 A model lives on one device (:func:`resolve_device`: ``"auto"`` picks CUDA, then Apple MPS,
 else CPU) and computes in one precision (:func:`resolve_precision`: ``"auto"`` is bf16
 autocast on a CUDA GPU, else float32; ``"bfloat16"`` on a CPU with native bf16 trains ~2x
@@ -16,6 +20,7 @@ similar lengths up to a token budget.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import logging
@@ -64,6 +69,13 @@ so only what the tokenizer would cut anyway is dropped, cheaply."""
 SCORE_TOKENS_PER_BATCH = 16_384
 """Default token budget of a scoring batch (rows x the longest row's tokens): 32 rows of a
 512-token window, 128 of a 128-token one (the row cap, ``batch_size``, is lower), 2 of 8k."""
+WEIGHTS_DIGESTS = "weights_sha256"
+"""The key, in ``armap_reward.json``, of the SHA-256 of each weight file ``save`` wrote."""
+SETTINGS_DIGESTS = "settings_sha256"
+"""The key, in ``armap_reward.json``, of the SHA-256 of each setting that changes scores."""
+UNSCORED_SETTINGS = frozenset({"seed", "lora_dropout", "format_version"})
+"""The settings of a :class:`RewardModelConfig` that do not change a saved model's scores
+(initialisation, training-time dropout, the format, checked apart); every other one does."""
 _MINILM_ALIASES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 _SMOLLM2_ALIASES = {"smollm2", "SmolLM2-135M-Instruct"}
 
@@ -397,7 +409,13 @@ class RewardModel(TextScorer):
 
         A directory whose files cannot be read, or whose weights are not finite (or score a
         probe pair as NaN/inf), raises :class:`CheckpointError`: such a model would serve
-        ``NaN`` rewards."""
+        ``NaN`` rewards. So does one that is not what :meth:`save` wrote: a weight file whose
+        SHA-256 is not the one recorded in ``armap_reward.json`` (the error names the file), or
+        a setting that changes scores (``pooling``, ``lora_r``, ``max_length``, ``view`` ...)
+        edited since (the error names the setting).
+
+        A directory saved before these digests were recorded (no ``weights_sha256`` /
+        ``settings_sha256`` in ``armap_reward.json``) still loads, unchecked, as before."""
         from peft import PeftModel
 
         path = Path(path)
@@ -409,6 +427,12 @@ class RewardModel(TextScorer):
             )
         try:
             saved = json.loads(config_path.read_bytes())
+            digests: dict[str, dict[str, str]] = {}
+            if isinstance(saved, dict):
+                for key in (WEIGHTS_DIGESTS, SETTINGS_DIGESTS):
+                    recorded = saved.pop(key, None)
+                    if recorded is not None:
+                        digests[key] = _digest_map(recorded, key)
             if isinstance(saved, dict) and "view" not in saved:  # saved before views existed
                 saved["view"] = TrajectoryView.identity().model_dump()
             config = RewardModelConfig.model_validate(saved)
@@ -424,6 +448,8 @@ class RewardModel(TextScorer):
                 f"{path} was saved in reward-model format {config.format_version}; "
                 f"this version reads format {FORMAT_VERSION}"
             )
+        _check_settings(config_path, config, digests.get(SETTINGS_DIGESTS))
+        _check_weight_files(path, digests.get(WEIGHTS_DIGESTS))
         target = resolve_device(device)  # a device that is not here fails before the loading
         scorer, tokenizer = cls._base(config)
         try:
@@ -442,26 +468,53 @@ class RewardModel(TextScorer):
     def _check_finite(self, path: Path) -> None:
         """Refuse saved weights (LoRA and head) with NaN/inf, or a model that scores a probe
         pair as NaN/inf (e.g. finite weights whose product overflows)."""
-        for name, param in self.module.named_parameters():
-            saved = "lora_" in name or "modules_to_save" in name
-            if saved and not torch.isfinite(param).all():
-                raise CheckpointError(
-                    f"the reward model in {path} is corrupt: {name} holds NaN or infinite values"
-                )
+        name = self.non_finite_weight()
+        if name is not None:
+            raise CheckpointError(
+                f"the reward model in {path} is corrupt: {name} holds NaN or infinite values"
+            )
         probe = self.score_texts(["probe"], ["Observation: probe"], check=False)[0]
         if not math.isfinite(probe):
             raise CheckpointError(
                 f"the reward model in {path} is corrupt: it scores a probe text as {probe}"
             )
 
+    def non_finite_weight(self) -> str | None:
+        """The name of the first saved weight (LoRA or head) holding NaN or inf, else None."""
+        for name, param in self.module.named_parameters():
+            saved = "lora_" in name or "modules_to_save" in name
+            if saved and not torch.isfinite(param).all():
+                return name
+        return None
+
     def save(self, path: str | Path) -> Path:
         """Write the adapter, head and config to directory ``path``, with a model card
         (``README.md``: backbone, settings, training data and metrics, how to load it) and, for
-        a trained model, the training record ``train_result.json``."""
+        a trained model, the training record ``train_result.json``.
+
+        ``armap_reward.json`` records the SHA-256 of each weight file written and of each
+        setting that changes scores, which :meth:`load` checks. Weights holding NaN or inf
+        (a diverged training) are refused with :class:`ArmapError`, before anything is
+        written: such a model would serve NaN rewards."""
+        from peft.utils import CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME
+
+        bad = self.non_finite_weight()
+        if bad is not None:
+            raise ArmapError(
+                f"refusing to save the reward model to {path}: {bad} holds NaN or infinite "
+                "values (a diverged training?); a saved model must score finitely"
+            )
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.module.save_pretrained(str(path), safe_serialization=True)
-        (path / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2))
+        record = self.config.model_dump(mode="json")
+        record[WEIGHTS_DIGESTS] = {
+            name: _file_sha256(path / name)
+            for name in (SAFETENSORS_WEIGHTS_NAME, CONFIG_NAME)
+            if (path / name).is_file()
+        }
+        record[SETTINGS_DIGESTS] = _settings_digests(self.config)
+        (path / CONFIG_FILE).write_text(json.dumps(record, indent=2))
         if self.training is not None:
             (path / TRAINING_FILE).write_text(json.dumps(self.training, indent=2))
         # replaces peft's placeholder card, written by save_pretrained
@@ -595,6 +648,74 @@ def _first_line(exc: BaseException) -> str:
     """An exception as one short line (safetensors and peft errors can span many)."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def _file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _settings_digests(config: RewardModelConfig) -> dict[str, str]:
+    """The SHA-256 of each setting of ``config`` that changes scores (canonical JSON)."""
+    values = config.model_dump(mode="json")
+    return {
+        name: hashlib.sha256(
+            json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        for name, value in values.items()
+        if name not in UNSCORED_SETTINGS
+    }
+
+
+def _digest_map(recorded: object, key: str) -> dict[str, str]:
+    """A digest record read from ``armap_reward.json``: ``{name: hex}``, else ValueError."""
+    if not isinstance(recorded, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+    ):
+        raise ValueError(f"{key}: should be an object of SHA-256 hex strings")
+    return recorded
+
+
+def _check_settings(
+    config_path: Path, config: RewardModelConfig, recorded: dict[str, str] | None
+) -> None:
+    """Refuse a setting that changes scores and is not what the weights were saved with
+    (settings recorded by another version and unknown here are left to the config's own
+    validation)."""
+    if recorded is None:
+        return
+    now = _settings_digests(config)
+    for name, digest in recorded.items():
+        if name not in now or now[name] == digest:
+            continue
+        value = "" if name == "view" else f" ({json.dumps(config.model_dump(mode='json')[name])})"
+        raise CheckpointError(
+            f"{config_path} was edited: its {name}{value} is not the {name} the weights "
+            f"were saved with (its SHA-256 differs from the one recorded in {SETTINGS_DIGESTS}); "
+            f"restore the {name} it was saved with, or train a model with the new one"
+        )
+
+
+def _check_weight_files(path: Path, recorded: dict[str, str] | None) -> None:
+    """Refuse a weight file whose SHA-256 is not the one ``save`` recorded (or is missing)."""
+    for name, digest in (recorded or {}).items():
+        file = path / name
+        if Path(name).name != name or not file.is_file():
+            raise CheckpointError(
+                f"cannot read the weights in {path}, the model directory is corrupt: "
+                f"{name}, recorded in {CONFIG_FILE}, is missing"
+            )
+        actual = _file_sha256(file)
+        if actual != digest:
+            raise CheckpointError(
+                f"cannot read the weights in {path}, the model directory is corrupt or was "
+                f"altered: {name} is not the file saved with the model (its SHA-256 is "
+                f"{actual[:16]}..., {CONFIG_FILE} records {digest[:16]}...)"
+            )
 
 
 def _read_training_record(path: Path) -> dict | None:

@@ -234,7 +234,8 @@ class RewardTrainer:
         With ``output_dir``, a checkpoint is saved there after every epoch, and an interrupted
         training of the same model config, data and settings continues from its last finished
         epoch (another run's checkpoint there is a :class:`ConfigError`). A loss or gradient
-        that is NaN or infinite stops the training with :class:`ArmapError`.
+        that is NaN or infinite stops the training with :class:`ArmapError`, as do weights
+        left NaN or infinite at the end of an epoch: nothing of such an epoch is saved.
 
         ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
         training record is kept as ``model.training`` and saved with the model.
@@ -314,6 +315,15 @@ class RewardTrainer:
                     bar.update(1)
                     recent = losses[-50:]
                     bar.set_postfix(epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}")
+                # the last step's update is read by no later loss: check the weights it left,
+                # before they are validated, checkpointed or saved as the finished model
+                broken = self.model.non_finite_weight()
+                if broken is not None:
+                    raise ArmapError(
+                        f"training diverged: after epoch {epoch}, {broken} holds NaN or "
+                        "infinite values; lower the learning rate (now "
+                        f"{cfg.learning_rate:g}) or the weight decay"
+                    )
                 module.eval()
                 acc, margin = self._validate(val, processes) if val else (None, None)
                 metrics = EpochMetrics(
