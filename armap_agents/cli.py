@@ -142,14 +142,13 @@ def _export_view(args: argparse.Namespace):
     data's environment, fitted to ``--max-length`` (default: the environment's window)."""
     if args.model is None:
         from armap_agents.environments.defaults import EnvironmentDefaults
-        from armap_agents.pipeline import reward_view
-        from armap_agents.pipeline.stages import training_env
+        from armap_agents.pipeline.stages import source_view, training_env
 
         source = training_env(args.data, args.env)
         window = (
             args.max_length or (source.defaults() if source else EnvironmentDefaults()).max_length
         )
-        return reward_view(data=args.data, env=source, max_length=window)
+        return source_view(source, window)
     from armap_agents.reward.configs import CONFIG_FILE
     from armap_agents.reward_view import TrajectoryView
 

@@ -176,7 +176,7 @@ def evaluate_and_report(
     ``executor="ray"``: Best-of-N's candidates and Greedy's episodes run on
     ``max_concurrency`` Ray workers; ARMAP-R and ARMAP-M stay in this process; the reward
     model scores here."""
-    from armap_agents._provenance import record_manifest, recorded_defines
+    from armap_agents._provenance import record_manifest
     from armap_agents.environments.base import select_tasks
     from armap_agents.evaluation import evaluate_planners
 
@@ -198,8 +198,8 @@ def evaluate_and_report(
         "seed": bon.get("seed", 0),
         "reflexion_threshold": dict(configs.get("reflexion") or {}).get("threshold", 0.0),
     }
-    if isinstance(model, str | Path) and recorded_defines(model, "reward_model") is not None:
-        defines["model"] = recorded_defines(model, "reward_model")
+    if inherited.defines is not None:  # the model's manifest, as read for its environment
+        defines["model"] = inherited.defines
     elif isinstance(model, str | Path):  # a model without a manifest is known by where it is
         defines["model_path"] = str(Path(model).resolve()) if "://" not in str(model) else model
     else:

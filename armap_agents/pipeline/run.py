@@ -183,15 +183,7 @@ def run_pipeline(
             data=layout.synthesis, out=layout.reward_model, env=source, echo=echo, **training
         )
     else:  # reused only if it was trained on this synthesis, with these settings
-        model_config, trainer_config = training_configs(
-            layout.synthesis, source, None, None, training
-        )
-        defines = model_defines(
-            data=layout.synthesis,
-            view=model_config.view,
-            model=model_config,
-            trainer=trainer_config,
-        )
+        defines = model_defines(data=layout.synthesis, model=model_config, trainer=trainer_config)
         check_manifest(layout.reward_model, "reward_model", defines)
         say(echo, f"      already done: {layout.reward_model}")
     rows = ", ".join(PLANNERS[p].row_label(plan.n) for p in plan.planners)

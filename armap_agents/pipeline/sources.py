@@ -138,6 +138,8 @@ class Inherited:
     max_steps: int | None = None
     manifest: Path | None = None
     """The manifest it was read from (for messages)."""
+    defines: Mapping[str, Any] | None = None
+    """The manifest's whole ``defines`` record (None: no manifest)."""
 
     @classmethod
     def read(cls, artifact: str | Path, kind: str) -> Inherited:
@@ -158,6 +160,7 @@ class Inherited:
             env_options=dict(made_of.get("env_options") or {}),
             max_steps=steps if isinstance(steps, int) else None,
             manifest=manifest_path(artifact, kind),
+            defines=defines,
         )
 
 
@@ -167,18 +170,16 @@ def inherit(
     inherited: Inherited,
     *,
     what: str,
-    default: str | None = None,
 ) -> EnvSource:
     """The environment of a stage that reads ``what`` (e.g. ``"the reward model in m/"``):
     ``env`` if given (refused with a :class:`ConfigError` naming both when ``inherited``
-    records another), else the one ``inherited`` records, else ``default`` (None: a
-    ConfigError asking for it)."""
+    records another), else the one ``inherited`` records (with its options unless
+    ``env_options`` are given); neither is a ConfigError asking for it."""
     if env is None:
-        name = inherited.env or default
-        if name is None:
+        if inherited.env is None:
             raise ConfigError(f"{what} does not record its environment (no manifest): give --env")
-        options = inherited.env_options if inherited.env and env_options is None else env_options
-        return env_source(name, options)
+        options = inherited.env_options if env_options is None else env_options
+        return env_source(inherited.env, options)
     source = env_source(env, env_options)
     if inherited.env is not None and source.name != inherited.env:
         raise ConfigError(
@@ -207,13 +208,13 @@ def policy_name(policy: str | Policy) -> str:
     return policy if isinstance(policy, str) else describe(policy)
 
 
-def scorer_object(model: str | Path | RewardScorer, *, token_urls: Any = None) -> RewardScorer:
+def scorer_object(model: str | Path | RewardScorer) -> RewardScorer:
     """``model`` itself (any :class:`RewardScorer`), or the reward model its spec names: a
     directory (loaded) or the URL of ``armap serve-rm``."""
     if isinstance(model, str | Path):
         from armap_agents import _builders as build
 
-        scorer: RewardScorer = build.reward_model(str(model), token_urls=token_urls)
+        scorer: RewardScorer = build.reward_model(str(model))
         return scorer
     if not callable(getattr(model, "score", None)):
         raise ConfigError(

@@ -279,9 +279,14 @@ def reward_view(
     """The view a reward model reads trajectories through: that of ``env`` (which must agree
     with the ``data``'s manifest), else of the environment the manifest records, else the
     generic one; fitted to ``max_length`` tokens."""
+    return source_view(training_env(data, env), max_length)
+
+
+def source_view(source: EnvSource | None, max_length: int) -> TrajectoryView:
+    """The view of ``source``'s environment (None: the generic view), fitted to
+    ``max_length`` tokens."""
     from armap_agents.reward_view import TrajectoryView
 
-    source = training_env(data, env)
     view = source.view() if source is not None else TrajectoryView()
     return view.for_window(max_length)
 
@@ -298,7 +303,6 @@ def training_env(data: str | Path, env: str | EnvFactory | EnvSource | None) -> 
 def model_defines(
     *,
     data: str | Path,
-    view: TrajectoryView,
     model: RewardModelConfig,
     trainer: RewardTrainerConfig,
 ) -> dict[str, Any]:
@@ -315,7 +319,7 @@ def model_defines(
         "seed": trainer.seed,
         "max_train": trainer.max_train,
         "max_val": trainer.max_val,
-        "view": view.model_dump(mode="json"),
+        "view": model.view.model_dump(mode="json"),
     }
     made_by = recorded_defines(data, "synthesis")
     if made_by is not None:
@@ -349,8 +353,7 @@ def training_configs(
         for_model["max_length"] = source.defaults().max_length  # the environment's window
     model = configured(RewardModelConfig, given, for_model, what="reward model settings")
     if "view" not in given and "view" not in for_model:
-        view = reward_view(data=data, env=source, max_length=model.max_length)
-        model = model.model_copy(update={"view": view})
+        model = model.model_copy(update={"view": source_view(source, model.max_length)})
     trainer = configured(RewardTrainerConfig, config, for_trainer, what="training settings")
     # one seed for the run: the trainer's (the head's initialisation is the model's)
     return model.model_copy(update={"seed": trainer.seed}), trainer
@@ -425,9 +428,7 @@ def train_reward_model(
     if launched_rank() != 0:
         return result  # rank 0 records the manifest and reports
     # a new model: its manifest says what made it (run_pipeline and evaluations check it)
-    defines = model_defines(
-        data=data, view=model_settings.view, model=model_settings, trainer=trainer
-    )
+    defines = model_defines(data=data, model=model_settings, trainer=trainer)
     record_manifest(out, "reward_model", defines, {"data_path": str(data)}, replace=True)
     acc = result.best_val_accuracy
     used = min(len(train), trainer.max_train or len(train))
