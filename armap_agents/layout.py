@@ -20,6 +20,7 @@ __all__ = [
     "SYNTHESIS_PROGRESS_FILE",
     "TRAIN_RESULT_FILE",
     "TRAIN_TRIPLETS_FILE",
+    "VAL_TRAJECTORIES_FILE",
     "VAL_TRIPLETS_FILE",
 ]
 
@@ -31,6 +32,9 @@ TRAIN_TRIPLETS_FILE = "triplets.train.jsonl"
 """In a synthesis directory: the training triplets (deduplicated, split by task)."""
 VAL_TRIPLETS_FILE = "triplets.val.jsonl"
 """In a synthesis directory: the validation triplets."""
+VAL_TRAJECTORIES_FILE = "trajectories.val.jsonl"
+"""In a synthesis directory: the explored trajectories of the validation tasks, verdicts
+included: the candidates on which training measures the critic's picks."""
 TRAIN_RESULT_FILE = "train_result.json"
 """In a trained reward model's directory: its training record (best epoch, accuracy ...)."""
 OUTCOMES_FILE = "outcomes.jsonl"

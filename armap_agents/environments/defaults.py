@@ -115,8 +115,10 @@ class EnvironmentDefaults(StrictConfig):
     max_steps: int = Field(20, ge=1)
     """The episode horizon: steps (valid or not) before an episode is cut."""
     max_length: int = Field(512, ge=16)
-    """The reward model's window in tokens (``armap train --max-length``): 512 fits most text
-    worlds' trajectories through their view; a world of short episodes trains faster with less."""
+    """The reward model's window in tokens (``armap train --max-length``). Declared, it is
+    every training's default; not declared, each training takes the window that fits its data
+    (:func:`~armap_agents.reward.window.data_window`: 95% of the texts whole, at most the
+    backbone's limit), and 512 stands where no data is at hand (an export of data alone)."""
     quickstart: QuickstartSizes = Field(default_factory=_generic_sizes)
     """The sizes of ``armap quickstart`` on this environment."""
 

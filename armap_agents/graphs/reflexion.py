@@ -61,8 +61,11 @@ class ReflexionConfig(StrictConfig):
 
     max_trials: int = Field(3, ge=1)
     """Attempts at most."""
-    threshold: float = 0.0
-    """Stop retrying once an attempt's value (reward-model score + objectives) reaches this."""
+    threshold: float | None = None
+    """Stop retrying once an attempt's value (reward-model score + objectives) reaches this.
+    None: the reward model's calibrated ``success_threshold`` (the score that told held-out
+    successes from failures best at training, see
+    :mod:`armap_agents.reward.planning_metrics`), else 0.0 (a scorer without one)."""
     retrieve_k: int = Field(3, ge=0)
     """How many past reflections (from other tasks) to show the policy."""
     max_steps: int | None = Field(None, ge=1)
@@ -107,6 +110,15 @@ def default_reflection_prompt(
     ]
 
 
+def stop_threshold(config: ReflexionConfig, reward_model: Any) -> float:
+    """The value at which Reflexion stops retrying: ``config.threshold`` when set, else the
+    reward model's calibrated ``success_threshold`` when it has one, else 0.0."""
+    if config.threshold is not None:
+        return config.threshold
+    calibrated = getattr(reward_model, "success_threshold", None)
+    return float(calibrated) if isinstance(calibrated, int | float) else 0.0
+
+
 def build_reflexion_graph(
     policy: Policy,
     env_factory: EnvFactory,
@@ -129,6 +141,7 @@ def build_reflexion_graph(
     if reward_model is None:
         raise ConfigError("Reflexion needs a reward model to judge its attempts")
     retry = retry or RetryPolicy()
+    threshold = stop_threshold(config, reward_model)
 
     def seed_of(state: ReflexionState) -> int:
         return state.get("seed", config.seed)
@@ -185,7 +198,7 @@ def build_reflexion_graph(
     def route(state: ReflexionState) -> str:
         value = state["values"][-1]
         if len(state["attempts"]) >= config.max_trials or (
-            value is not None and value >= config.threshold
+            value is not None and value >= threshold
         ):
             return "finish"
         return "reflect"
@@ -195,7 +208,7 @@ def build_reflexion_graph(
         if reflector is None or s is None:  # no reflector, or a failed attempt: just retry
             return {}
         reply = invoke_with_retries(
-            reflector, default_reflection_prompt(trajectory, s, config.threshold), retry
+            reflector, default_reflection_prompt(trajectory, s, threshold), retry
         )
         text = reply_text(reply.content).strip()  # no lone surrogate into memory files
         if memory is not None and text:

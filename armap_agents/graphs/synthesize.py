@@ -8,7 +8,10 @@ Each task's triplets are appended to ``raw_triplets.jsonl`` and the task is then
 ``synthesis_progress.jsonl``; a rerun skips marked tasks, so an interrupted LLM synthesis
 resumes without paying twice. ``finalize`` deduplicates (by the texts the reward model sees)
 and splits train / validation *by task*, so no puzzle leaks across, into
-``triplets.train.jsonl`` and ``triplets.val.jsonl``.
+``triplets.train.jsonl`` and ``triplets.val.jsonl``; the validation tasks' trajectories (with
+the environment's verdicts) go to ``trajectories.val.jsonl``, where training measures how well
+the critic picks among a task's candidates
+(:mod:`armap_agents.reward.planning_metrics`).
 
 The output directory records what made it in ``meta.json``: the ``provenance`` the caller
 gives (the CLI: the synthesizer, the relabeler, the environment and its options), the config's
@@ -44,6 +47,7 @@ from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.layout import RAW_TRIPLETS_FILE as RAW_FILE  # a run's files: RunLayout
 from armap_agents.layout import SYNTHESIS_PROGRESS_FILE as PROGRESS_FILE
 from armap_agents.layout import TRAIN_TRIPLETS_FILE as TRAIN_FILE
+from armap_agents.layout import VAL_TRAJECTORIES_FILE
 from armap_agents.layout import VAL_TRIPLETS_FILE as VAL_FILE
 from armap_agents.synthesizers import Synthesizer
 from armap_agents.types import Trajectory, Triplet
@@ -109,6 +113,10 @@ class SynthesizeResult(BaseModel):
 def _natural_key(text: str) -> list[int | str]:
     """Sort key that puts ``"9#2"`` before ``"10#0"`` and ``"5#2"`` before ``"5#10"``."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _episode_order(trajectory: Trajectory) -> tuple[list[int | str], list[int | str]]:
+    return _natural_key(trajectory.task_id), _natural_key(trajectory.episode_id)
 
 
 def split_of(task_id: str, val_fraction: float, seed: int = 0) -> str:
@@ -232,6 +240,13 @@ def build_synthesize_graph(
             splits[split_of(triplet.task_id, config.val_fraction, config.seed)].append(triplet)
         write_jsonl(out / TRAIN_FILE, splits["train"])
         write_jsonl(out / VAL_FILE, splits["val"])
+        held_out: list[Trajectory] = [
+            t
+            for t in iter_jsonl(state["trajectories_path"], Trajectory)
+            if split_of(t.task_id, config.val_fraction, config.seed) == "val"
+        ]
+        held_out.sort(key=_episode_order)
+        write_jsonl(out / VAL_TRAJECTORIES_FILE, held_out)
         counts = {
             "tasks": state.get("tasks", 0),
             "skipped": sum(d.skipped for d in progress.values()),

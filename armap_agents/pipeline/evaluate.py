@@ -196,7 +196,7 @@ def evaluate_and_report(
         "n": bon.get("n", 16),
         "max_steps": bon["max_steps"],
         "seed": bon.get("seed", 0),
-        "reflexion_threshold": dict(configs.get("reflexion") or {}).get("threshold", 0.0),
+        "reflexion_threshold": dict(configs.get("reflexion") or {}).get("threshold"),
     }
     if inherited.defines is not None:  # the model's manifest, as read for its environment
         defines["model"] = inherited.defines

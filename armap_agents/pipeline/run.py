@@ -100,7 +100,7 @@ def run_pipeline(
     model_settings = {"backbone": backbone} if backbone else {}
     training: dict[str, Any] = {
         **model_settings,
-        "max_length": plan.max_length,
+        **({"max_length": plan.max_length} if plan.max_length else {}),  # else the data's
         "epochs": plan.epochs,
         "max_train": plan.max_train,
         "seed": seed,

@@ -40,7 +40,9 @@ def quickstart_plan(
     plan = env.quickstart.plan(size, llm=llm)
     update: dict[str, Any] = {
         "max_steps": max_steps or plan.max_steps or env.max_steps,
-        "max_length": plan.max_length or env.max_length,
+        # an environment that declares no window gets one from its data, at training
+        "max_length": plan.max_length
+        or (env.max_length if "max_length" in env.model_fields_set else None),
     }
     if n is not None:
         update["n"] = n

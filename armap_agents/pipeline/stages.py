@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from armap_agents.errors import ArmapError, ConfigError
-from armap_agents.layout import TRAIN_TRIPLETS_FILE, VAL_TRIPLETS_FILE
+from armap_agents.layout import TRAIN_TRIPLETS_FILE, VAL_TRAJECTORIES_FILE, VAL_TRIPLETS_FILE
 from armap_agents.pipeline.sources import (
     EnvSource,
     Inherited,
@@ -336,7 +336,9 @@ def training_configs(
 ) -> tuple[RewardModelConfig, RewardTrainerConfig]:
     """The model's and the trainer's configs of a training on ``data``: ``settings`` divided
     between them (``seed`` goes to both), the window the environment declares unless one is
-    given, the view of the environment fitted to it."""
+    given, the view of the environment fitted to it. Where neither says the window, the
+    model's ``max_length`` stays unset: :func:`train_reward_model` takes it from the data
+    (:func:`~armap_agents.reward.window.data_window`)."""
     from armap_agents.reward.model import RewardModelConfig
     from armap_agents.reward.train import RewardTrainerConfig
 
@@ -350,13 +352,32 @@ def training_configs(
         else dict(model_config or {})
     )
     if "max_length" not in given and "max_length" not in for_model and source is not None:
-        for_model["max_length"] = source.defaults().max_length  # the environment's window
+        declared = source.defaults()
+        if "max_length" in declared.model_fields_set:  # the environment's window
+            for_model["max_length"] = declared.max_length
     model = configured(RewardModelConfig, given, for_model, what="reward model settings")
     if "view" not in given and "view" not in for_model:
         model = model.model_copy(update={"view": source_view(source, model.max_length)})
     trainer = configured(RewardTrainerConfig, config, for_trainer, what="training settings")
     # one seed for the run: the trainer's (the head's initialisation is the model's)
     return model.model_copy(update={"seed": trainer.seed}), trainer
+
+
+def window_from_data(
+    model: RewardModelConfig, source: EnvSource | None, train: list[Any], echo: Echo | None
+) -> RewardModelConfig:
+    """``model`` with the window that fits the ``train`` triplets
+    (:func:`~armap_agents.reward.window.data_window`), and its view refitted to it unless the
+    view was given."""
+    from armap_agents.reward.window import data_window
+
+    unfitted = source.view() if source is not None else None
+    window = data_window(train, model.backbone, unfitted)
+    update: dict[str, Any] = {"max_length": window}
+    if model.view == source_view(source, model.max_length):  # the environment's, not given
+        update["view"] = source_view(source, window)
+    say(echo, f"reward-model window: {window} tokens (95% of the training texts fit whole)")
+    return model.model_copy(update=update)
 
 
 def train_reward_model(
@@ -397,13 +418,17 @@ def train_reward_model(
     )
     from armap_agents.reward.model import RewardModel
     from armap_agents.reward.train import RewardTrainer
-    from armap_agents.types import Triplet
+    from armap_agents.types import Trajectory, Triplet
 
     model_settings, trainer = training_configs(data, env, model_config, config, settings)
     processes = check_devices(devices, trainer.device)
     data, out = Path(data), Path(out)
     train = read_jsonl(data / TRAIN_TRIPLETS_FILE, Triplet)
     val = read_jsonl(data / VAL_TRIPLETS_FILE, Triplet)
+    if train and "max_length" not in model_settings.model_fields_set:
+        model_settings = window_from_data(model_settings, training_env(data, env), train, echo)
+    held_out = data / VAL_TRAJECTORIES_FILE  # synthesized before 2026-12-07: none
+    candidates = read_jsonl(held_out, Trajectory) if held_out.is_file() else []
     if not train:
         raise ArmapError(
             f"no training triplets in {data / TRAIN_TRIPLETS_FILE}: run `armap synthesize` first"
@@ -424,18 +449,26 @@ def train_reward_model(
         device=trainer.device if launched == 1 else "cpu",  # the trainer picks its GPU
         precision=trainer.precision,
     )
-    result = RewardTrainer(model, trainer).train(train, val, output_dir=out, data_source=data)
+    result = RewardTrainer(model, trainer).train(
+        train, val, candidates=candidates, output_dir=out, data_source=data
+    )
     if launched_rank() != 0:
         return result  # rank 0 records the manifest and reports
     # a new model: its manifest says what made it (run_pipeline and evaluations check it)
     defines = model_defines(data=data, model=model_settings, trainer=trainer)
     record_manifest(out, "reward_model", defines, {"data_path": str(data)}, replace=True)
-    acc = result.best_val_accuracy
+    acc, picks = result.best_val_accuracy, result.planning
     used = min(len(train), trainer.max_train or len(train))
     say(
         echo,
-        f"trained on {used} triplets; best epoch {result.best_epoch}"
+        f"trained on {used} triplets; kept epoch {result.best_epoch} (by {result.selected_by})"
         + (f", validation accuracy {acc:.1%}" if acc is not None else "")
+        + (
+            f"; on {picks.tasks} held-out tasks its pick succeeds {picks.pick_success:.1%} "
+            f"(random {picks.mean_success:.1%}, best {picks.oracle_success:.1%})"
+            if picks is not None
+            else ""
+        )
         + f" -> {out} (training curve: {out / 'training_curve.png'}, "
         f"model card: {out / 'README.md'})",
     )

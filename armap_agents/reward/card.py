@@ -29,6 +29,7 @@ MIN_VAL_TRIPLETS = 30
 """Below this, a validation accuracy is off by more than ±9 points (one standard error)."""
 MAX_SHARE_AT_WINDOW = 0.1
 """A larger share of training pairs that reach the model's window gets a warning."""
+_FEW_SUCCESSES = 10
 _HUB_ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
 
 
@@ -221,17 +222,21 @@ def _training_section(training: dict[str, Any] | None) -> list[str]:
             f"{trainer.get('warmup_ratio')}, seed {trainer.get('seed')}."
         )
     history = training.get("history") or []
+    picks = any(m.get("planning") for m in history)
     if history:
         lines += [
             "",
-            "| epoch | train loss | validation accuracy | validation margin | seconds |",
-            "|---:|---:|---:|---:|---:|",
+            "| epoch | train loss | validation accuracy | validation margin |"
+            + (" held-out picks succeed |" if picks else "")
+            + " seconds |",
+            "|---:|---:|---:|---:|" + ("---:|" if picks else "") + "---:|",
         ]
         for m in history:
             lines.append(
                 f"| {m.get('epoch')} | {_num(m.get('train_loss'), 4)} | "
                 f"{_pct(m.get('val_accuracy'))} | {_num(m.get('val_margin'))} | "
-                f"{_num(m.get('seconds'), 1)} |"
+                + (f"{_pct((m.get('planning') or {}).get('pick_success'))} | " if picks else "")
+                + f"{_num(m.get('seconds'), 1)} |"
             )
     return [*lines, ""]
 
@@ -243,7 +248,29 @@ def _metrics_section(training: dict[str, Any] | None) -> list[str]:
     history = training.get("history") or []
     chosen = next((m for m in history if m.get("epoch") == best), None)
     lines = ["## Metrics", ""]
-    if chosen is not None and chosen.get("val_accuracy") is not None:
+    planning = training.get("planning")
+    if chosen is not None and planning:
+        gap = planning.get("gap_closed")
+        by_picks = training.get("selected_by") == "held-out picks"
+        lines.append(
+            f"Saved weights: epoch {best} of {len(history)}, "
+            + (
+                "the one whose picks were best on held-out tasks"
+                if by_picks
+                else f"the best on validation ({planning.get('decisive', 0)} held-out tasks "
+                "tell picks apart: too few to choose by)"
+            )
+            + f". Among the explored candidates of each of {planning['tasks']} tasks that "
+            "training never saw, its top-scored candidate succeeded on "
+            f"**{_pct(planning['pick_success'])}** of them (a random candidate: "
+            f"{_pct(planning['mean_success'])}; the best candidate: "
+            f"{_pct(planning['oracle_success'])}"
+            + (f"; {_pct(gap)} of the gap closed" if gap is not None else "")
+            + "): Best-of-N's choice, measured without playing an episode. Validation "
+            f"pairwise accuracy {_pct(chosen.get('val_accuracy'))}, mean margin "
+            f"{_num(chosen.get('val_margin'))}."
+        )
+    elif chosen is not None and chosen.get("val_accuracy") is not None:
         lines.append(
             f"Saved weights: epoch {best} of {len(history)}, the best on validation. "
             f"Validation pairwise accuracy **{_pct(chosen.get('val_accuracy'))}** (how often "
@@ -254,6 +281,48 @@ def _metrics_section(training: dict[str, Any] | None) -> list[str]:
         lines.append(
             f"No validation set: the saved weights are those of epoch {best} (lowest training "
             "loss); accuracy on held-out data is unknown."
+        )
+    return [*lines, "", *_calibration_section(training.get("calibration"))]
+
+
+def _calibration_section(calibration: dict[str, Any] | None) -> list[str]:
+    """ARMAP-R's default threshold and the precision / recall curve it was chosen on."""
+    if not calibration:
+        return []
+    lines = ["## Calibration (ARMAP-R's threshold)", ""]
+    counts = (
+        f"{calibration.get('successes', 0):,} successful and {calibration.get('failures', 0):,} "
+        "failed trajectories of held-out tasks"
+    )
+    if calibration.get("threshold") is None:
+        return [
+            *lines,
+            f"Not calibrated: {counts}; ARMAP-R stops at 0.0 unless given `--threshold`.",
+            "",
+        ]
+    lines += [
+        f"Scored on {counts}. ARMAP-R stops retrying once an attempt scores at least "
+        f"**{_num(calibration['threshold'])}** (`success_threshold`): the score that maximises "
+        "F0.5 (precision weighs more than recall: a wrong stop loses the task, a needless "
+        f"retry costs one attempt). There, precision {_pct(calibration.get('precision'))}, "
+        f"recall {_pct(calibration.get('recall'))}. `--threshold` overrides it. "
+        "Curve: `calibration.png`."
+        + (
+            " Few held-out successes: the threshold is uncertain (explore more tasks)."
+            if calibration.get("successes", 0) < _FEW_SUCCESSES
+            else ""
+        ),
+        "",
+        "| stop at score >= | precision | recall |",
+        "|---:|---:|---:|",
+    ]
+    curve = calibration.get("curve") or []
+    step = max(1, len(curve) // 8)
+    for point in curve[::step]:
+        mark = " (chosen)" if point["threshold"] == calibration["threshold"] else ""
+        lines.append(
+            f"| {_num(point['threshold'])}{mark} | {_pct(point['precision'])} | "
+            f"{_pct(point['recall'])} |"
         )
     return [*lines, ""]
 
@@ -274,8 +343,8 @@ From the command line: `armap plan --model DIR --task ID` (Best-of-N, `--planner
 ## Intended use and limits
 
 * Ranks trajectories **of the same intent** (Best-of-N, Reflexion, MCTS) in the environment(s)
-  it was trained on. Scores are relative, not calibrated probabilities: compare them only
-  within one intent.
+  it was trained on. Scores are relative, not probabilities: compare them only within one
+  intent (the calibrated threshold above is a score, not a probability).
 * It reads a trajectory through its view (`RewardModel.render`: the row "what it reads" above),
   and never the environment's evaluator; it was trained on synthetic, hindsight-relabeled
   data, so it can reward surface patterns of those trajectories. Check it on your own tasks

@@ -75,7 +75,8 @@ class RewardTrainerConfig(StrictConfig):
     """Optimisation settings for :class:`RewardTrainer`."""
 
     epochs: int = Field(2, ge=1)
-    """Passes over the training triplets (the best epoch on validation is kept)."""
+    """Passes over the training triplets (the epoch whose picks among held-out tasks' candidates
+    are best is kept, else the one with the best validation accuracy)."""
     batch_size: int = Field(32, ge=1)
     """Pairs per optimizer step, across all processes of a distributed training (each
     computes the gradients of ``batch_size / N`` of them)."""

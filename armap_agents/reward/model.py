@@ -310,6 +310,16 @@ class RewardModel(TextScorer):
         """The training record (``TrainResult`` as a dict) once ``RewardTrainer`` trained this
         model, or as loaded from ``train_result.json``; it goes into the model card."""
 
+    @property
+    def success_threshold(self) -> float | None:
+        """The score from which an attempt is taken for a success, calibrated at training on
+        held-out tasks' trajectories (:func:`~armap_agents.reward.planning_metrics.calibrate`):
+        ARMAP-R's default threshold. None when the training had no such trajectories (or
+        the model was trained before 2026-12-07)."""
+        calibration = (self.training or {}).get("calibration") or {}
+        value = calibration.get("threshold")
+        return float(value) if isinstance(value, int | float) else None
+
     # -- construction ------------------------------------------------------------------
     @staticmethod
     def _base(config: RewardModelConfig) -> tuple[_Scorer, object]:

@@ -2,9 +2,13 @@
 
 Loss ``-logsigmoid(r(intent, positive) - r(intent, negative))``. Inputs are tokenized once;
 batches are drawn from length buckets and padded dynamically, so little compute goes to
-padding. After each epoch the validation pairwise accuracy and mean margin are measured; the
-best epoch's weights are kept. ``metrics.jsonl``, ``training_curve.png`` and the model card
-(``README.md``, with ``train_result.json``) record the run.
+padding. After each epoch the validation pairwise accuracy and mean margin are measured and,
+given held-out tasks' explored trajectories (``candidates``), how well the critic picks among
+each task's candidates (:mod:`armap_agents.reward.planning_metrics`): the epoch whose picks are
+best is kept (its validation accuracy breaks ties; without candidates, the best validation
+accuracy). The kept model's scores of those trajectories calibrate ARMAP-R's threshold.
+``metrics.jsonl``, ``training_curve.png`` and the model card (``README.md``, with
+``train_result.json``) record the run.
 
 With an output directory, the state after each finished epoch (trainable weights, the best
 epoch's weights, optimizer and scheduler state, RNG states, metrics so far) is saved in
@@ -61,7 +65,15 @@ from armap_agents.reward.card import data_warnings
 from armap_agents.reward.configs import RewardTrainerConfig, subsample
 from armap_agents.reward.distributed import Processes, join_processes
 from armap_agents.reward.model import RewardModel, _pack_by_tokens
-from armap_agents.types import Triplet
+from armap_agents.reward.planning_metrics import (
+    Calibration,
+    PickMetrics,
+    calibrate,
+    candidate_groups,
+    pick_metrics,
+    plot_calibration,
+)
+from armap_agents.types import Trajectory, Triplet
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +104,20 @@ class EpochMetrics(BaseModel):
     train_loss: float
     val_accuracy: float | None = None
     val_margin: float | None = None
+    planning: PickMetrics | None = None
+    """How the epoch's critic picks among held-out tasks' candidates (None: no candidates)."""
     seconds: float
 
+    def selection_key(self) -> tuple[float, ...]:
+        """What the kept epoch has most of: picks' success and score on held-out tasks (when
+        measured), then validation accuracy (else the negated training loss)."""
+        last = self.val_accuracy if self.val_accuracy is not None else -self.train_loss
+        picks = self.planning is not None and self.planning.selects
+        return (*(self.planning.key() if picks and self.planning else ()), last)
 
+
+CALIBRATION_PLOT = "calibration.png"
+"""Where a trained model's calibration curve is drawn, in its directory."""
 CHECKPOINT_DIR = "checkpoints"
 """Where :class:`RewardTrainer` keeps its per-epoch checkpoints inside the output directory."""
 _STATE_FILE = "state.json"
@@ -121,6 +144,15 @@ class TrainResult(BaseModel):
     window after its view, so the tokenizer cuts their oldest tokens (None: not counted)."""
     processes: int = 1
     """How many processes trained it (DistributedDataParallel, each on a share of each batch)."""
+    planning: PickMetrics | None = None
+    """The kept model's picks among held-out tasks' candidates (None: no candidates given)."""
+    calibration: Calibration | None = None
+    """The kept model's scores of held-out successes and failures, and ARMAP-R's default
+    threshold (None: no held-out trajectory with a verdict)."""
+    selected_by: str = "validation accuracy"
+    """What chose the kept epoch: ``held-out picks`` (when enough held-out tasks are decisive,
+    :data:`~armap_agents.reward.planning_metrics.MIN_DECISIVE_TASKS`), ``validation
+    accuracy`` or ``training loss``."""
 
 
 def pairwise_metrics(
@@ -225,6 +257,7 @@ class RewardTrainer:
         train: Sequence[Triplet],
         val: Sequence[Triplet] = (),
         *,
+        candidates: Sequence[Trajectory] = (),
         output_dir: str | Path | None = None,
         progress: bool = True,
         data_source: str | Path | None = None,
@@ -236,6 +269,11 @@ class RewardTrainer:
         epoch (another run's checkpoint there is a :class:`ConfigError`). A loss or gradient
         that is NaN or infinite stops the training with :class:`ArmapError`, as do weights
         left NaN or infinite at the end of an epoch: nothing of such an epoch is saved.
+
+        ``candidates``: explored trajectories of held-out tasks (the synthesis's
+        ``trajectories.val.jsonl``), with the environment's verdicts: each epoch is judged by
+        how often the critic's pick among a task's candidates succeeded, the best kept, and
+        the kept model's scores of them calibrate ARMAP-R's threshold (module docstring).
 
         ``data_source`` (e.g. the synthesis directory) is recorded in the model card; the
         training record is kept as ``model.training`` and saved with the model.
@@ -255,6 +293,8 @@ class RewardTrainer:
         self.model.to(device, precision=cfg.precision)
         torch.manual_seed(cfg.seed)
         rng = random.Random(cfg.seed)
+        groups = candidate_groups(candidates)
+        held_out = [t for t in candidates if t.evaluation is not None and not t.failed]
         examples = self._tokenize(train)
         window = self.model.config.max_length
         at_window = sum(len(row) >= window for pair in examples for row in pair)
@@ -279,7 +319,7 @@ class RewardTrainer:
             ),
         )
         out = Path(output_dir) if output_dir is not None else None
-        identity = self._identity(train, val) if out is not None else {}
+        identity = self._identity(train, val, held_out) if out is not None else {}
         run = _Checkpoint(identity, named, optimizer, scheduler, rng)
         if out is not None and run.restore(out / CHECKPOINT_DIR) and processes.is_main:
             tqdm.write(
@@ -331,6 +371,7 @@ class RewardTrainer:
                     train_loss=sum(losses) / len(losses),
                     val_accuracy=acc,
                     val_margin=margin,
+                    planning=self._picks(groups) if groups else None,
                     seconds=time.perf_counter() - started,
                 )
                 run.history.append(metrics)
@@ -343,8 +384,15 @@ class RewardTrainer:
                             if acc is not None
                             else ""
                         )
+                        + (
+                            f", held-out picks {metrics.planning.pick_success:.1%} "
+                            f"(random {metrics.planning.mean_success:.1%}, best "
+                            f"{metrics.planning.oracle_success:.1%})"
+                            if metrics.planning is not None
+                            else ""
+                        )
                     )
-                score = acc if acc is not None else -metrics.train_loss
+                score = metrics.selection_key()
                 if run.best_epoch == 0 or score > run.best_score:
                     run.best_epoch, run.best_score = epoch, score
                     run.best_state = {n: p.detach().to("cpu", copy=True) for n, p in named.items()}
@@ -358,6 +406,8 @@ class RewardTrainer:
         if run.best_epoch != cfg.epochs:  # keep the best epoch's weights, in memory and on disk
             module.load_state_dict(run.best_state, strict=False)
         history = run.history
+        kept = history[run.best_epoch - 1]
+        scores = self._held_out_scores(held_out)
         result = TrainResult(
             history=history,
             best_epoch=run.best_epoch,
@@ -371,6 +421,19 @@ class RewardTrainer:
             device=str(device),
             pairs_at_window=at_window,
             processes=processes.count,
+            planning=kept.planning,
+            calibration=(
+                calibrate(scores, [bool(t.evaluation and t.evaluation.success) for t in held_out])
+                if held_out
+                else None
+            ),
+            selected_by=(
+                "held-out picks"
+                if kept.planning is not None and kept.planning.selects
+                else "validation accuracy"
+                if kept.val_accuracy is not None
+                else "training loss"
+            ),
         )
         self.model.training = result.model_dump(mode="json", exclude={"step_losses"})
         if out is not None and processes.is_main:
@@ -379,6 +442,8 @@ class RewardTrainer:
                 for m in history:
                     fh.write(m.model_dump_json() + "\n")
             plot_training_curve(result, out / "training_curve.png")
+            if result.calibration is not None and result.calibration.threshold is not None:
+                plot_calibration(result.calibration, out / CALIBRATION_PLOT)
             shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
         processes.wait()  # on every process, ``output_dir`` is complete once this returns
         return result
@@ -422,18 +487,43 @@ class RewardTrainer:
         wins, total = processes.sum([sum(m > 0 for m in margins), sum(margins)])
         return wins / len(val), total / len(val)
 
-    def _identity(self, train: Sequence[Triplet], val: Sequence[Triplet]) -> dict[str, Any]:
+    def _held_out_scores(self, trajectories: Sequence[Trajectory]) -> list[float]:
+        """The model's score of each held-out trajectory against its own intent."""
+        if not trajectories:
+            return []
+        return self.model.score_texts(
+            [t.intent for t in trajectories],
+            [self.model.render(t) for t in trajectories],
+            batch_size=self.config.eval_batch_size,
+        )
+
+    def _picks(self, groups: Sequence[Sequence[Trajectory]]) -> PickMetrics:
+        """How the model, as it is now, picks among each group of candidates."""
+        flat = [t for group in groups for t in group]
+        scores, start, per_group = self._held_out_scores(flat), 0, []
+        for group in groups:
+            per_group.append(scores[start : start + len(group)])
+            start += len(group)
+        return pick_metrics(groups, per_group)
+
+    def _identity(
+        self,
+        train: Sequence[Triplet],
+        val: Sequence[Triplet],
+        held_out: Sequence[Trajectory] = (),
+    ) -> dict[str, Any]:
         """What makes two trainings the same run: model config, trainer settings, data."""
         digest = hashlib.sha256()
-        for part in (train, val):
-            for triplet in part:
-                digest.update(triplet.model_dump_json().encode())
+        for part in (train, val, *([held_out] if held_out else [])):
+            for record in part:
+                digest.update(record.model_dump_json().encode())
                 digest.update(b"\n")
             digest.update(b"\x00")
         return {
             "model_config": self.model.config.model_dump(mode="json"),
             "trainer_config": self.config.model_dump(mode="json", exclude=set(_HOW_NOT_WHAT)),
-            "data": f"sha256:{digest.hexdigest()} ({len(train)} train, {len(val)} validation)",
+            "data": f"sha256:{digest.hexdigest()} ({len(train)} train, {len(val)} validation"
+            + (f", {len(held_out)} held-out trajectories)" if held_out else ")"),
         }
 
 
@@ -450,7 +540,7 @@ class _Checkpoint:
     history: list[EpochMetrics] = field(default_factory=list)
     step_losses: list[float] = field(default_factory=list)
     best_epoch: int = 0
-    best_score: float = -math.inf
+    best_score: tuple[float, ...] = (-math.inf,)
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def save(self, root: Path) -> Path:
@@ -549,7 +639,8 @@ class _Checkpoint:
             self.history = [EpochMetrics.model_validate(m) for m in state["history"]]
             self.step_losses = [float(x) for x in state["step_losses"]]
             self.best_epoch = int(state["best_epoch"])
-            self.best_score = float(state["best_score"])
+            saved = state["best_score"]  # a number before selection keys had parts
+            self.best_score = tuple(map(float, saved if isinstance(saved, list) else [saved]))
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(
                 f"the training checkpoint {path} does not fit this model "

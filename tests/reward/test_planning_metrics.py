@@ -1,0 +1,127 @@
+"""The critic judged by what planning needs: picks among held-out candidates, ARMAP-R's
+calibrated threshold, the window from the data, on a user-written environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from armap_agents import Evaluation, Trajectory
+from armap_agents.graphs.reflexion import ReflexionConfig, stop_threshold
+from armap_agents.reward.planning_metrics import (
+    calibrate,
+    candidate_groups,
+    pick_metrics,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _candidate(task: str, episode: int, success: bool, score: float | None = None) -> Trajectory:
+    return Trajectory(
+        task_id=task,
+        intent=f"solve {task}",
+        initial_observation="start",
+        episode_id=f"{task}#{episode}",
+        evaluation=Evaluation(success=success, score=float(success) if score is None else score),
+    )
+
+
+def test_groups_keep_judged_candidates_of_tasks_with_a_choice():
+    failed = _candidate("a", 2, False).model_copy(update={"error": "RuntimeError: boom"})
+    unjudged = _candidate("b", 1, True).model_copy(update={"evaluation": None})
+    groups = candidate_groups(
+        [
+            _candidate("a", 1, True),
+            _candidate("a", 0, False),
+            failed,
+            _candidate("b", 0, True),
+            unjudged,
+            _candidate("c", 0, False),
+            _candidate("c", 1, False),
+        ]
+    )
+    assert [[t.episode_id for t in g] for g in groups] == [["a#0", "a#1"], ["c#0", "c#1"]]
+
+
+def test_picks_against_chance_and_the_oracle():
+    groups = [
+        [_candidate("a", 0, False), _candidate("a", 1, True)],  # decisive: the critic is right
+        [_candidate("b", 0, True), _candidate("b", 1, False)],  # decisive: the critic is wrong
+        [_candidate("c", 0, False), _candidate("c", 1, False)],  # nothing to win
+        [_candidate("d", 0, False), _candidate("d", 1, True)],  # tie: the first is taken
+    ]
+    metrics = pick_metrics(groups, [[0.1, 0.9], [0.2, 0.8], [0.0, 1.0], [0.5, 0.5]])
+    assert metrics.tasks == 4 and metrics.candidates == 8 and metrics.decisive == 3
+    assert metrics.pick_success == pytest.approx(1 / 4)
+    assert metrics.mean_success == pytest.approx(1.5 / 4)
+    assert metrics.oracle_success == pytest.approx(3 / 4)
+    assert metrics.gap_closed == pytest.approx((1 - 1.5) / (3 - 1.5))
+    assert not metrics.selects  # 3 decisive tasks are too few to choose an epoch by
+    with pytest.raises(ValueError):
+        pick_metrics([], [])
+
+
+def test_the_threshold_maximises_f05_and_needs_both_outcomes():
+    # successes score high, one failure among them: the threshold keeps precision up
+    scores = [3.0, 2.5, 2.0, 1.5, 1.0, 0.5, 0.0, -1.0]
+    outcomes = [True, True, False, True, False, False, False, False]
+    calibration = calibrate(scores, outcomes)
+    assert calibration.successes == 3 and calibration.failures == 5
+    # at 2.5: precision 1, recall 2/3 (F0.5 0.91); at 1.5: 3/4 and 1 (F0.5 0.79)
+    assert calibration.threshold == 2.5
+    assert (calibration.precision, calibration.recall) == (1.0, pytest.approx(2 / 3))
+    assert calibration.curve[0].threshold == 3.0 and calibration.curve[-1].recall == 1.0
+    assert calibrate([1.0, 2.0], [False, False]).threshold is None
+    assert calibrate([1.0, 1.0, 0.0], [True, False, False]).curve[0].precision == 0.5  # tie
+
+
+class _Scorer:
+    def __init__(self, threshold: float | None) -> None:
+        self.success_threshold = threshold
+
+    def score(self, intent, trajectories):  # pragma: no cover - not called
+        return [0.0] * len(trajectories)
+
+
+def test_reflexion_stops_at_the_calibrated_threshold_unless_told():
+    assert stop_threshold(ReflexionConfig(), _Scorer(1.25)) == 1.25
+    assert stop_threshold(ReflexionConfig(threshold=-0.5), _Scorer(1.25)) == -0.5
+    assert stop_threshold(ReflexionConfig(), _Scorer(None)) == 0.0
+    assert stop_threshold(ReflexionConfig(), object()) == 0.0  # any RewardScorer
+
+
+def test_a_user_environment_gets_a_critic_judged_by_its_picks(tmp_path):
+    """examples/guess_number.py declares no window, view or relabeler: the generic ones. The
+    critic trained with the defaults must pick better than chance among held-out tasks'
+    candidates, keep the epoch by those picks, calibrate ARMAP-R, and fit its window to the
+    data (the guesses render to ~90 tokens: far under the 512 of an undeclared window)."""
+    from armap_agents import RewardModel
+    from armap_agents.pipeline import (
+        explore_trajectories,
+        synthesize_triplets,
+        train_reward_model,
+    )
+
+    env = f"{EXAMPLES / 'guess_number.py'}:GuessNumber"
+    trajectories, synthesis, model = tmp_path / "t.jsonl", tmp_path / "syn", tmp_path / "rm"
+    explore_trajectories(out=trajectories, env=env, episodes_per_task=4, max_tasks=100, echo=None)
+    synthesize_triplets(trajectories=trajectories, out=synthesis, val_fraction=0.2, echo=None)
+    held_out = [json.loads(line) for line in (synthesis / "trajectories.val.jsonl").open()]
+    assert held_out and all(record["evaluation"] is not None for record in held_out)
+    lines: list[str] = []
+    result = train_reward_model(data=synthesis, out=model, echo=lines.append)
+    assert result.planning is not None and result.planning.selects
+    assert result.selected_by == "held-out picks"
+    assert result.planning.pick_success > result.planning.mean_success + 0.1
+    assert result.calibration is not None and result.calibration.threshold is not None
+    loaded = RewardModel.load(model)
+    assert 64 <= loaded.config.max_length <= 160
+    assert loaded.success_threshold == pytest.approx(result.calibration.threshold)
+    assert (model / "calibration.png").stat().st_size > 0
+    card = (model / "README.md").read_text()
+    assert "the one whose picks were best on held-out tasks" in card
+    assert "ARMAP-R stops retrying once an attempt scores at least" in card
+    assert any("reward-model window" in line for line in lines)
