@@ -271,6 +271,14 @@ def _count(path: Path) -> int:
     return sum(1 for _ in iter_jsonl(path, Triplet)) if path.is_file() else 0
 
 
+def _lines(path: Path) -> int:
+    """The records of a JSONL file (0 when it is missing)."""
+    if not path.is_file():
+        return 0
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
 def _train_record(model_dir: Path) -> dict[str, Any]:
     from armap_agents.layout import TRAIN_RESULT_FILE
 
@@ -537,7 +545,7 @@ def _round(run: _Run, k: int) -> RoundReport:
         ),
         tasks=len(run.task_ids),
         trajectories=trajectories,
-        synthesized=sum(1 for line in synthesized.open("rb") if line.strip()),
+        synthesized=_lines(synthesized),
         train_triplets=_count(layout.train_triplets),
         val_triplets=_count(layout.val_triplets),
         val_accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
