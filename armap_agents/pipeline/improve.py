@@ -96,6 +96,8 @@ __all__ = [
     "ImproveResult",
     "RoundReport",
     "improve_critic",
+    "report_markdown",
+    "train_tasks",
     "write_improve_report",
 ]
 
@@ -262,13 +264,6 @@ def train_tasks(env: Environment, config: ImproveConfig) -> tuple[list[str], int
             "test tasks, which are never explored)"
         )
     return kept, left_out
-
-
-def _count(path: Path) -> int:
-    from armap_agents._jsonl import iter_jsonl
-    from armap_agents.types import Triplet
-
-    return sum(1 for _ in iter_jsonl(path, Triplet)) if path.is_file() else 0
 
 
 def _lines(path: Path) -> int:
@@ -546,8 +541,8 @@ def _round(run: _Run, k: int) -> RoundReport:
         tasks=len(run.task_ids),
         trajectories=trajectories,
         synthesized=_lines(synthesized),
-        train_triplets=_count(layout.train_triplets),
-        val_triplets=_count(layout.val_triplets),
+        train_triplets=_lines(layout.train_triplets),
+        val_triplets=_lines(layout.val_triplets),
         val_accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
         heldout_accuracy=heldout,
         heldout_triplets=heldout_n,

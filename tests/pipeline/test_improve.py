@@ -2,7 +2,8 @@
 guided by the previous round's critic, every candidate kept, a critic per round trained on all
 rounds' data. Two rounds on Game of 24 (interrupted mid-round and resumed to the files an
 uninterrupted run makes) and on a user environment from the command line with ARMAP-M; test
-tasks never explored; manifests naming the guiding critic; an LLM policy guided and resumed.
+tasks never explored; manifests naming the guiding critic; an LLM policy on a user's
+environment factory, stopped by its budget mid-round and resumed.
 
 The critics are real (MiniLM, tiny: one epoch on a few dozen triplets at 128 tokens)."""
 
@@ -16,20 +17,21 @@ from pathlib import Path
 
 import pytest
 
+from armap_agents._import_path import load_import_path
 from armap_agents._jsonl import read_jsonl
 from armap_agents.cli import main
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.errors import BudgetExceeded, CheckpointError, ConfigError
 from armap_agents.layout import ImproveLayout
-from armap_agents.pipeline import explore_with_planner, improve_critic
-from armap_agents.pipeline.guided import GuidedSearch, searches_path
+from armap_agents.pipeline import improve_critic
+from armap_agents.pipeline.guided import GuidedSearch
 from armap_agents.policies import ActionChoice, LLMPolicy, PolicyContext, RandomPolicy
-from armap_agents.testing import FunctionReward, ScriptedChatModel
+from armap_agents.testing import ScriptedChatModel
 from armap_agents.types import Trajectory
 
 CORRIDOR = str(Path(__file__).resolve().parents[1] / "support" / "corridor_env.py") + ":Corridor"
-TINY_CRITIC = {"epochs": 1, "max_train": 24, "max_length": 128}
-"""A critic trained in seconds: one batch, one epoch, a 128-token window."""
+TINY_CRITIC = {"epochs": 1, "max_train": 24, "max_val": 32, "max_length": 64}
+"""A critic trained in seconds: one batch, one epoch, a 64-token window."""
 
 
 class StopAfter:
@@ -183,7 +185,9 @@ def test_two_mcts_rounds_on_a_user_environment_from_the_command_line(tmp_path, c
         "--max-train",
         "24",
         "--max-length",
-        "128",
+        "64",
+        "--max-val",
+        "32",
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -214,66 +218,90 @@ def test_two_mcts_rounds_on_a_user_environment_from_the_command_line(tmp_path, c
     assert err.count("\n") == 1 and 'planner: "mcts" recorded, "best_of_n" asked' in err
 
 
-class RecordingCorridor:
-    """The corridor of tests/support, recording every task it is reset to."""
+Corridor = load_import_path(CORRIDOR, "environment")
+
+
+class RecordingCorridor(Corridor):  # type: ignore[misc,valid-type]
+    """The corridor of tests/support (a user's environment), recording each task it is reset
+    to."""
+
+    name = "recording-corridor"
 
     def __init__(self, resets: list[str]) -> None:
-        from armap_agents._import_path import load_import_path
-
-        self._env = load_import_path(CORRIDOR, "environment")()
-        self._resets = resets
-        self.name = "recording-corridor"
-        self.defaults = self._env.defaults
+        super().__init__()
+        self.resets = resets
 
     def reset(self, task_id: str):
-        self._resets.append(task_id)
-        return self._env.reset(task_id)
-
-    def __getattr__(self, name: str):
-        return getattr(self._env, name)
+        self.resets.append(task_id)
+        return super().reset(task_id)
 
 
-def test_an_llm_policy_guided_on_a_user_environment_resumes_without_duplicates(tmp_path) -> None:
+def _llm_policy(tracker) -> LLMPolicy:
+    """A scripted chat model as the policy, one request a step, cycling through five replies:
+    each 6-step episode starts elsewhere in the cycle, so the episodes of a task differ (round
+    0's end at cells 3 and 2, 1 and 2, 2 and 3) and so do the tasks' (the corridor's tasks
+    are alike: identical triplets of two tasks would be one)."""
+    replies = [f"Action: {a}" for a in ("right", "left", "left", "right", "right")]
+    return LLMPolicy(ScriptedChatModel(replies=replies, callbacks=[tracker]))
+
+
+def test_an_llm_policy_improves_a_user_environment_and_resumes_after_its_budget(
+    tmp_path,
+) -> None:
     from armap_agents.llm import UsageLimits, UsageTracker
 
     resets: list[str] = []
     factory = lambda: RecordingCorridor(resets)  # noqa: E731 - a user's factory object
-    critic = FunctionReward(lambda intent, t: t.actions.count("right"))  # fake critic
-    out = tmp_path / "guided.jsonl"
-    tasks = ["train-0", "train-1", "train-2"]
+    run = tmp_path / "run"
 
-    def explore(calls: int | None):
+    def improve(calls: int | None):
         tracker = UsageTracker(UsageLimits(max_calls=calls) if calls else None)
-        replies = ["Action: right", "Action: right", "Action: left"]
-        policy = LLMPolicy(ScriptedChatModel(replies=replies, callbacks=[tracker]))
-        return explore_with_planner(
-            out=out,
-            critic=critic,
-            task_ids=tasks,
+        result = improve_critic(
+            run,
             env=factory,
-            policy=policy,
-            config={"n": 3},
+            policy=_llm_policy(tracker),
+            rounds=2,
+            max_tasks=3,
+            episodes_per_task=2,
+            n=3,
             max_steps=6,
             max_concurrency=1,
+            synthesis={"val_fraction": 0.5},  # train-0 is the validation task
+            usage=tracker,
             echo=None,
-            progress=False,
+            **TINY_CRITIC,
         )
+        return result, tracker
 
+    # round 0: 3 tasks x 2 episodes x 6 steps = 36 requests; round 1: 18 a task. The budget
+    # runs out on round 1's second task (an LLM budget stops a run, resumably)
     with pytest.raises(BudgetExceeded):
-        explore(3 * 6 + 5)  # one task's 18 LLM calls, then the second task's budget runs out
-    assert [s.task_id for s in read_jsonl(searches_path(out), GuidedSearch)] == ["train-0"]
-    result = explore(None)
-    assert (result.tasks, result.already_done, result.trajectories) == (3, 1, 9)
-    kept = read_jsonl(out, Trajectory)
-    assert len({t.episode_id for t in kept}) == 9 and {t.task_id for t in kept} == set(tasks)
-    for task in tasks:  # the pick is the candidate the critic scored highest
+        improve(36 + 18 + 5)
+    layout = ImproveLayout(run)
+    assert [s.task_id for s in read_jsonl(layout.searches(1), GuidedSearch)] == ["train-0"]
+    result, tracker = improve(None)
+    assert tracker.usage.calls == 2 * 18  # only the two tasks left, nothing twice
+    assert [s.task_id for s in read_jsonl(layout.searches(1), GuidedSearch)] == [
+        "train-0",
+        "train-1",
+        "train-2",
+    ]
+    kept = read_jsonl(layout.round(1).trajectories, Trajectory)
+    assert len(kept) == 9 == len({t.episode_id for t in kept})
+    for task in ("train-0", "train-1", "train-2"):  # the pick: the critic's highest score
         candidates = [t for t in kept if t.task_id == task]
-        best = max(candidates, key=lambda t: t.info["score"])
+        best = max(candidates, key=lambda t: (t.info["score"], -t.info["candidate"]))
         assert best.info["picked"] and sum(t.info["picked"] for t in candidates) == 1
-    assert resets and set(resets) <= {"train-0", "train-1", "train-2"}  # never a test task
-    manifest = json.loads(out.with_name("guided.jsonl.meta.json").read_text())
-    assert manifest["defines"]["policy"] == "object:armap_agents.policies.LLMPolicy"
-    assert manifest["defines"]["critic"] == {"object": "object:armap_agents.testing.FunctionReward"}
+    assert set(resets) == {"train-0", "train-1", "train-2"}  # never reset to a test task
+    assert _explored(layout, 2) == {"train-0", "train-1", "train-2"}
+    r1 = json.loads((layout.round_dir(1) / "meta.json").read_text())
+    assert (
+        r1["defines"]["explorer"] == "best_of_n over policy object:armap_agents.policies.LLMPolicy"
+    )
+    assert r1["defines"]["guided_by"]["weights_sha256"] == _weights(layout.round(0).reward_model)
+    assert [r.round for r in result.rounds] == [0, 1] and result.critic == layout.round(
+        1
+    ).reward_model
 
 
 @pytest.mark.parametrize(
