@@ -221,7 +221,7 @@ def test_two_mcts_rounds_on_a_user_environment_from_the_command_line(tmp_path, c
 Corridor = load_import_path(CORRIDOR, "environment")
 
 
-class RecordingCorridor(Corridor):  # type: ignore[misc,valid-type]
+class RecordingCorridor(Corridor):
     """The corridor of tests/support (a user's environment), recording each task it is reset
     to."""
 
