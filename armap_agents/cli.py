@@ -12,6 +12,7 @@ names the run directory's files (``RunLayout``).
 * ``armap plan``        one task with ARMAP-B, printing the chosen trajectory
 * ``armap evaluate``    Sampling / Greedy / ARMAP-B / oracle table on a split
 * ``armap quickstart``  all of the above on Game of 24, offline
+* ``armap improve``     rounds: explore with a planner guided by the last critic, train the next
 """
 
 from __future__ import annotations
@@ -328,6 +329,27 @@ def run_quickstart(args: argparse.Namespace) -> None:
     )
 
 
+def run_improve(args: argparse.Namespace) -> None:
+    from armap_agents.graphs.synthesize import SynthesizeConfig
+    from armap_agents.pipeline.improve import ImproveConfig, improve_critic
+    from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
+
+    improve_critic(
+        args.run_dir,
+        env=args.env,
+        env_options=_env_options(args.env_option),
+        policy=args.policy,
+        config=config_values(args, ImproveConfig),
+        synthesizer=args.synthesizer,
+        relabeler=args.relabeler,
+        relabel_options=dict(args.relabel_option),
+        synthesis={"val_fraction": config_values(args, SynthesizeConfig)["val_fraction"]},
+        model_config=config_values(args, RewardModelConfig),
+        trainer_config=config_values(args, RewardTrainerConfig),
+        usage=args.usage,
+    )
+
+
 # -- argument parsing -----------------------------------------------------------------------
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Adds ``(default: X)`` to an option's help when it has a default worth showing: not
@@ -379,6 +401,12 @@ COMMAND_CONFIGS: dict[str, tuple[str, ...]] = {
         "armap_agents.graphs.best_of_n:BestOfNConfig",
         "armap_agents.graphs.reflexion:ReflexionConfig",
     ),
+    "improve": (
+        "armap_agents.pipeline.improve:ImproveConfig",
+        "armap_agents.graphs.synthesize:SynthesizeConfig",
+        "armap_agents.reward.configs:RewardModelConfig",
+        "armap_agents.reward.configs:RewardTrainerConfig",
+    ),
 }
 """The configs whose fields each command's options are (tests/cli/test_defaults.py checks that
 every option named like a field of one of them has that field's default)."""
@@ -396,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     from armap_agents.graphs.reflexion import ReflexionConfig
     from armap_agents.graphs.synthesize import SynthesizeConfig
     from armap_agents.pipeline.evaluate import EvaluateConfig
+    from armap_agents.pipeline.improve import ImproveConfig
     from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
 
     parser = argparse.ArgumentParser(
@@ -473,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
         "negatives_per_positive=4; repeatable"
     )
 
-    def relabel_arguments(p: argparse.ArgumentParser) -> None:
+    def relabel_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         p.add_argument("--relabeler", help=relabeler_help)
         p.add_argument(
             "--relabel-option",
@@ -750,6 +779,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="explore, synthesize and plan with this chat model instead of the random policy "
         "and the relabeler, e.g. local:smollm2 (offline) or openai:gpt-4o-mini; much smaller "
         "runs (every step is an LLM call)",
+    )
+
+    p = add(
+        "improve",
+        "improve the critic over rounds: round 0 explores with the policy and trains a critic; "
+        "each later round explores the same train tasks with a planner guided by the last "
+        "critic, keeps every trajectory, and trains a new critic on all rounds' data",
+        run_improve,
+    )
+    env_arguments(p, default="game24")
+    p.add_argument(
+        "--run-dir",
+        required=True,
+        type=Path,
+        help="where the rounds go (round-0/, round-1/ ..., report.md); resumed if it exists",
+    )
+    p.add_argument("--policy", default="random", help=policy_help)
+    add_options(
+        p,
+        ImproveConfig,
+        [
+            "rounds",
+            "planner",
+            "n",
+            "episodes_per_task",
+            "tasks",
+            "max_tasks",
+            "max_steps",
+            "seed",
+            "max_concurrency",
+        ],
+        flags={"tasks": ("--task",), "max_concurrency": CONCURRENCY},
+    )
+    g = p.add_argument_group("synthesis (every round: the trajectories of all rounds so far)")
+    g.add_argument(
+        "--synthesizer",
+        default="relabel",
+        help="'relabel' (the environment's programmatic relabeler, else the generic "
+        "OutcomeRelabeler) or a chat model name",
+    )
+    relabel_arguments(g)
+    add_options(g, SynthesizeConfig, ["val_fraction"])
+    g = p.add_argument_group("the critics (each round trains one from the backbone)")
+    add_options(
+        g, RewardModelConfig, ["backbone", "max_length"], environment_declared=["max_length"]
+    )
+    add_options(
+        g,
+        RewardTrainerConfig,
+        ["epochs", "batch_size", "learning_rate", "max_train", "max_val", "device", "precision"],
+        flags={"learning_rate": ("--lr", "--learning-rate")},
     )
     return parser
 

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "HELDOUT_FILE",
+    "ImproveLayout",
     "OUTCOMES_FILE",
     "PLOT_FILE",
     "RAW_TRIPLETS_FILE",
     "REPORT_FILE",
     "REPORT_JSON_FILE",
     "RunLayout",
+    "POOL_FILE",
+    "SEARCHES_FILE",
     "SYNTHESIS_PROGRESS_FILE",
     "TRAIN_RESULT_FILE",
     "TRAIN_TRIPLETS_FILE",
@@ -44,6 +48,14 @@ REPORT_FILE = "report.md"
 REPORT_JSON_FILE = "report.json"
 PLOT_FILE = "results.png"
 """In an evaluation directory: the results as a picture."""
+POOL_FILE = "pool.jsonl"
+"""In a round of ``armap improve``: the trajectories of this round and every earlier one,
+what the round's synthesis reads."""
+SEARCHES_FILE = "trajectories.searches.jsonl"
+"""In a planner round of ``armap improve``: one record per task searched (every trajectory
+the planner made on it, its pick, its calls): how the round's exploration resumes."""
+HELDOUT_FILE = "heldout.json"
+"""In a round of ``armap improve``: its critic's accuracy on round 0's validation triplets."""
 
 
 @dataclass(frozen=True)
@@ -111,3 +123,45 @@ class RunLayout:
     def plot(self) -> Path:
         """The results as a PNG."""
         return self.evaluation / PLOT_FILE
+
+
+@dataclass(frozen=True)
+class ImproveLayout:
+    """Where ``armap improve`` (:func:`~armap_agents.pipeline.improve.improve_critic`) keeps
+    its rounds under ``root``: ``round-K/`` each (a :class:`RunLayout`: ``trajectories.jsonl``,
+    ``synthesis/``, ``reward_model/``, with ``pool.jsonl``, ``trajectories.searches.jsonl``,
+    ``heldout.json`` and the round's ``meta.json``), and the report of all rounds."""
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    def round_dir(self, k: int) -> Path:
+        """The directory of round ``k`` (``round-K``)."""
+        return self.root / f"round-{k}"
+
+    def round(self, k: int) -> RunLayout:
+        """The files of round ``k``, laid out as a run's."""
+        return RunLayout(self.round_dir(k))
+
+    def pool(self, k: int) -> Path:
+        """The trajectories of rounds 0..k together (what round k synthesizes)."""
+        return self.round_dir(k) / POOL_FILE
+
+    def searches(self, k: int) -> Path:
+        """Round k's planner searches, one record per task (how its exploration resumes)."""
+        return self.round_dir(k) / SEARCHES_FILE
+
+    def heldout(self, k: int) -> Path:
+        """Round k's critic on the fixed held-out set (round 0's validation triplets)."""
+        return self.round_dir(k) / HELDOUT_FILE
+
+    @property
+    def report(self) -> Path:
+        """One row per round, markdown."""
+        return self.root / REPORT_FILE
+
+    @property
+    def report_json(self) -> Path:
+        return self.root / REPORT_JSON_FILE

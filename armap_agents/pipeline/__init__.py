@@ -9,6 +9,10 @@ A run lives in one directory, laid out by :class:`RunLayout`::
       evaluation/                   evaluate: outcomes.jsonl, report.md, report.json, results.png
       meta.json                     what made the run (see armap_agents._provenance)
 
+:func:`improve_critic` (``armap improve``) runs rounds of it in one directory, each round's
+exploration guided by the last round's critic (:class:`ImproveLayout`, see
+:mod:`~armap_agents.pipeline.improve`).
+
 Each stage is one function: :func:`explore_trajectories`, :func:`synthesize_triplets`,
 :func:`train_reward_model`, :func:`evaluate_and_report`, and :func:`plan_task` for one task.
 They take
@@ -39,7 +43,9 @@ The modules: :mod:`~armap_agents.pipeline.sizes` (quickstart sizes, run director
 :mod:`~armap_agents.pipeline.sources` (names or objects, manifests),
 :mod:`~armap_agents.pipeline.stages` (explore, synthesize, train),
 :mod:`~armap_agents.pipeline.evaluate` (the evaluation and its report),
-:mod:`~armap_agents.pipeline.plan` (one task) and :mod:`~armap_agents.pipeline.run` (all).
+:mod:`~armap_agents.pipeline.plan` (one task), :mod:`~armap_agents.pipeline.run` (all),
+:mod:`~armap_agents.pipeline.guided` (exploration by a planner guided by a critic) and
+:mod:`~armap_agents.pipeline.improve` (the critic improved over rounds).
 """
 
 from armap_agents.environments.defaults import QuickstartPlan
@@ -48,9 +54,12 @@ from armap_agents.layout import (
     PLOT_FILE,
     REPORT_FILE,
     REPORT_JSON_FILE,
+    ImproveLayout,
     RunLayout,
 )
 from armap_agents.pipeline.evaluate import EvaluateConfig, evaluate_and_report, write_report
+from armap_agents.pipeline.guided import GuidedExploreResult, explore_with_planner
+from armap_agents.pipeline.improve import ImproveConfig, ImproveResult, RoundReport, improve_critic
 from armap_agents.pipeline.plan import PlanResult, plan_task, planner_graph
 from armap_agents.pipeline.run import PipelineResult, run_pipeline
 from armap_agents.pipeline.sizes import default_run_dir, quickstart_plan, spread
@@ -75,15 +84,22 @@ __all__ = [
     "EnvSource",
     "EvaluateConfig",
     "ExecutorName",
+    "GuidedExploreResult",
+    "ImproveConfig",
+    "ImproveLayout",
+    "ImproveResult",
     "PipelineResult",
     "PlanResult",
     "QuickstartPlan",
+    "RoundReport",
     "RunLayout",
     "default_run_dir",
     "env_source",
     "evaluate_and_report",
     "exploration_provenance",
     "explore_trajectories",
+    "explore_with_planner",
+    "improve_critic",
     "plan_task",
     "planner_graph",
     "quickstart_plan",

@@ -27,6 +27,7 @@ STAGES = {
     "plan": "armap_agents.pipeline:plan_task",
     "evaluate": "armap_agents.pipeline:evaluate_and_report",
     "quickstart": "armap_agents.pipeline:run_pipeline",
+    "improve": "armap_agents.pipeline:improve_critic",
 }
 """The function each command calls: its keyword defaults are the hand-written options'."""
 
@@ -47,9 +48,16 @@ COMMANDS = _commands()
 
 def test_every_command_is_walked() -> None:
     assert set(COMMANDS) >= set(COMMAND_CONFIGS) | set(STAGES)
-    assert {"explore", "synthesize", "train", "export", "plan", "evaluate", "quickstart"} <= set(
-        COMMANDS
-    )
+    assert {
+        "explore",
+        "synthesize",
+        "train",
+        "export",
+        "plan",
+        "evaluate",
+        "quickstart",
+        "improve",
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
