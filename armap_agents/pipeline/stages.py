@@ -307,19 +307,23 @@ def model_defines(
     trainer: RewardTrainerConfig,
 ) -> dict[str, Any]:
     """What makes a reward model, as its manifest records it: the training settings and what
-    made its triplets (the synthesis manifest's ``defines``)."""
+    made its triplets (the synthesis manifest's ``defines``). A window left to the data
+    (``max_length`` unset, see :func:`window_from_data`) is recorded as ``"data"``, and the
+    view without the budget that follows from it: the data decide both."""
     from armap_agents._provenance import recorded_defines
 
+    from_data = "max_length" not in model.model_fields_set
+    view = model.view.model_copy(update={"max_chars": None}) if from_data else model.view
     defines: dict[str, Any] = {
         "backbone": model.backbone,
-        "max_length": model.max_length,
+        "max_length": "data" if from_data else model.max_length,
         "epochs": trainer.epochs,
         "batch_size": trainer.batch_size,
         "lr": trainer.learning_rate,
         "seed": trainer.seed,
         "max_train": trainer.max_train,
         "max_val": trainer.max_val,
-        "view": model.view.model_dump(mode="json"),
+        "view": view.model_dump(mode="json"),
     }
     made_by = recorded_defines(data, "synthesis")
     if made_by is not None:
@@ -425,6 +429,7 @@ def train_reward_model(
     data, out = Path(data), Path(out)
     train = read_jsonl(data / TRAIN_TRIPLETS_FILE, Triplet)
     val = read_jsonl(data / VAL_TRIPLETS_FILE, Triplet)
+    requested = model_settings  # what the manifest records (a window from the data as such)
     if train and "max_length" not in model_settings.model_fields_set:
         model_settings = window_from_data(model_settings, training_env(data, env), train, echo)
     held_out = data / VAL_TRAJECTORIES_FILE  # synthesized before 2026-12-07: none
@@ -455,7 +460,7 @@ def train_reward_model(
     if launched_rank() != 0:
         return result  # rank 0 records the manifest and reports
     # a new model: its manifest says what made it (run_pipeline and evaluations check it)
-    defines = model_defines(data=data, model=model_settings, trainer=trainer)
+    defines = model_defines(data=data, model=requested, trainer=trainer)
     record_manifest(out, "reward_model", defines, {"data_path": str(data)}, replace=True)
     acc, picks = result.best_val_accuracy, result.planning
     used = min(len(train), trainer.max_train or len(train))

@@ -125,3 +125,12 @@ def test_a_user_environment_gets_a_critic_judged_by_its_picks(tmp_path):
     assert "the one whose picks were best on held-out tasks" in card
     assert "ARMAP-R stops retrying once an attempt scores at least" in card
     assert any("reward-model window" in line for line in lines)
+    # a rerun (quickstart, improve) checks the model's manifest against the settings it
+    # would train with, before the data decide the window: they must agree
+    from armap_agents._provenance import check_manifest
+    from armap_agents.pipeline.stages import model_defines, training_configs
+
+    model_config, trainer_config = training_configs(synthesis, None, None, None, {})
+    defines = model_defines(data=synthesis, model=model_config, trainer=trainer_config)
+    assert defines["max_length"] == "data"
+    check_manifest(model, "reward_model", defines)
