@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from _report import figure_path, header, save_results
-from policy_strength import BOOTSTRAP, DEFAULT_EPSILONS, bootstrap, gap_closed, summarize
+from policy_strength import BOOTSTRAP, DEFAULT_EPSILONS, gap_closed, summarize
 
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.evaluation import TaskOutcome, read_outcomes
@@ -224,7 +224,7 @@ def plot(
         ax.errorbar(rounds, b, yerr=err, color=color, marker="o", capsize=3, label=policy)
         for method, style in (("Sampling", ":"), ("oracle", "--")):
             values = [
-                100 * next(v for m, v in table[k][policy].items() if m.startswith(method))["success"]
+                100 * next(v["success"] for m, v in table[k][policy].items() if m.startswith(method))
                 for k in rounds
             ]
             ax.plot(rounds, values, color=color, linestyle=style, alpha=0.6)
