@@ -54,9 +54,7 @@ def paired_difference(
     by_task = {o.task_id: float(o.methods[label].success) for o in before}
     diffs = [float(o.methods[label].success) - by_task[o.task_id] for o in now]
     rng = random.Random(seed)
-    means = sorted(
-        statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(BOOTSTRAP)
-    )
+    means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(BOOTSTRAP))
     return statistics.fmean(diffs), means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
 
 
@@ -135,7 +133,6 @@ def run() -> int:
                 n=args.n,
                 max_steps=plan.max_steps,
                 planners=planners,
-
             )
             done = read_outcomes(out / OUTCOMES_FILE)
             outcomes[k, policy] = [done[t] for t in test_ids if t in done]
@@ -173,8 +170,7 @@ def run() -> int:
         "| round | policy | Sampling | ARMAP-B | gap closed | paired vs round 0 | "
         + " | ".join(m for m in next(iter(table[0].values())) if m not in ("Sampling", label))
         + " |",
-        "|---:|---|---:|---:|---:|---:|"
-        + "---:|" * (len(next(iter(table[0].values()))) - 2),
+        "|---:|---|---:|---:|---:|---:|" + "---:|" * (len(next(iter(table[0].values()))) - 2),
     ]
 
     def cell(r: dict[str, float]) -> str:
@@ -223,9 +219,9 @@ def plot(
         ]
         ax.errorbar(rounds, b, yerr=err, color=color, marker="o", capsize=3, label=policy)
         for method, style in (("Sampling", ":"), ("oracle", "--")):
+            rows = [table[k][policy] for k in rounds]
             values = [
-                100 * next(v["success"] for m, v in table[k][policy].items() if m.startswith(method))
-                for k in rounds
+                100 * next(v["success"] for m, v in r.items() if m.startswith(method)) for r in rows
             ]
             ax.plot(rounds, values, color=color, linestyle=style, alpha=0.6)
     ax.set_xticks(rounds)
