@@ -92,7 +92,7 @@ DEFAULT_MAX_BATCH = 256
 """Most items (texts) in one request."""
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body: 8 MiB (256 items of 32 KB)."""
-DEFAULT_SLICE_TOKENS = 4096
+DEFAULT_SLICE_TOKENS = 2048
 """Padded tokens in one forward pass of the service: the most a request waits for another."""
 DEFAULT_READ_TIMEOUT = 15.0
 """Seconds a client has to send a whole request (headers and body), from its first byte (or
