@@ -23,7 +23,8 @@ Endpoints:
     * ours: ``{"intents": [str, ...], "trajectories": [...]}`` where each trajectory is its
       rendered text (:func:`~armap_agents.types.render_trajectory`) or a
       :class:`~armap_agents.types.Trajectory` JSON object; ``{"intent": str, ...}`` gives one
-      intent for every trajectory. Scores are exactly ``RewardModel.score_texts``'s.
+      intent for every trajectory. Scores are ``RewardModel.score_texts``'s (to float
+      rounding: the service pads smaller batches).
     * OpenRLHF's remote reward model (``--remote_rm_url``): ``{"query": [str, ...]}`` (its
       ``prompts``/``labels`` keys are accepted). Each query is one whole text, split into
       ``(intent, trajectory text)`` by :func:`split_query`: the canonical
@@ -32,14 +33,18 @@ Endpoints:
 
 Errors, each with a message in ``detail``: 401 when a bearer token is configured and the
 request's ``Authorization: Bearer <token>`` is missing or wrong (checked before a byte of the
-body is read); 413 for a body over ``max_body_bytes`` or more than ``max_batch`` items; 400
+body is read); 415 for a body not sent as ``Content-Type: application/json``; 403 for a request
+from a browser page of another origin than the server's own or those allowed; 413 for a body
+over ``max_body_bytes``, more than ``max_batch`` items or ``max_tokens_per_request`` tokens; 400
 for a body that is not UTF-8 JSON, text with lone surrogates, or mismatched lengths; 422 for
 JSON of the wrong shape; 500 if the model scores an item as NaN or infinite (never served as
 a number or ``null``).
 
 Texts longer than the model's window are cut (oldest steps first, as training does) before
-they are tokenized, so the cost of a request is bounded by ``max_batch`` and the model's
-``max_length``, whatever the texts' lengths.
+they are tokenized, so the cost of a request is bounded by ``max_tokens_per_request`` (at most
+``max_batch`` x the model's ``max_length``), whatever the texts' lengths; requests take turns
+slice by slice (see :func:`build_app`), and :func:`serve` closes connections that do not send a
+whole request within ``read_timeout`` seconds.
 
 fastapi and uvicorn are optional (``pip install 'armap-agents[serve]'``); the client needs
 only httpx.
