@@ -121,7 +121,9 @@ def check_jsonl(path: str | Path, model: type[BaseModel] | None = None) -> None:
     JSONL file of ``model`` records (None: of JSON objects); never modifies the file.
 
     A file is ours when its first line is such a record and its last line is one too, or is
-    a record torn by a crash: a line our appender began (``{"``) that is not complete JSON.
+    a record torn by a crash: a line our appender began (``{"``) that is not complete JSON,
+    after whole records. A file whose only line is broken is refused, never emptied: nothing
+    in it shows that it is ours.
     """
     _inspect(Path(path), model)
 
@@ -160,7 +162,13 @@ def _inspect(path: Path, model: type[BaseModel] | None) -> _Repair:
     if _is_record(tail, model):
         return "newline"  # whole, only its newline is missing
     if tail.startswith(b'{"') and not _is_json(tail):
-        return start  # a record torn by a crash
+        if not first.endswith(b"\n"):  # its only line: nothing in it shows the file is ours
+            raise ConfigError(
+                f"{path} holds a single line that is not whole JSON ({_preview(tail)}) and no "
+                "record: it was left unchanged; delete it if a crash cut its first write, "
+                "or choose another file"
+            )
+        return start  # a record torn by a crash, after whole ones
     raise ConfigError(
         f"{path} ends with a line that is not one of its {what} ({_preview(tail)}); "
         "it was left unchanged: choose another file"

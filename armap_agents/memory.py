@@ -6,12 +6,18 @@ Metadata lives beside the index as JSONL; the index is written in FAISS's own bi
 No pickle. The same inserts in the same order give the same index and the same search results.
 
 Reflexion uses it to bring lessons learned on *other* tasks, in earlier runs, into a new task.
+
+A saved memory names its embedder in ``memory.json``; loading it uses that embedder only if it
+is the default (``all-MiniLM-L6-v2``) or one the operator lists in ``ARMAP_ALLOWED_EMBEDDERS``
+(comma-separated, exact: the rule of the deployment's ``ARMAP_DEPLOY_ALLOWED_*`` lists), and
+only from a local directory or the local cache: a memory never starts a download by itself.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +25,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from armap_agents._jsonl import read_jsonl, write_jsonl
-from armap_agents.errors import CheckpointError
+from armap_agents.errors import CheckpointError, ConfigError
 from armap_agents.types import Trajectory, render_example
 
 __all__ = ["Embedder", "MemoryRecord", "MiniLMEmbedder", "TrajectoryMemory"]
@@ -28,6 +34,10 @@ FORMAT_VERSION = 1
 INDEX_FILE = "index.faiss"
 RECORDS_FILE = "records.jsonl"
 META_FILE = "memory.json"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+ALLOWED_EMBEDDERS_ENV = "ARMAP_ALLOWED_EMBEDDERS"
+"""Embedders (besides the default) a saved memory may name: comma-separated, exact."""
+_DEFAULT_ALIASES = frozenset({DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2"})
 
 
 class Embedder(Protocol):
@@ -42,9 +52,7 @@ class Embedder(Protocol):
 class MiniLMEmbedder:
     """Mean-pooled sentence embeddings from a local transformers encoder (default MiniLM)."""
 
-    def __init__(
-        self, model: str = "all-MiniLM-L6-v2", max_length: int = 256, batch_size: int = 64
-    ):
+    def __init__(self, model: str = DEFAULT_EMBEDDER, max_length: int = 256, batch_size: int = 64):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -54,8 +62,18 @@ class MiniLMEmbedder:
         self.name = model
         self.max_length = max_length
         self.batch_size = batch_size
-        self._tokenizer = AutoTokenizer.from_pretrained(source)
-        self._model = AutoModel.from_pretrained(source).eval()
+        missing = (
+            f"embedder {model!r} is neither a local model directory nor in the local model "
+            "cache (an embedder is never downloaded here: fetch it first, e.g. "
+            f"`huggingface-cli download {model}`)"
+        )
+        if not _is_local(source):  # checked first: transformers would ask the hub anyway
+            raise ConfigError(missing)
+        try:  # local files only: a directory, or a model already in the cache
+            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            self._model = AutoModel.from_pretrained(source, local_files_only=True).eval()
+        except OSError as exc:
+            raise ConfigError(f"{missing}: {str(exc).splitlines()[0]}") from None
         self._torch = torch
         self.dim = int(self._model.config.hidden_size)
 
@@ -204,7 +222,7 @@ class TrajectoryMemory:
             raise CheckpointError(
                 f"{path}: memory format {meta.get('format_version')} is not supported"
             )
-        memory = cls(embedder or MiniLMEmbedder(meta["embedder"]))
+        memory = cls(embedder or MiniLMEmbedder(allowed_embedder(meta.get("embedder"), path)))
         if memory.embedder.dim != meta["dim"]:
             raise CheckpointError(
                 f"{path} holds {meta['dim']}-d embeddings; "
@@ -228,3 +246,33 @@ class TrajectoryMemory:
         if (Path(path) / META_FILE).is_file():
             return cls.load(path, embedder)
         return cls(embedder)
+
+
+def allowed_embedder(
+    name: object, path: str | Path, environ: Mapping[str, str] | None = None
+) -> str:
+    """``name`` (what the memory at ``path`` records) if a memory may load it: the default
+    embedder or one listed in ``ARMAP_ALLOWED_EMBEDDERS``; else :class:`ConfigError`."""
+    environ = os.environ if environ is None else environ
+    listed = {n.strip() for n in environ.get(ALLOWED_EMBEDDERS_ENV, "").split(",") if n.strip()}
+    if isinstance(name, str) and (name in _DEFAULT_ALIASES or name in listed):
+        return name
+    shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:100] + "..."
+    raise ConfigError(
+        f"{Path(path) / META_FILE} names the embedder {shown}, which is refused: a memory "
+        f"uses {DEFAULT_EMBEDDER} or an embedder the operator lists in {ALLOWED_EMBEDDERS_ENV} "
+        f"(here: {', '.join(sorted(listed)) or 'none'})"
+    )
+
+
+def _is_local(source: str) -> bool:
+    """Whether ``source`` is a directory or file here, or a hub id in the local cache
+    (looked up without the network)."""
+    if Path(source).expanduser().exists():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(source, "config.json"), str)
+    except ValueError:  # not a repository id (HFValidationError)
+        return False

@@ -79,11 +79,14 @@ def test_a_whole_last_record_missing_only_its_newline_is_kept(tmp_path) -> None:
     assert [len(r.steps) for r in read_jsonl(path, Trajectory)] == [2, 1]
 
 
-def test_a_file_holding_only_a_torn_record_is_emptied(tmp_path) -> None:
+def test_a_file_holding_only_a_torn_record_is_refused_unchanged(tmp_path) -> None:
+    """Issue 26: such a file (36 bytes of someone's notes, say) was emptied; nothing in it
+    shows it is ours, so it is refused and left as it is (tests/test_hardening_files.py)."""
     path = tmp_path / "t.jsonl"
-    path.write_text('{"task_id": "8", "inte')  # the first write was cut by a crash
-    JsonlAppender(path, Trajectory).append(_trajectory())
-    assert len(read_jsonl(path, Trajectory)) == 1
+    path.write_text('{"task_id": "8", "inte')  # the first write was cut by a crash, or not ours
+    with pytest.raises(ConfigError, match="single line that is not whole JSON"):
+        JsonlAppender(path, Trajectory)
+    assert path.read_text() == '{"task_id": "8", "inte'
 
 
 @pytest.mark.parametrize(

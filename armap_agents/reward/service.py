@@ -23,7 +23,8 @@ Endpoints:
     * ours: ``{"intents": [str, ...], "trajectories": [...]}`` where each trajectory is its
       rendered text (:func:`~armap_agents.types.render_trajectory`) or a
       :class:`~armap_agents.types.Trajectory` JSON object; ``{"intent": str, ...}`` gives one
-      intent for every trajectory. Scores are exactly ``RewardModel.score_texts``'s.
+      intent for every trajectory. Scores are ``RewardModel.score_texts``'s (to float
+      rounding: the service pads smaller batches).
     * OpenRLHF's remote reward model (``--remote_rm_url``): ``{"query": [str, ...]}`` (its
       ``prompts``/``labels`` keys are accepted). Each query is one whole text, split into
       ``(intent, trajectory text)`` by :func:`split_query`: the canonical
@@ -32,14 +33,18 @@ Endpoints:
 
 Errors, each with a message in ``detail``: 401 when a bearer token is configured and the
 request's ``Authorization: Bearer <token>`` is missing or wrong (checked before a byte of the
-body is read); 413 for a body over ``max_body_bytes`` or more than ``max_batch`` items; 400
+body is read); 415 for a body not sent as ``Content-Type: application/json``; 403 for a request
+from a browser page of another origin than the server's own or those allowed; 413 for a body
+over ``max_body_bytes``, more than ``max_batch`` items or ``max_tokens_per_request`` tokens; 400
 for a body that is not UTF-8 JSON, text with lone surrogates, or mismatched lengths; 422 for
 JSON of the wrong shape; 500 if the model scores an item as NaN or infinite (never served as
 a number or ``null``).
 
 Texts longer than the model's window are cut (oldest steps first, as training does) before
-they are tokenized, so the cost of a request is bounded by ``max_batch`` and the model's
-``max_length``, whatever the texts' lengths.
+they are tokenized, so the cost of a request is bounded by ``max_tokens_per_request`` (at most
+``max_batch`` x the model's ``max_length``), whatever the texts' lengths; requests take turns
+slice by slice (see :func:`build_app`), and :func:`serve` closes connections that do not send a
+whole request within ``read_timeout`` seconds.
 
 fastapi and uvicorn are optional (``pip install 'armap-agents[serve]'``); the client needs
 only httpx.
@@ -49,12 +54,16 @@ only httpx.
 # annotation as the class (imported inside build_app, as fastapi is optional), not a string.
 import argparse
 import hmac
+import ipaddress
 import json
 import logging
 import math
 import os
+import stat
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +97,13 @@ DEFAULT_MAX_BATCH = 256
 """Most items (texts) in one request."""
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body: 8 MiB (256 items of 32 KB)."""
+DEFAULT_SLICE_TOKENS = 2048
+"""Padded tokens in one forward pass of the service: the most a request waits for another."""
+DEFAULT_READ_TIMEOUT = 15.0
+"""Seconds a client has to send a whole request (headers and body), from its first byte (or
+the connection's opening); the connection is closed after that."""
+DEFAULT_KEEP_ALIVE = 5
+"""Seconds an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``)."""
 _INSTALL_HINT = "pip install 'armap-agents[serve]'"
 
 
@@ -153,6 +169,7 @@ class Health(BaseModel):
     max_length: int
     max_batch: int
     max_body_bytes: int
+    max_tokens_per_request: int
     auth: bool = Field(description="whether requests need a bearer token")
 
 
@@ -190,22 +207,63 @@ def build_app(
     max_batch: int = DEFAULT_MAX_BATCH,
     batch_size: int = 64,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_tokens_per_request: int | None = None,
+    slice_tokens: int = DEFAULT_SLICE_TOKENS,
+    allow_origins: Sequence[str] = (),
 ) -> "fastapi.FastAPI":
     """A FastAPI app serving ``reward_model`` (see the module docstring for the API).
 
-    ``max_batch`` caps the items in one request and ``max_body_bytes`` its body (413 above
-    either); ``batch_size`` is the forward pass size inside a request. Requests are scored one
-    at a time (the model is not thread-safe), each in FastAPI's thread pool so ``/health``
-    stays responsive.
+    ``max_batch`` caps the items in one request, ``max_body_bytes`` its body and
+    ``max_tokens_per_request`` its tokens, summed over its items after each is cut to the
+    model's window (413 above any; default ``max_batch`` x the window). ``batch_size`` is the
+    forward pass size inside a request. The model is not thread-safe, so it works on one slice
+    at a time (a forward pass of at most ``batch_size`` items and ``slice_tokens`` padded
+    tokens), and requests take turns slice by slice (round robin): a small request waits for
+    one slice of a large one, not for all of it. Scoring runs in FastAPI's thread pool, so
+    ``/health`` stays responsive.
+
+    A request that carries an ``Origin`` header other than the server's own or one of
+    ``allow_origins`` is refused (403); the listed origins get CORS headers. With a ``token``,
+    the API documentation (``/docs``, ``/redoc``, ``/openapi.json``) needs it too.
     """
     fastapi, _ = _require_server_deps()
+    import torch
     from fastapi import Depends, Header, HTTPException, Request
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
     from starlette.concurrency import run_in_threadpool
+    from starlette.requests import ClientDisconnect
 
-    if max_batch < 1 or max_body_bytes < 1:
-        raise ConfigError("max_batch and max_body_bytes must be at least 1")
-    lock = threading.Lock()
-    app = fastapi.FastAPI(title="armap reward model", version="1")
+    from armap_agents.reward.model import _pack_by_tokens
+
+    if max_batch < 1 or max_body_bytes < 1 or slice_tokens < 1:
+        raise ConfigError("max_batch, max_body_bytes and slice_tokens must be at least 1")
+    window = reward_model.config.max_length
+    if max_tokens_per_request is None:
+        max_tokens_per_request = max_batch * window
+    if max_tokens_per_request < 1:
+        raise ConfigError("max_tokens_per_request must be at least 1")
+    origins = _checked_origins(allow_origins)
+    turns = _Turns()
+    reward_model.module.eval()
+    docs = token is None  # with a token, the documentation routes below check it
+    app = fastapi.FastAPI(
+        title="armap reward model",
+        version="1",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.turns = turns  # for tests and benchmarks: how many slices were scored
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(_OriginGuard, allow_origins=origins)  # outermost: runs first
 
     def check_token(authorization: str | None = Header(default=None)) -> None:  # noqa: B008
         """Runs before the body is read: the endpoint declares no body parameter, so FastAPI
@@ -222,16 +280,30 @@ def build_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    def check_json(content_type: str | None = Header(default=None)) -> None:  # noqa: B008
+        """415 unless the body is declared JSON: a browser sends a cross-site POST without
+        asking first only as text/plain, a form or no type at all, and never as JSON."""
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media != "application/json":
+            raise HTTPException(
+                status_code=415,
+                detail=f"the body must be JSON sent with 'Content-Type: application/json' "
+                f"(got {_clip(content_type or 'none')})",
+            )
+
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_body_bytes:
             raise HTTPException(status_code=413, detail=_too_large(max_body_bytes))
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body_bytes:
-                raise HTTPException(status_code=413, detail=_too_large(max_body_bytes))
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body_bytes:
+                    raise HTTPException(status_code=413, detail=_too_large(max_body_bytes))
+                chunks.append(chunk)
+        except ClientDisconnect:  # gone, or closed by the read timeout: nobody to answer
+            raise HTTPException(status_code=408, detail="the body did not arrive") from None
         return b"".join(chunks)
 
     def score(raw: bytes) -> RewardResponse:
@@ -257,8 +329,32 @@ def build_app(
                     raise HTTPException(status_code=400, detail=f"{kind} {i} {problem}")
         if not texts:
             return RewardResponse(rewards=[], scores=[])
-        with lock:
-            rewards = reward_model.score_texts(intents, texts, batch_size=batch_size, check=False)
+        with turns.turn():  # the tokenizer is not thread-safe either
+            encoded = reward_model.encode(intents, texts, pad=False)
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        cost = sum(lengths)
+        if cost > max_tokens_per_request:
+            raise HTTPException(
+                status_code=413,
+                detail=f"{n} items of {cost:,} tokens in all (each cut to the model's window of "
+                f"{window}); this server takes at most {max_tokens_per_request:,} tokens per "
+                "request: split the request",
+            )
+        # as RewardModel.score_texts: pairs of similar lengths batched together, each batch
+        # padded to its longest; here each batch is one turn
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        rewards = [0.0] * len(texts)
+        widths = [lengths[i] for i in order]
+        for group in _pack_by_tokens(widths, slice_tokens, max_items=batch_size):
+            chunk = [order[position] for position in group]
+            with turns.turn(), torch.inference_mode():
+                batch = reward_model.tokenizer.pad(
+                    {key: [values[i] for i in chunk] for key, values in encoded.items()},
+                    return_tensors="pt",
+                )
+                scored = reward_model.forward_batch(batch).tolist()
+            for i, r in zip(chunk, scored, strict=True):
+                rewards[i] = float(r)
         bad = next((i for i, r in enumerate(rewards) if not math.isfinite(r)), None)
         if bad is not None:
             logger.error("the reward model scored item %d as %s", bad, rewards[bad])
@@ -273,23 +369,122 @@ def build_app(
     def health() -> Health:
         return Health(
             backbone=reward_model.config.backbone,
-            max_length=reward_model.config.max_length,
+            max_length=window,
             max_batch=max_batch,
             max_body_bytes=max_body_bytes,
+            max_tokens_per_request=max_tokens_per_request,
             auth=token is not None,
         )
 
     @app.post(
         "/get_reward",
         response_model=RewardResponse,
-        dependencies=[Depends(check_token)],
+        dependencies=[Depends(check_token), Depends(check_json)],
         openapi_extra={"requestBody": _request_body_schema()},
     )
     async def get_reward(request: Request) -> RewardResponse:  # no body parameter: see above
         raw = await read_body(request)
         return await run_in_threadpool(score, raw)  # parsing too: /health stays responsive
 
+    if not docs:  # the same pages, behind the token
+        from fastapi.responses import HTMLResponse, JSONResponse
+
+        guarded = [Depends(check_token)]
+
+        @app.get("/openapi.json", include_in_schema=False, dependencies=guarded)
+        def openapi() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False, dependencies=guarded)
+        def swagger() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+        @app.get("/redoc", include_in_schema=False, dependencies=guarded)
+        def redoc() -> HTMLResponse:
+            return get_redoc_html(openapi_url="/openapi.json", title=app.title)
+
     return app
+
+
+class _Turns:
+    """The model's lock, handed out in arrival order: a request that needs several turns (one
+    per slice) queues again after each, behind every request that arrived meanwhile, so active
+    requests alternate slice by slice (round robin) instead of one holding the lock to its
+    end."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._busy = False
+        self.taken = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        me = object()
+        with self._changed:
+            self._queue.append(me)
+            while self._busy or self._queue[0] is not me:
+                self._changed.wait()
+            self._queue.popleft()
+            self._busy = True
+            self.taken += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+
+
+class _OriginGuard:
+    """Refuses (403) a request whose ``Origin`` header is neither the server's own (scheme +
+    ``Host``) nor listed: a page of another site in a browser gets no answer, not even from
+    ``/health``. Requests without an ``Origin`` (curl, httpx, OpenRLHF) pass."""
+
+    def __init__(self, app: Any, allow_origins: Sequence[str] = ()) -> None:
+        self.app = app
+        self.allowed = frozenset(allow_origins)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            origin = headers.get(b"origin")
+            if origin is not None:
+                text = origin.decode("latin-1").rstrip("/")
+                host = headers.get(b"host", b"").decode("latin-1")
+                own = f"{scope.get('scheme', 'http')}://{host}"
+                if text not in self.allowed and text != own:
+                    from starlette.responses import JSONResponse
+
+                    refusal = JSONResponse(
+                        {
+                            "detail": f"requests from origin {_clip(text)} are refused: "
+                            "the operator lists allowed origins with --allow-origin"
+                        },
+                        status_code=403,
+                    )
+                    await refusal(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _checked_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    """``scheme://host[:port]`` origins, as browsers send them (no path, no trailing slash)."""
+    out = []
+    for origin in origins:
+        text = origin.strip().rstrip("/")
+        scheme, sep, rest = text.partition("://")
+        if text == "*" or not sep or scheme not in {"http", "https"} or not rest or "/" in rest:
+            raise ConfigError(
+                f"--allow-origin {origin!r} is not an origin: give scheme://host[:port], "
+                "e.g. https://dashboard.example.com (no path, no wildcard)"
+            )
+        out.append(text)
+    return tuple(out)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _too_large(limit: int) -> str:
@@ -351,23 +546,138 @@ def serve(
     port: int = 8000,
     token: str | None = None,
     *,
+    token_file: str | Path | None = None,
+    insecure: bool = False,
+    allow_origins: Sequence[str] = (),
     max_batch: int = DEFAULT_MAX_BATCH,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_tokens_per_request: int | None = None,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
     log_level: str = "info",
 ) -> None:
-    """Load the reward model saved in ``model_dir`` and serve it until interrupted."""
+    """Load the reward model saved in ``model_dir`` and serve it until interrupted.
+
+    The token is ``token``, else the first line of ``token_file``, else ``$ARMAP_RM_TOKEN``.
+    Without one, only a loopback ``host`` is served unless ``insecure``: these checks (and the
+    origins') raise :class:`ConfigError` before the model is loaded."""
     _, uvicorn = _require_server_deps()
+    token = resolve_token(token, token_file)
+    if token is None and not is_loopback(host):
+        if not insecure:
+            raise ConfigError(
+                f"refusing to serve on {host} without a token: anyone who can reach it could "
+                f"use it; set ${TOKEN_ENV} or --token-file, or pass --insecure"
+            )
+        logger.warning("serving on %s without a token: anyone who can reach it can use it", host)
+    origins = _checked_origins(allow_origins)
+    if not read_timeout > 0:  # also refuses nan
+        raise ConfigError(f"read timeout {read_timeout}: give a positive number of seconds")
     from armap_agents.reward.model import RewardModel
 
-    if token is None and host not in {"127.0.0.1", "localhost", "::1"}:
-        logger.warning("serving on %s without a token: anyone who can reach it can use it", host)
     app = build_app(
         RewardModel.load(model_dir),
         token=token,
         max_batch=max_batch,
         max_body_bytes=max_body_bytes,
+        max_tokens_per_request=max_tokens_per_request,
+        allow_origins=origins,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, **server_options(host, port, read_timeout=read_timeout), log_level=log_level)
+
+
+def server_options(
+    host: str, port: int, *, read_timeout: float = DEFAULT_READ_TIMEOUT
+) -> dict[str, Any]:
+    """``uvicorn.run`` / ``uvicorn.Config`` keywords of the service: idle keep-alive
+    connections close after ``DEFAULT_KEEP_ALIVE`` seconds, and a request whose headers and
+    body have not all arrived ``read_timeout`` seconds after its first byte (or after the
+    connection opened) has its connection closed (uvicorn has no such limit of its own)."""
+    return {
+        "host": host,
+        "port": port,
+        "timeout_keep_alive": DEFAULT_KEEP_ALIVE,
+        "http": _timed_protocol(read_timeout),
+    }
+
+
+def _timed_protocol(read_timeout: float) -> type:
+    """uvicorn's HTTP protocol (httptools or h11, as ``http="auto"`` picks) with a deadline
+    for reading each request."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
+        _read_timer: Any = None
+        _timed_cycle: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            cycle = self.cycle  # the request being read or answered, or the last one answered
+            if (cycle is None or cycle.response_complete) and cycle is not self._timed_cycle:
+                self._arm()  # the first bytes of a new request on a kept-alive connection
+            super().data_received(data)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._timed_cycle = self.cycle
+            self._read_timer = self.loop.call_later(read_timeout, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+                self._read_timer = None
+
+        def _timed_out(self) -> None:
+            self._read_timer = None
+            cycle = self.cycle
+            reading = cycle is None or cycle.response_complete or cycle.more_body
+            if reading and not self.transport.is_closing():
+                logger.info("closing a connection that sent no whole request in %gs", read_timeout)
+                self.transport.close()
+
+    return TimedHTTPProtocol
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (``localhost``, 127.0.0.0/8, ::1)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(token: str | None = None, token_file: str | Path | None = None) -> str | None:
+    """The bearer token: ``token``, else the first line of ``token_file``, else
+    ``$ARMAP_RM_TOKEN``, else None. A token is printable ASCII without spaces."""
+    if token is not None and token_file is not None:
+        raise ConfigError("give --token or --token-file, not both")
+    source = "--token"
+    if token_file is not None:
+        path = Path(token_file)
+        source = f"--token-file {path}"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the token file {path}: {exc}") from None
+        token = lines[0].strip() if lines else ""
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            logger.warning("the token file %s is readable by other users: chmod 600 it", path)
+    elif token is None:
+        token = os.environ.get(TOKEN_ENV) or None
+        source = f"${TOKEN_ENV}"
+    if token is None:
+        return None
+    if not token or not token.isascii() or not token.isprintable() or " " in token:
+        raise ConfigError(f"the token from {source} is empty or not printable ASCII without spaces")
+    return token
 
 
 # -- client --------------------------------------------------------------------------------
@@ -525,11 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="a saved reward-model directory")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument(
-        "--token",
-        default=os.environ.get(TOKEN_ENV) or None,
-        help=f"require 'Authorization: Bearer <token>' (default: ${TOKEN_ENV}, else none)",
-    )
+    add_security_arguments(parser)
     parser.add_argument(
         "--max-batch",
         type=int,
@@ -545,16 +851,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
-    serve(
-        args.model,
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        max_batch=args.max_batch,
-        max_body_bytes=int(args.max_body_mb * 2**20),
-        log_level=args.log_level,
-    )
+    try:
+        serve(
+            args.model,
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            token_file=args.token_file,
+            insecure=args.insecure,
+            allow_origins=args.allow_origin,
+            max_batch=args.max_batch,
+            max_body_bytes=int(args.max_body_mb * 2**20),
+            max_tokens_per_request=args.max_tokens_per_request,
+            read_timeout=args.read_timeout,
+            log_level=args.log_level,
+        )
+    except ConfigError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
     return 0
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """The token, origin, timeout and cost flags, shared by ``armap serve-rm``."""
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer <token>' (visible in the process list: prefer "
+        f"--token-file or ${TOKEN_ENV}, read when neither flag is given)",
+    )
+    parser.add_argument(
+        "--token-file", type=Path, help="a file whose first line is the bearer token"
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve beyond loopback (--host 0.0.0.0 ...) without a token",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin (scheme://host[:port]) allowed to call the service, with CORS "
+        "headers; repeatable (default: none, requests with a foreign Origin get 403)",
+    )
+    parser.add_argument(
+        "--max-tokens-per-request",
+        type=int,
+        default=None,
+        help="most tokens in one request, its items cut to the model's window and summed "
+        "(default: --max-batch x the window; 413 above)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=DEFAULT_READ_TIMEOUT,
+        help=f"seconds a client has to send a whole request (default {DEFAULT_READ_TIMEOUT:g}; "
+        f"idle keep-alive connections close after {DEFAULT_KEEP_ALIVE})",
+    )
 
 
 if __name__ == "__main__":

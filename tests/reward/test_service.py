@@ -37,6 +37,7 @@ from armap_agents.rollout import run_episode  # noqa: E402
 from armap_agents.types import Trajectory, render_example, render_trajectory  # noqa: E402
 
 TOKEN = "rm-test-token"
+JSON = {"Content-Type": "application/json"}  # raw bodies need it: 415 without
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,7 @@ def test_health_and_our_request_form(client, saved_model, trajectories) -> None:
         "max_length": 96,
         "max_batch": 8,
         "max_body_bytes": 8 * 1024 * 1024,
+        "max_tokens_per_request": 8 * 96,
         "auth": False,
     }
     intent = trajectories[0].intent
@@ -127,9 +129,9 @@ def test_mismatched_lengths_are_400_and_too_large_batches_413(client) -> None:
 def test_an_oversized_body_is_413_declared_or_streamed(saved_model) -> None:
     small = TestClient(build_app(saved_model[0], max_body_bytes=2000))
     body = json.dumps({"query": ["x" * 3000]}).encode()
-    declared = small.post("/get_reward", content=body)  # with a Content-Length
+    declared = small.post("/get_reward", content=body, headers=JSON)  # a Content-Length
     assert declared.status_code == 413 and "over 2,000 bytes" in declared.json()["detail"]
-    streamed = small.post("/get_reward", content=iter([body[:1500], body[1500:]]))  # chunked
+    streamed = small.post("/get_reward", content=iter([body[:1500], body[1500:]]), headers=JSON)
     assert streamed.status_code == 413 and "over 2,000 bytes" in streamed.json()["detail"]
     assert small.post("/get_reward", json={"query": ["x" * 100]}).status_code == 200
 
@@ -148,7 +150,7 @@ def test_an_oversized_body_is_413_declared_or_streamed(saved_model) -> None:
     ],
 )
 def test_undecodable_bodies_are_400_with_a_message(client, body, message) -> None:
-    reply = client.post("/get_reward", content=body)
+    reply = client.post("/get_reward", content=body, headers=JSON)
     assert reply.status_code == 400, reply.text
     assert message in reply.json()["detail"]
 
@@ -170,7 +172,7 @@ def test_the_token_is_checked_before_the_body_is_read(saved_model) -> None:
     oversized = b"[" * 50_000
     reply = guarded.post("/get_reward", content=oversized)
     assert reply.status_code == 401 and sum(pulled) == 0
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    auth = {"Authorization": f"Bearer {TOKEN}", **JSON}
     assert guarded.post("/get_reward", content=oversized, headers=auth).status_code == 413
     small = json.dumps({"query": ["Task: a\nb"]}).encode()
     assert guarded.post("/get_reward", content=small, headers=auth).status_code == 200
@@ -391,7 +393,7 @@ def test_real_server_refuses_an_oversized_body_unread(server) -> None:
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     surrogate = httpx.post(
-        f"{url}/get_reward", content=b'{"query": ["\\ud800"]}', headers=auth, timeout=10
+        f"{url}/get_reward", content=b'{"query": ["\\ud800"]}', headers=auth | JSON, timeout=10
     )
     assert surrogate.status_code == 400 and "not valid Unicode" in surrogate.json()["detail"]
     assert process.poll() is None
