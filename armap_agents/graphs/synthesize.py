@@ -227,6 +227,10 @@ def build_synthesize_graph(
         for triplet in iter_jsonl(out / RAW_FILE, Triplet):
             if triplet.task_id in progress:  # else written by a task that crashed before its marker
                 by_task[triplet.task_id].append(triplet)
+        for task, rows in by_task.items():
+            # a task killed after appending rows but before its marker was synthesized again:
+            # its rows are the last ones, as many as its marker says (the others are left over)
+            by_task[task] = rows[max(0, len(rows) - progress[task].triplets) :]
         seen: set[tuple[str, str, str]] = set()
         splits: dict[str, list[Triplet]] = {"train": [], "val": []}
         duplicates = 0

@@ -136,6 +136,33 @@ def test_synthesis_splits_by_task_dedupes_and_resumes(tmp_path, explored) -> Non
     # a rerun synthesizes nothing again and writes the same files
     again = synthesize(counting, explored, out, config, progress=False)
     assert len(counting.tasks) == 30 and (again.train, again.val) == (result.train, result.val)
+    assert again.duplicates == result.duplicates
+    # the validation tasks' explored trajectories are kept, verdicts included, for training
+    held_out = read_jsonl(out / "trajectories.val.jsonl", Trajectory)
+    assert {t.task_id for t in held_out} == {
+        t.task_id for t in read_jsonl(explored, Trajectory) if split_of(t.task_id, 0.3) == "val"
+    }
+    assert all(t.evaluation is not None for t in held_out)
+
+
+def test_a_task_killed_before_its_marker_is_not_counted_twice(tmp_path, explored) -> None:
+    """A task whose triplets were appended but whose marker was not (a kill in between) is
+    synthesized again on the rerun: its first rows are left over, not duplicates."""
+    out = tmp_path / "syn"
+    config = SynthesizeConfig(val_fraction=0.3)
+    result = synthesize(
+        RelabelSynthesizer(Game24Relabeler()), explored, out, config, progress=False
+    )
+    progress = (out / "synthesis_progress.jsonl").read_text().splitlines()
+    killed = json.loads(progress[-1])
+    assert killed["triplets"] > 1
+    (out / "synthesis_progress.jsonl").write_text("\n".join(progress[:-1]) + "\n")
+    again = synthesize(RelabelSynthesizer(Game24Relabeler()), explored, out, config, progress=False)
+    assert (again.train, again.val, again.duplicates) == (
+        result.train,
+        result.val,
+        result.duplicates,
+    )
 
 
 def _synthesis_json(intent: str) -> str:
