@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents._scrub import scrub_secrets
 from armap_agents.environments.base import EnvFactory
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
 from armap_agents.executors import EpisodeExecutor
@@ -267,7 +268,11 @@ def evaluate_planners(
                 return graph.invoke({"task_id": task_id}, config)
             except AllCandidatesFailed as exc:
                 logger.warning("task %s: %s", task_id, exc)
-                return {"error": str(exc), "policy_calls": exc.policy_calls, "candidates": []}
+                return {
+                    "error": scrub_secrets(str(exc)),
+                    "policy_calls": exc.policy_calls,
+                    "candidates": [],
+                }
 
         state, seconds = _timed(invoke)
         return state, seconds, usage.usage

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from armap_agents._scrub import scrub_secrets
 from armap_agents._seeding import stable_seed
 from armap_agents.environments.base import Environment, expert_action, require_expert_hook
 from armap_agents.environments.defaults import horizon
@@ -112,8 +113,8 @@ def run_episode(
     except BudgetExceeded:
         raise  # not this episode's failure: the run has to stop
     except Exception as exc:  # noqa: BLE001 - an episode failure must not end the run
-        logger.warning("episode %s of task %s failed: %r", episode_id, task_id, exc)
-        error = f"{type(exc).__name__}: {exc}"
+        error = scrub_secrets(f"{type(exc).__name__}: {exc}")  # it is written to files
+        logger.warning("episode %s of task %s failed: %s", episode_id, task_id, error)
     return Trajectory(
         task_id=task_id,
         intent=observation.instruction,

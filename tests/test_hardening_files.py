@@ -43,3 +43,55 @@ def test_explore_refuses_such_a_file_in_one_line(tmp_path, capsys) -> None:
     assert len(errors) == 1 and "Traceback" not in err, err
     assert "notes.jsonl holds a single line" in errors[0]
     assert notes.read_bytes() == BROKEN
+
+
+class _EchoingGateway:
+    """A fake environment whose step fails like a gateway that echoes the request's key."""
+
+    name = "echoing-gateway"
+
+    def task_ids(self, split: str = "train") -> list[str]:
+        return ["0"]
+
+    def reset(self, task_id: str):
+        from armap_agents import Observation
+
+        return Observation(instruction="reach the end", text="start")
+
+    def valid_actions(self) -> list[str]:
+        return ["go"]
+
+    def step(self, action: str):
+        import os
+
+        key = os.environ["OPENAI_API_KEY"]
+        raise RuntimeError(
+            f"401 from gateway: invalid key {key}; headers Authorization: Bearer {key}; "
+            "also sk-abcdefghijklmnopqrstuv"
+        )
+
+    def evaluate(self):
+        from armap_agents import Evaluation
+
+        return Evaluation(success=False, score=0.0)
+
+    def close(self) -> None:
+        pass
+
+
+def test_error_texts_written_to_disk_hold_no_credentials(tmp_path, monkeypatch) -> None:
+    from armap_agents._scrub import scrub_secrets
+    from armap_agents.graphs.explore import ExploreConfig, explore, failures_path
+    from armap_agents.policies import RandomPolicy
+
+    secret = "gw-0123456789-secret-key"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("ARMAP_DEBUG", "verbose-but-harmless")  # not a credential's name
+    out = tmp_path / "t.jsonl"
+    explore(
+        RandomPolicy(), _EchoingGateway, out, ExploreConfig(episodes_per_task=1), progress=False
+    )
+    written = failures_path(out).read_text()
+    assert "401 from gateway" in written and "***" in written
+    assert secret not in written and "sk-abcdefghijklmnopqrstuv" not in written
+    assert scrub_secrets("mode verbose-but-harmless") == "mode verbose-but-harmless"
