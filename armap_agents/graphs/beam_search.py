@@ -21,7 +21,9 @@
   complete ones (finished, or at the horizon) over ones the budget cut short.
 
 The budget ``max_policy_calls`` is never exceeded: each step the beams are expanded best first
-with ``min(expansion_k, calls left)`` samples each, and no step starts once it is spent.
+with ``expansion_k`` samples each as far as the calls left go, and no step starts once it is
+spent (the best trajectory found is returned, unfinished if the budget ran out first: give a
+budget that covers ``width * expansion_k`` calls per step of the episodes' length).
 
 A candidate whose episode failed (the policy or the environment raised, its ``error`` is set)
 is never scored nor kept; when no candidate is left at all the graph raises
@@ -65,13 +67,13 @@ class BeamSearchConfig(StrictConfig):
 
     width: int = Field(4, ge=1)
     """Partial trajectories kept after each step (W)."""
-    expansion_k: int = Field(4, ge=1)
+    expansion_k: int = Field(3, ge=1)
     """Policy samples per beam and step (K); their distinct valid actions are scored."""
     max_steps: int | None = Field(None, ge=1)
     """Steps at most (None: the environment's horizon, its ``EnvironmentDefaults.max_steps``)."""
-    max_policy_calls: int | None = Field(None, ge=1)
-    """Policy calls at most over the whole search (None: no limit, at most
-    ``width * expansion_k`` per step)."""
+    max_policy_calls: int | None = Field(48, ge=1)
+    """Policy calls at most over the whole search (None: no limit; at most
+    ``width * expansion_k`` per step). The default is MCTS's (the command line shares it)."""
     seed: int = 0
     """Random seed of the run."""
 
@@ -120,13 +122,18 @@ class BeamSearchState(TypedDict, total=False):
 
 
 def _expansions(state: BeamSearchState, width: int, k: int, budget: int | None) -> list[Send]:
-    """One ``expand`` job per unfinished beam, best first, within the budget."""
-    left = None if budget is None else budget - state["policy_calls"]
+    """One ``expand`` job per unfinished beam, best first, with ``k`` samples each, as far as
+    the calls left under the budget go."""
+    active = [b for b in state["beams"] if not b["finished"]][:width]
+    allowance = len(active) * k
+    if budget is not None:
+        allowance = min(allowance, budget - state["policy_calls"])
     jobs = []
-    for rank, beam in enumerate(b for b in state["beams"] if not b["finished"]):
-        samples = k if left is None else min(k, left - k * rank)
-        if rank >= width or samples <= 0:
+    for rank, beam in enumerate(active):
+        samples = min(k, allowance)
+        if samples <= 0:
             break
+        allowance -= samples
         jobs.append(
             Send(
                 "expand",
@@ -302,9 +309,7 @@ def build_beam_search_graph(
         if not scored:
             _all_failed(state["task_id"], state["errors"], state["policy_calls"])
         complete = [
-            b
-            for b in scored
-            if b["finished"] or len(b["trajectory"].steps) >= state["max_steps"]
+            b for b in scored if b["finished"] or len(b["trajectory"].steps) >= state["max_steps"]
         ]
         best = max(complete or scored, key=lambda b: b["value"])
         trajectory = best["trajectory"].model_copy(
