@@ -517,7 +517,15 @@ def test_langgraph_dev_serves_a_planner_to_the_sdk(
 
         client = sdk.get_sync_client(url=url)
         graphs = {a["graph_id"]: a["assistant_id"] for a in client.assistants.search(limit=20)}
-        assert set(graphs) == {"explore", "synthesize", "best_of_n", "reflexion", "mcts"}
+        assert set(graphs) == {
+            "explore",
+            "synthesize",
+            "best_of_n",
+            "reflexion",
+            "mcts",
+            "beam_search",
+            "live_rerank",
+        }
         # the server builds a graph to read its schemas: no reward model needed for that
         schemas = client.assistants.get_schemas(graphs["best_of_n"])
         assert "best" in schemas["state_schema"]["properties"]
