@@ -169,9 +169,14 @@ def build_beam_search_graph(
         raise ConfigError("beam search needs a reward model: its scores rank the beams")
 
     def init(state: BeamSearchState) -> dict[str, Any]:
-        with closing(env_factory()) as env:
-            observation = env.reset(state["task_id"])
-            limit = horizon(env, config.max_steps)
+        try:
+            with closing(env_factory()) as env:
+                observation = env.reset(state["task_id"])
+                limit = horizon(env, config.max_steps)
+        except BudgetExceeded:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no candidate can start: the one rule's error
+            _all_failed(state["task_id"], [f"{type(exc).__name__}: {exc}"], 0)
         root = Trajectory(
             task_id=state["task_id"],
             intent=observation.instruction,
