@@ -141,8 +141,14 @@ async def _topology(factory, configurable: dict, runtime) -> list[str]:
 def test_reading_state_or_schemas_sets_nothing_up(monkeypatch) -> None:
     monkeypatch.delenv(deploy.REWARD_MODEL_ENV, raising=False)
     read = FakeReadRuntime()
-    for factory in (deploy.reflexion, deploy.mcts):
+    for factory in (deploy.reflexion, deploy.mcts, deploy.beam_search):
         assert len(asyncio.run(_topology(factory, {}, read))) > 3  # no reward model needed
+    # one node: the environment lives for the episode
+    assert asyncio.run(_topology(deploy.live_rerank, {}, read)) == [
+        "__end__",
+        "__start__",
+        "episode",
+    ]
     for factory in (deploy.explore, deploy.synthesize):  # one node: checks paths, runs the graph
         nodes = asyncio.run(_topology(factory, {}, read))
         assert nodes == ["__end__", "__start__", factory.__name__]
