@@ -351,3 +351,21 @@ def test_the_step_planners_are_built_by_name_and_matched_to_best_of_n() -> None:
     # beam search: W = K = 2, at most Best-of-N's calls (2 + 4 + 4); live: N samples per step
     assert report.row("ARMAP-Beam").policy_calls == 10
     assert report.row("ARMAP-Live").policy_calls == 12
+
+
+def test_armap_plan_runs_the_step_planners(tmp_path, capsys, monkeypatch) -> None:
+    from armap_agents.cli import main
+    from armap_agents.reward.model import RewardModel
+
+    # every reward model the command line loads scores every trajectory 0.5
+    monkeypatch.setattr(RewardModel, "load", classmethod(lambda cls, path: ConstantReward(0.5)))
+    plan = ["plan", "--model", str(tmp_path / "rm"), "--env", "game24", "--task", "1"]
+    beam = ["--planner", "beam_search", "--width", "2", "--expansion-k", "2"]
+    assert main([*plan, *beam, "--max-policy-calls", "7"]) == 0
+    # the root's 2 samples, 2 for each of two beams, then the 1 left for the best beam
+    assert "beam_search: 7 policy calls" in capsys.readouterr().out
+    assert main([*plan, "--planner", "live_rerank", "--expansion-k", "2"]) == 0
+    assert "live_rerank: 6 policy calls" in capsys.readouterr().out
+    checkpoint = ["--checkpoint", str(tmp_path / "c.sqlite")]
+    assert main([*plan, "--planner", "live_rerank", *checkpoint]) == 2
+    assert "--checkpoint applies to" in capsys.readouterr().err
