@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents.environments.base import EnvFactory
+from armap_agents.environments.defaults import DEFAULT_PLANNERS
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
 from armap_agents.executors import EpisodeExecutor
 from armap_agents.graphs.best_of_n import BestOfNConfig
@@ -191,10 +192,12 @@ def evaluate_planners(
     """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
 
     ``planners`` maps planner names to their configs (:data:`PlannerConfigs`), or lists names
-    (each matched to Best-of-N's budget); None: every planner of
-    :data:`~armap_agents.planners.PLANNERS`. Best-of-N always runs, as it gives the Sampling,
-    ARMAP-B and oracle rows: its config (default ``BestOfNConfig()``: N = 16, 10 steps) sets N,
-    the episode length and the seed of every method, Greedy's included, and selects by reward.
+    (each matched to Best-of-N's budget); None: the paper's three (ARMAP-B, -R, -M:
+    :data:`~armap_agents.environments.defaults.DEFAULT_PLANNERS`; the step-level planners of
+    :data:`~armap_agents.planners.PLANNERS` run when named). Best-of-N always runs, as it gives
+    the Sampling, ARMAP-B and oracle rows: its config (default ``BestOfNConfig()``: N = 16, 10
+    steps) sets N, the episode length and the seed of every method, Greedy's included, and
+    selects by reward.
     The other planners get the policy-call budget Best-of-N used on the same task, unless
     their configs say otherwise. LLM usage is recorded per method and task. ``limits`` is a
     budget for the whole run: when it is spent, the task in flight is dropped, the report
@@ -357,7 +360,7 @@ def _planner_configs(
     """``planners`` as ``{name: config or None}`` in the registry's order, Best-of-N always
     included; an unknown name is a :class:`ConfigError`."""
     if planners is None:
-        given: Mapping[str, Any] = dict.fromkeys(PLANNER_NAMES)
+        given: Mapping[str, Any] = dict.fromkeys(DEFAULT_PLANNERS)
     elif isinstance(planners, Mapping):
         given = planners
     elif isinstance(planners, str):
