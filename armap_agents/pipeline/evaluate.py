@@ -55,8 +55,8 @@ class EvaluateConfig(StrictConfig):
     max_tasks: int | None = Field(None, ge=1)
     """At most this many tasks (None: all)."""
     planners: tuple[str, ...] = DEFAULT_PLANNERS
-    """The planners compared with Sampling, Greedy and the oracle (Best-of-N always runs;
-    default: the paper's three, name beam_search or live_rerank to add them)."""
+    """The planners compared with Sampling, Greedy and the oracle (Best-of-N always runs; the
+    step-level beam_search and live_rerank run when named)."""
     max_concurrency: int = Field(4, ge=1)
     """Episodes run at once."""
 
