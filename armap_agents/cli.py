@@ -207,8 +207,8 @@ def run_plan(args: argparse.Namespace) -> None:
     with ExitStack() as stack:
         checkpointer = None
         if args.checkpoint is not None:
-            if args.planner == "best_of_n":
-                raise ArmapError("--checkpoint applies to --planner mcts or reflexion")
+            if args.planner in ("best_of_n", "live_rerank"):
+                raise ArmapError("--checkpoint applies to --planner mcts, reflexion or beam_search")
             # the settings and the model's environment are checked before the file is made
             from armap_agents.pipeline.evaluate import model_environment
             from armap_agents.planners import planner_config
@@ -417,6 +417,8 @@ COMMAND_CONFIGS: dict[str, tuple[str, ...]] = {
         "armap_agents.graphs.best_of_n:BestOfNConfig",
         "armap_agents.graphs.mcts:MCTSConfig",
         "armap_agents.graphs.reflexion:ReflexionConfig",
+        "armap_agents.graphs.beam_search:BeamSearchConfig",
+        "armap_agents.graphs.live_rerank:LiveRerankConfig",
     ),
     "evaluate": (
         "armap_agents.pipeline.evaluate:EvaluateConfig",
@@ -440,6 +442,7 @@ CONCURRENCY = ("--concurrency", "--max-concurrency")
 def build_parser() -> argparse.ArgumentParser:
     """The ``armap`` command line; each setting's option, default and help come from the
     config that declares it (:func:`armap_agents._options.add_options`)."""
+    from armap_agents.graphs.beam_search import BeamSearchConfig
     from armap_agents.graphs.best_of_n import BestOfNConfig
     from armap_agents.graphs.explore import ExploreConfig
     from armap_agents.graphs.mcts import MCTSConfig
@@ -656,7 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--planner",
         choices=PLANNER_NAMES,
         default="best_of_n",
-        help="ARMAP-B, ARMAP-R or ARMAP-M",
+        help="ARMAP-B, ARMAP-R, ARMAP-M, step-level beam search or live action reranking",
     )
     env_arguments(p, default=None)
     p.add_argument("--model", help="reward-model directory, or the URL of a reward-model service")
@@ -680,7 +683,9 @@ def build_parser() -> argparse.ArgumentParser:
         "attribute such as price:-1); repeatable",
     )
     add_options(p.add_argument_group("best_of_n"), BestOfNConfig, ["n", "selection"])
-    g = p.add_argument_group("mcts")
+    # --expansion-k and --max-policy-calls also set beam_search's (and live_rerank's
+    # expansion_k): the configs share these fields and their defaults
+    g = p.add_argument_group("mcts (and beam_search, live_rerank)")
     add_options(
         g,
         MCTSConfig,
@@ -710,13 +715,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
     g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
-    g = p.add_argument_group("resuming (mcts, reflexion)")
+    add_options(p.add_argument_group("beam_search"), BeamSearchConfig, ["width"])
+    g = p.add_argument_group("resuming (mcts, reflexion, beam_search)")
     g.add_argument("--checkpoint", type=Path, help="SQLite file for LangGraph checkpoints")
     g.add_argument("--thread-id", help="checkpoint thread (default: <planner>-<task>)")
 
     p = add(
         "evaluate",
-        "compare Sampling, Greedy, ARMAP-B/R/M and oracle Best-of-N on a split",
+        "compare Sampling, Greedy, ARMAP-B/R/M (and the step-level planners) and oracle "
+        "Best-of-N on a split",
         run_evaluate,
     )
     env_arguments(p, default=None)

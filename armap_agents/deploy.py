@@ -1,7 +1,8 @@
 """Graph factories for LangGraph's Agent Server: ``langgraph dev`` serves ARMAP's graphs.
 
-``langgraph.json`` (at the repository root) names five graphs, one per factory here:
-``explore``, ``synthesize``, ``best_of_n``, ``reflexion`` and ``mcts``. The server calls a
+``langgraph.json`` (at the repository root) names seven graphs, one per factory here:
+``explore``, ``synthesize``, ``best_of_n``, ``reflexion``, ``mcts``, ``beam_search`` and
+``live_rerank``. The server calls a
 factory for every run, with the run's config; what the graph is made of comes from
 ``config["configurable"]`` (the run's ``config={"configurable": ...}``, its ``context=...`` —
 the server copies one into the other — or the assistant's), read as :class:`DeploySettings`::
@@ -81,8 +82,10 @@ __all__ = [
     "REWARD_MODEL_ENV",
     "DeploySettings",
     "ServerConfig",
+    "beam_search",
     "best_of_n",
     "explore",
+    "live_rerank",
     "mcts",
     "reflexion",
     "synthesize",
@@ -638,3 +641,30 @@ def mcts(
     ``objectives``. Streams one custom ``{"event": "iteration", ...}`` per search round.
     """
     return _served(functools.partial(_build_planner, "mcts"), config, runtime)
+
+
+def beam_search(
+    config: RunnableConfig, runtime: ServerRuntime | None = None
+) -> AbstractAsyncContextManager[CompiledStateGraph]:
+    """Step-level beam search; input ``{"task_id": "905"}``, the answer in ``best`` (the last
+    beams in ``beams``).
+
+    Settings: ``env``, ``env_options``, ``policy``, ``reward_model``, ``planner_config``,
+    ``objectives``. Streams one custom ``{"event": "step", "step": s, "beams": b, ...}`` per
+    step.
+    """
+    return _served(functools.partial(_build_planner, "beam_search"), config, runtime)
+
+
+def live_rerank(
+    config: RunnableConfig, runtime: ServerRuntime | None = None
+) -> AbstractAsyncContextManager[CompiledStateGraph]:
+    """Live action reranking: one episode, each action chosen by the reward model before it is
+    taken; input ``{"task_id": "905"}``, the answer in ``best`` (each step's choice in
+    ``decisions``).
+
+    Settings: ``env``, ``env_options``, ``policy``, ``reward_model``, ``planner_config``,
+    ``objectives``. Streams one custom ``{"event": "step", "step": s, "action": a, ...}`` per
+    step taken.
+    """
+    return _served(functools.partial(_build_planner, "live_rerank"), config, runtime)

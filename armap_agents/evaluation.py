@@ -1,4 +1,5 @@
-"""Evaluate planners on a split: Sampling, Greedy, ARMAP-B, ARMAP-R, ARMAP-M and oracle Best-of-N.
+"""Evaluate planners on a split: Sampling, Greedy, ARMAP-B/R/M, the step-level planners and oracle
+Best-of-N.
 
 For each task the Best-of-N graph draws N candidates once; the same candidates give
 
@@ -7,8 +8,10 @@ For each task the Best-of-N graph draws N candidates once; the same candidates g
 * **Sampling**: the expected success of one candidate drawn at random, i.e. the mean over the N
   candidates (far less noisy than a single draw);
 
-**Greedy** is one more episode with ``greedy=True``; **ARMAP-R** (Reflexion) and **ARMAP-M**
-(MCTS) run with the same policy-call budget as Best-of-N. Per-task outcomes are appended to a
+**Greedy** is one more episode with ``greedy=True``; **ARMAP-R** (Reflexion), **ARMAP-M**
+(MCTS) and the step-level planners **ARMAP-Beam** (beam search) and **ARMAP-Live** (live
+reranking) run with Best-of-N's policy-call budget (see each planner's ``matched`` entry in
+:data:`~armap_agents.planners.PLANNERS`). Per-task outcomes are appended to a
 JSONL file as they finish, so an interrupted evaluation resumes.
 """
 
@@ -32,6 +35,7 @@ from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
 from armap_agents._scrub import scrub_secrets
 from armap_agents.environments.base import EnvFactory
+from armap_agents.environments.defaults import DEFAULT_PLANNERS
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
 from armap_agents.executors import EpisodeExecutor
 from armap_agents.graphs.best_of_n import BestOfNConfig
@@ -189,11 +193,13 @@ def evaluate_planners(
     """Run the baselines and ``planners`` on every task and aggregate the table (resumable).
 
     ``planners`` maps planner names to their configs (:data:`PlannerConfigs`), or lists names
-    (each matched to Best-of-N's budget); None: every planner of
-    :data:`~armap_agents.planners.PLANNERS`. Best-of-N always runs, as it gives the Sampling,
-    ARMAP-B and oracle rows: its config (default ``BestOfNConfig()``: N = 16, 10 steps) sets N,
-    the episode length and the seed of every method, Greedy's included, and selects by reward.
-    ARMAP-R and ARMAP-M get the policy-call budget Best-of-N used on the same task, unless
+    (each matched to Best-of-N's budget); None: the paper's three (ARMAP-B, -R, -M:
+    :data:`~armap_agents.environments.defaults.DEFAULT_PLANNERS`; the step-level planners of
+    :data:`~armap_agents.planners.PLANNERS` run when named). Best-of-N always runs, as it gives
+    the Sampling, ARMAP-B and oracle rows: its config (default ``BestOfNConfig()``: N = 16, 10
+    steps) sets N, the episode length and the seed of every method, Greedy's included, and
+    selects by reward.
+    The other planners get the policy-call budget Best-of-N used on the same task, unless
     their configs say otherwise. LLM usage is recorded per method and task. ``limits`` is a
     budget for the whole run: when it is spent, the task in flight is dropped, the report
     covers the tasks done (``report.stopped`` says why) and a rerun with ``outcomes_path``
@@ -202,7 +208,7 @@ def evaluate_planners(
 
     ``executor``: where the episodes of Best-of-N's candidates and of Greedy run (default: in
     this process; see :mod:`armap_agents.executors`, e.g. a
-    :class:`~armap_agents.ray_executor.RayExecutor`). ARMAP-R and ARMAP-M run in this process
+    :class:`~armap_agents.ray_executor.RayExecutor`). The other planners run in this process
     whatever the executor: their episodes depend on each other (reflections on earlier
     attempts; a search tree's replays).
 
@@ -359,7 +365,7 @@ def _planner_configs(
     """``planners`` as ``{name: config or None}`` in the registry's order, Best-of-N always
     included; an unknown name is a :class:`ConfigError`."""
     if planners is None:
-        given: Mapping[str, Any] = dict.fromkeys(PLANNER_NAMES)
+        given: Mapping[str, Any] = dict.fromkeys(DEFAULT_PLANNERS)
     elif isinstance(planners, Mapping):
         given = planners
     elif isinstance(planners, str):
@@ -449,7 +455,8 @@ def summarize(
     if any(r.method in _other_rows(n) for r in rows):
         report.notes["Budgets"] = (
             "ARMAP-R and ARMAP-M stop starting new work once they have spent Best-of-N's "
-            "policy calls on the task"
+            "policy calls on the task; ARMAP-Beam never spends more than them (W * K about N "
+            "samples per step); ARMAP-Live samples N actions per step of its one episode"
         )
     failed = Counter(m for o in outcomes for m, r in o.methods.items() if r.error)
     if failed:
@@ -477,6 +484,8 @@ def _method_color(method: str) -> str:
         ("ARMAP-B", "#1f77b4"),
         ("ARMAP-R", "#2ca02c"),
         ("ARMAP-M", "#d62728"),
+        ("ARMAP-Beam", "#9467bd"),
+        ("ARMAP-Live", "#ff7f0e"),
         ("oracle", "#d9d9d9"),
         ("Greedy", "#a6a6a6"),
     ):

@@ -1,6 +1,6 @@
 """Planners by name: ``build_planner("mcts", policy, env_factory, reward_model, config)``.
 
-All three share one entry shape — ``(policy, env_factory, reward_model, config, *, objectives,
+All of them share one entry shape — ``(policy, env_factory, reward_model, config, *, objectives,
 ...)`` — and return a compiled LangGraph graph that takes ``{"task_id": ...}`` and leaves the
 chosen trajectory in ``state["best"]`` (with ``policy_calls`` and ``reward_model_calls``).
 
@@ -13,6 +13,7 @@ names are known without loading any graph (or the reward model's dependencies).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -84,6 +85,25 @@ def _mcts() -> tuple[PlannerBuilder, type[BaseModel]]:
     return build_mcts_graph, MCTSConfig
 
 
+def _beam_search() -> tuple[PlannerBuilder, type[BaseModel]]:
+    from armap_agents.graphs.beam_search import BeamSearchConfig, build_beam_search_graph
+
+    return build_beam_search_graph, BeamSearchConfig
+
+
+def _live_rerank() -> tuple[PlannerBuilder, type[BaseModel]]:
+    from armap_agents.graphs.live_rerank import LiveRerankConfig, build_live_rerank_graph
+
+    return build_live_rerank_graph, LiveRerankConfig
+
+
+def _beam_matched(n: int, calls: int) -> dict[str, Any]:
+    """W beams of K samples, W * K about N (W = floor(sqrt(N))): per step, the policy calls
+    Best-of-N's N episodes make; never more than Best-of-N's calls on the task."""
+    width = max(1, math.isqrt(n))
+    return {"width": width, "expansion_k": max(1, n // width), "max_policy_calls": calls}
+
+
 PLANNERS: Mapping[str, PlannerSpec] = MappingProxyType(
     {
         "best_of_n": PlannerSpec("ARMAP-B (N={n})", _best_of_n),
@@ -94,6 +114,12 @@ PLANNERS: Mapping[str, PlannerSpec] = MappingProxyType(
             "ARMAP-M",
             _mcts,
             lambda n, calls: {"iterations": 10 * n, "max_policy_calls": calls},
+        ),
+        # the step-level planners come after the paper's three (a quickstart runs those)
+        "beam_search": PlannerSpec("ARMAP-Beam", _beam_search, _beam_matched),
+        # N samples per step: the calls Best-of-N's N episodes make per step
+        "live_rerank": PlannerSpec(
+            "ARMAP-Live", _live_rerank, lambda n, _calls: {"expansion_k": n}
         ),
     }
 )
@@ -133,7 +159,8 @@ def build_planner(
     config: BaseModel | dict[str, Any] | None = None,
     **kwargs: Any,
 ):
-    """The compiled planner graph called ``name`` (``best_of_n``, ``reflexion`` or ``mcts``).
+    """The compiled planner graph called ``name`` (``best_of_n``, ``reflexion``, ``mcts``,
+    ``beam_search`` or ``live_rerank``).
 
     ``config`` may be the planner's config object or a plain dict of its fields; ``kwargs``
     go to the builder (``objectives=...``, ``checkpointer=...``, ``memory=...``).

@@ -141,8 +141,14 @@ async def _topology(factory, configurable: dict, runtime) -> list[str]:
 def test_reading_state_or_schemas_sets_nothing_up(monkeypatch) -> None:
     monkeypatch.delenv(deploy.REWARD_MODEL_ENV, raising=False)
     read = FakeReadRuntime()
-    for factory in (deploy.reflexion, deploy.mcts):
+    for factory in (deploy.reflexion, deploy.mcts, deploy.beam_search):
         assert len(asyncio.run(_topology(factory, {}, read))) > 3  # no reward model needed
+    # one node: the environment lives for the episode
+    assert asyncio.run(_topology(deploy.live_rerank, {}, read)) == [
+        "__end__",
+        "__start__",
+        "episode",
+    ]
     for factory in (deploy.explore, deploy.synthesize):  # one node: checks paths, runs the graph
         nodes = asyncio.run(_topology(factory, {}, read))
         assert nodes == ["__end__", "__start__", factory.__name__]
@@ -517,7 +523,15 @@ def test_langgraph_dev_serves_a_planner_to_the_sdk(
 
         client = sdk.get_sync_client(url=url)
         graphs = {a["graph_id"]: a["assistant_id"] for a in client.assistants.search(limit=20)}
-        assert set(graphs) == {"explore", "synthesize", "best_of_n", "reflexion", "mcts"}
+        assert set(graphs) == {
+            "explore",
+            "synthesize",
+            "best_of_n",
+            "reflexion",
+            "mcts",
+            "beam_search",
+            "live_rerank",
+        }
         # the server builds a graph to read its schemas: no reward model needed for that
         schemas = client.assistants.get_schemas(graphs["best_of_n"])
         assert "best" in schemas["state_schema"]["properties"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, field_validator
 
 from armap_agents.config import StrictConfig
+from armap_agents.environments.defaults import DEFAULT_PLANNERS
 from armap_agents.errors import CheckpointError, ConfigError
 from armap_agents.layout import (
     OUTCOMES_FILE,
@@ -31,7 +32,7 @@ from armap_agents.pipeline.sources import (
     split_settings,
 )
 from armap_agents.pipeline.stages import ExecutorName, episode_executor
-from armap_agents.planners import PLANNER_NAMES, planner_spec
+from armap_agents.planners import planner_spec
 
 if TYPE_CHECKING:
     from armap_agents.environments.base import EnvFactory
@@ -53,8 +54,9 @@ class EvaluateConfig(StrictConfig):
     :func:`~armap_agents.environments.base.select_tasks`)."""
     max_tasks: int | None = Field(None, ge=1)
     """At most this many tasks (None: all)."""
-    planners: tuple[str, ...] = PLANNER_NAMES
-    """The planners compared with Sampling, Greedy and the oracle (Best-of-N always runs)."""
+    planners: tuple[str, ...] = DEFAULT_PLANNERS
+    """The planners compared with Sampling, Greedy and the oracle (Best-of-N always runs; the
+    step-level beam_search and live_rerank run when named)."""
     max_concurrency: int = Field(4, ge=1)
     """Episodes run at once."""
 

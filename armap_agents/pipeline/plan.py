@@ -67,8 +67,10 @@ def planner_graph(
 
         extra.update(memory=TrajectoryMemory.open(memory), memory_path=memory)
     if checkpointer is not None:
-        if name == "best_of_n":
-            raise ConfigError("a checkpoint applies to the mcts and reflexion planners")
+        if name in ("best_of_n", "live_rerank"):
+            raise ConfigError(
+                "a checkpoint applies to the mcts, reflexion and beam_search planners"
+            )
         extra["checkpointer"] = checkpointer
     return build_planner(name, policy, env_factory, reward_model, config, **extra)
 
@@ -105,7 +107,7 @@ def plan_task(
     usage: UsageTracker | None = None,
     **settings: Any,
 ) -> PlanResult:
-    """Solve ``task_id`` with ``planner`` (``best_of_n``, ``reflexion`` or ``mcts``) guided
+    """Solve ``task_id`` with ``planner`` (a name of :data:`~armap_agents.planners.PLANNERS`) guided
     by ``model`` (a reward-model directory, the URL of ``armap serve-rm``, or any
     :class:`~armap_agents.reward.scorer.RewardScorer`; none only for Best-of-N selecting by the
     oracle or at random).

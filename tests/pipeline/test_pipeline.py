@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from armap_agents.environments.defaults import DEFAULT_PLANNERS
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.errors import ConfigError
 from armap_agents.evaluation import evaluate_planners
@@ -38,18 +39,23 @@ def test_the_layout_names_the_files_each_stage_writes(tmp_path) -> None:
 
 def test_quickstart_plan_overrides_and_refuses_unknown_sizes() -> None:
     plan = quickstart_plan("game24", "tiny", llm=False, n=2, max_steps=4)
-    assert (plan.n, plan.max_steps, plan.planners) == (2, 4, PLANNER_NAMES)
+    assert (plan.n, plan.max_steps, plan.planners) == (2, 4, DEFAULT_PLANNERS)
+    # the quickstart's planners are the registry's first ones, in its order (the step-level
+    # planners come after them and are not run by a quickstart)
+    assert PLANNER_NAMES[: len(DEFAULT_PLANNERS)] == DEFAULT_PLANNERS
     assert quickstart_plan("game24", "tiny", llm=True).planners == ("best_of_n",)
     with pytest.raises(ConfigError, match="unknown quickstart size"):
         quickstart_plan("game24", "huge", llm=False)
 
 
 def test_one_planner_registry() -> None:
-    assert PLANNER_NAMES == ("best_of_n", "reflexion", "mcts")
+    assert PLANNER_NAMES == ("best_of_n", "reflexion", "mcts", "beam_search", "live_rerank")
     assert [PLANNERS[p].row_label(8) for p in PLANNER_NAMES] == [
         "ARMAP-B (N=8)",
         "ARMAP-R",
         "ARMAP-M",
+        "ARMAP-Beam",
+        "ARMAP-Live",
     ]
     with pytest.raises(ConfigError, match="did you mean 'iterations'"):
         build_planner("mcts", RandomPolicy(), Game24Env, ConstantReward(), {"iteration": 5})
