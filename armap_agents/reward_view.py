@@ -142,13 +142,19 @@ class TrajectoryView(StrictConfig):
         actions = [
             _clip(s.action, _cap(len(s.action), self.max_action_chars)) for s in trajectory.steps
         ]
-        caps = [_cap(len(o), self.max_observation_chars) for o in observations[:-1]]
-        caps.append(_cap(len(observations[-1]), self.max_final_observation_chars))
+        # an action still awaiting its observation (a live planner scores it before acting):
+        # the state it is taken from is the end state that keeps the final observation's room
+        pending = bool(trajectory.steps) and not observations[-1]
+        shown = observations[:-1] if pending else observations
+        caps = [_cap(len(o), self.max_observation_chars) for o in shown[:-1]]
+        caps.append(_cap(len(shown[-1]), self.max_final_observation_chars))
         if self.max_chars is not None:  # (fit_window without a window: no budget)
             fixed = sum(len(_ACTION) + len(a) + 1 for a in actions)
             fixed += len(observations) * (len(_OBSERVATION) + 1)
             floor = int((self.final_share or 0.0) * self.max_chars)
             caps = _fit(caps, self.max_chars - fixed, self.final_weight, floor)
+        if pending:
+            caps.append(0)
         lines = [_OBSERVATION + _clip(observations[0], caps[0])]
         for action, observation, cap in zip(actions, observations[1:], caps[1:], strict=True):
             lines.append(_ACTION + action)

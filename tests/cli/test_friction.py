@@ -58,12 +58,14 @@ def test_help_shows_every_default_and_every_option_has_help(monkeypatch) -> None
     evaluate = " ".join(_subcommands()["evaluate"].format_help().split())
     for option, default in [
         ("--n N", "16"),
-        ("--threshold THRESHOLD", "0.0"),
         ("--planners A,B", "best_of_n,reflexion,mcts"),
         ("--split SPLIT", "test"),
     ]:
         help_text = evaluate.split(f"{option} ", 1)[1].split(" --")[0]
         assert f"(default: {default})" in help_text, help_text
+    # ARMAP-R's threshold defaults to the reward model's calibrated one: said in words
+    threshold = evaluate.split("--threshold THRESHOLD ", 1)[1].split(" --")[0]
+    assert "calibrated" in threshold and "(default: None)" not in threshold, threshold
 
 
 # -- file.py:Class imports the modules beside it ----------------------------------------------

@@ -331,6 +331,9 @@ def test_a_pending_step_renders_as_an_action_awaiting_its_observation() -> None:
     clipped = view.render(pending(history, "click[buy]"))
     assert clipped.endswith("Action: click[buy]\nObservation: ") and len(clipped) <= 300
     assert "click[item]" in clipped
+    # the page the action is taken from keeps the end state's room (final_weight x the others)
+    first, current = clipped.split("\nAction: ")[0], clipped.split("\nObservation: ")[1]
+    assert len(current) > 2 * len(first) and current.startswith("item page")
 
 
 # -- the registry and the evaluation --------------------------------------------------------
