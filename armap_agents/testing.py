@@ -22,6 +22,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
 from armap_agents.errors import ConfigError
@@ -35,19 +36,22 @@ __all__ = [
     "toy_tools",
 ]
 
-Responder = Callable[[list[BaseMessage]], str]
+Responder = Callable[[list[BaseMessage]], str | AIMessage]
 
 
 class ScriptedChatModel(BaseChatModel):
     """A fake chat model: replies come from ``replies`` in order (cycling) or from ``responder``.
 
     Every call is recorded in :attr:`calls` (the messages and keyword arguments), and usage
-    metadata is attached so usage accounting can be tested too.
+    metadata is attached so usage accounting can be tested too. A reply may be an ``AIMessage``
+    with ``tool_calls`` (a copy is returned; calls without an id get a fresh one), so a
+    tool-calling agent can be scripted; :meth:`bind_tools` passes the tools in the calls'
+    keyword arguments and changes nothing else.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    replies: list[str] = []
+    replies: list[str | AIMessage] = []
     responder: Responder | None = None
     honour_n: bool = False
     """Answer ``n=k`` with ``k`` choices (like OpenAI); by default ``n`` is ignored (like
@@ -64,6 +68,10 @@ class ScriptedChatModel(BaseChatModel):
     def calls(self) -> list[tuple[list[BaseMessage], dict[str, Any]]]:
         return self._calls
 
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:
+        """This model with ``tools`` (as OpenAI tool schemas) in every call's keyword arguments."""
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -76,17 +84,17 @@ class ScriptedChatModel(BaseChatModel):
             index = self._served
             self._served += count
             self._calls.append((list(messages), dict(kwargs)))
-        texts = []
+        replies: list[str | AIMessage] = []
         for k in range(count):
             if self.responder is not None:
-                texts.append(self.responder(list(messages)))
+                replies.append(self.responder(list(messages)))
             elif self.replies:
-                texts.append(self.replies[(index + k) % len(self.replies)])
+                replies.append(self.replies[(index + k) % len(self.replies)])
             else:
                 raise ConfigError("ScriptedChatModel needs replies or a responder")
         # like OpenAI: every choice carries the whole request's usage
         prompt_tokens = sum(len(str(m.content).split()) for m in messages)
-        completion_tokens = sum(len(text.split()) for text in texts)
+        completion_tokens = sum(len(str(_content(r)).split()) for r in replies)
         usage = {
             "input_tokens": prompt_tokens,
             "output_tokens": completion_tokens,
@@ -94,10 +102,26 @@ class ScriptedChatModel(BaseChatModel):
         }
         return ChatResult(
             generations=[
-                ChatGeneration(message=AIMessage(text, usage_metadata=dict(usage)))
-                for text in texts
+                ChatGeneration(message=_message(reply, usage, f"call_{index + k}"))
+                for k, reply in enumerate(replies)
             ]
         )
+
+
+def _content(reply: str | AIMessage) -> Any:
+    return reply.content if isinstance(reply, AIMessage) else reply
+
+
+def _message(reply: str | AIMessage, usage: dict[str, int], call_id: str) -> AIMessage:
+    """A fresh message for one reply: a scripted ``AIMessage`` is copied (its tool calls
+    without an id get ``call_id``-based ones), a text is wrapped."""
+    if not isinstance(reply, AIMessage):
+        return AIMessage(reply, usage_metadata=dict(usage))
+    calls = [
+        {**call, "id": call.get("id") or f"{call_id}_{j}"}
+        for j, call in enumerate(reply.tool_calls)
+    ]
+    return reply.model_copy(update={"tool_calls": calls, "usage_metadata": dict(usage)}, deep=True)
 
 
 class FunctionReward:
