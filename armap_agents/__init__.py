@@ -71,6 +71,11 @@ if TYPE_CHECKING:
         build_synthesize_graph,
         synthesize,
     )
+    from armap_agents.guided_model import (
+        RewardGuidedModel,
+        conversation_trajectory,
+        reward_guided_node,
+    )
     from armap_agents.llm import RetryPolicy, Usage, UsageLimits, UsageTracker, make_chat_model
     from armap_agents.memory import MiniLMEmbedder, TrajectoryMemory
     from armap_agents.pipeline import (
@@ -196,6 +201,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "build_synthesize_graph",
         "synthesize",
     ),
+    "armap_agents.guided_model": (
+        "RewardGuidedModel",
+        "conversation_trajectory",
+        "reward_guided_node",
+    ),
     "armap_agents.llm": ("RetryPolicy", "Usage", "UsageLimits", "UsageTracker", "make_chat_model"),
     "armap_agents.memory": ("MiniLMEmbedder", "TrajectoryMemory"),
     "armap_agents.pipeline": (
@@ -307,6 +317,7 @@ __all__ = [
     "Relabeler",
     "RemoteRewardModel",
     "RetryPolicy",
+    "RewardGuidedModel",
     "RewardModel",
     "RewardModelConfig",
     "RewardScorer",
@@ -346,6 +357,7 @@ __all__ = [
     "build_planner",
     "build_reflexion_graph",
     "build_synthesize_graph",
+    "conversation_trajectory",
     "default_registry",
     "evaluate_and_report",
     "evaluate_planners",
@@ -366,6 +378,7 @@ __all__ = [
     "render_example",
     "render_intent",
     "render_trajectory",
+    "reward_guided_node",
     "run_episode",
     "run_pipeline",
     "sample_actions",
