@@ -41,8 +41,8 @@ trained on a ToolEnvironment's trajectories reads the same text:
 * one step per tool call, the action ``tool[{"arg": value}]``
   (:func:`~armap_agents.environments.tools.format_tool_call`), the observation the tool's
   ``ToolMessage`` (``valid=False`` for an error status); an answer without tool calls is the
-  action ``finish[answer]``; a later human message is the observation of the step before it;
-  system messages and the text beside tool calls are not read;
+  action ``finish[answer]``; a human message after the first is the observation of the step
+  before it (``User: ...``); system messages and the text beside tool calls are not read;
 * a candidate is the history plus its step(s) with an empty observation, not taken yet
   (:func:`~armap_agents.graphs.live_rerank.pending`): ``... Action: a\\nObservation: ``.
 
@@ -139,14 +139,14 @@ def conversation_trajectory(
     if intent is None:
         task = str(humans[0].text) if humans else ""
     else:
-        task = intent if isinstance(intent, str) else intent(messages)
+        task = intent if isinstance(intent, str) else str(intent(messages))
     if initial_observation is None:
         initial_observation = (
             f"Tools: {', '.join(tools)}. {finish_action}[answer] ends the episode." if tools else ""
         )
     steps: list[dict[str, Any]] = []
     by_call_id: dict[str, int] = {}
-    first_human = humans[0] if humans and intent is None else None
+    first_human = humans[0] if humans else None  # it opens the episode: never an observation
     for message in messages:
         if isinstance(message, AIMessage):
             ids = [call.get("id") for call in message.tool_calls]
