@@ -304,3 +304,14 @@ def test_the_model_of_a_prebuilt_react_agent() -> None:
     final = agent.invoke({"messages": [HumanMessage("Add 2 and 3.")]})
     assert final["messages"][-1].content == "5" and critic.calls == 2
     assert "tools" in chat.calls[0][1]  # create_react_agent bound the tools through the wrapper
+
+
+def test_the_example_agent_beats_its_fake_llm_alone(capsys) -> None:
+    from pathlib import Path
+
+    from armap_agents._import_path import load_import_path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "guided_agent.py"
+    rates = load_import_path(f"{example}:main")(["--seeds", "1"])
+    assert rates[4] > rates[1] + 0.3
+    assert "One guided episode" in capsys.readouterr().out
