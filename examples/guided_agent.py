@@ -97,19 +97,22 @@ def shop_critic(intent: str, trajectory: Trajectory) -> float:
             pick = min if "cheapest" in intent else max
             target = pick(seen, key=seen.__getitem__)
     cart: list[str] = []
+    before: list[str] = []
     for step in trajectory.steps:
+        before = list(cart)
         if step.action.startswith("add_to_cart"):
             cart.append(step.action.split('"item": "')[1].split('"')[0])
         elif step.action.startswith("empty_cart"):
             cart.clear()
     last = trajectory.steps[-1].action if trajectory.steps else ""
     right = target is not None and cart == [target]
+    right_before = target is not None and before == [target]
     if last.startswith("finish"):
         return 2.0 if right else -2.0
     if last.startswith("add_to_cart"):
         return 1.0 if right else -1.0
     if last.startswith("empty_cart"):
-        return 0.5 if cart == [] and target is not None else -1.0
+        return -1.0 if right_before else 0.5
     if last.startswith("search"):
         named = category or (CATALOG[target][0] if target in CATALOG else None)
         return 0.3 if named and named in last else 0.0
