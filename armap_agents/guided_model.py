@@ -110,7 +110,7 @@ def message_actions(message: AIMessage, finish_action: str = "finish") -> list[s
     return actions or [f"{finish_action}[{str(message.text).strip()}]"]
 
 
-def tool_names(model: Any) -> list[str]:
+def _tool_names(model: Any) -> list[str]:
     """The names of the tools bound to ``model`` (``model.bind_tools(...)``), if any."""
     bound = model.kwargs.get("tools") if isinstance(model, RunnableBinding) else None
     names = []
@@ -286,7 +286,7 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
             messages,
             intent=self.intent,
             initial_observation=self.initial_observation,
-            tools=tool_names(self.model),
+            tools=_tool_names(self.model),
             finish_action=self.finish_action,
         )
 
@@ -442,6 +442,11 @@ def reward_guided_node(
     and returns ``{messages_key: [best]}``, the critic's pick of ``k`` candidates of ``model``
     (bind your tools first: ``model.bind_tools(tools)``). ``options`` are
     :class:`RewardGuidedModel`'s. ``graph.add_node("agent", reward_guided_node(...))``."""
+    if isinstance(model, RewardGuidedModel):
+        raise ConfigError(
+            "reward_guided_node takes the chat model itself (it wraps it in a RewardGuidedModel); "
+            "a RewardGuidedModel would ask each of its k candidates k times"
+        )
     guided = RewardGuidedModel(model, scorer, k=k, **options)
 
     def agent(state: Any, config: RunnableConfig) -> dict[str, list[AIMessage]]:

@@ -4,6 +4,7 @@ StateGraph with a ToolNode, and as the model of a prebuilt ReAct agent. Fakes on
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import warnings
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
@@ -257,8 +259,9 @@ def test_a_state_graph_with_a_tool_node_runs_to_the_end() -> None:
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
-    app = graph.compile()
-    final = app.invoke({"messages": [HumanMessage("Add 2 and 3.")]})
+    app = graph.compile(checkpointer=InMemorySaver())  # the choice's record checkpoints too
+    thread = {"configurable": {"thread_id": "1"}}
+    final = app.invoke({"messages": [HumanMessage("Add 2 and 3.")]}, thread)
     messages = final["messages"]
     assert [type(m).__name__ for m in messages] == [
         "HumanMessage",
@@ -269,6 +272,8 @@ def test_a_state_graph_with_a_tool_node_runs_to_the_end() -> None:
     assert messages[1].tool_calls[0]["args"] == {"a": 2, "b": 3}
     assert messages[2].content == "5" and messages[3].content == "5"
     assert critic.calls == 2 and len(chat.calls) == 2  # one request, one critic call per step
+    saved = app.get_state(thread).values["messages"][1].response_metadata[GUIDANCE_KEY]
+    assert saved["chosen"] == 1 and saved["scores"] == [0.0, 1.0, 0.0]
 
 
 def test_stream_messages_shows_the_chosen_message_not_every_candidate() -> None:
@@ -304,6 +309,14 @@ def test_the_model_of_a_prebuilt_react_agent() -> None:
     final = agent.invoke({"messages": [HumanMessage("Add 2 and 3.")]})
     assert final["messages"][-1].content == "5" and critic.calls == 2
     assert "tools" in chat.calls[0][1]  # create_react_agent bound the tools through the wrapper
+    final = asyncio.run(agent.ainvoke({"messages": [HumanMessage("Add 2 and 3.")]}))
+    assert final["messages"][-1].content == "5" and critic.calls == 4  # async too
+
+
+def test_a_guided_model_is_not_wrapped_twice() -> None:
+    guided = RewardGuidedModel(ScriptedChatModel(replies=["a"]), ConstantReward(), k=2)
+    with pytest.raises(ConfigError, match="takes the chat model itself"):
+        reward_guided_node(guided, ConstantReward())
 
 
 def test_the_example_agent_beats_its_fake_llm_alone(capsys) -> None:
