@@ -370,17 +370,27 @@ def training_configs(
 def window_from_data(
     model: RewardModelConfig, source: EnvSource | None, train: list[Any], echo: Echo | None
 ) -> RewardModelConfig:
-    """``model`` with the window that fits the ``train`` triplets
-    (:func:`~armap_agents.reward.window.data_window`), and its view refitted to it unless the
-    view was given."""
+    """``model`` with the window that fits the ``train`` triplets, and, unless its view was
+    given, the view with the character budget of the same texts
+    (:func:`~armap_agents.reward.window.data_window`)."""
     from armap_agents.reward.window import data_window
+    from armap_agents.reward_view import FINAL_SHARE, TrajectoryView
 
     unfitted = source.view() if source is not None else None
-    window = data_window(train, model.backbone, unfitted)
+    window, max_chars = data_window(train, model.backbone, unfitted)
     update: dict[str, Any] = {"max_length": window}
     if model.view == source_view(source, model.max_length):  # the environment's, not given
-        update["view"] = source_view(source, window)
-    say(echo, f"reward-model window: {window} tokens (95% of the training texts fit whole)")
+        view = (unfitted or TrajectoryView()).model_copy(
+            update={"max_chars": max_chars, "fit_window": True}
+        )
+        if view.final_share is None:
+            view = view.model_copy(update={"final_share": FINAL_SHARE})
+        update["view"] = view
+    say(
+        echo,
+        f"reward-model window: {window} tokens, trajectories up to {max_chars:,} characters "
+        "(95% of the training texts fit whole)",
+    )
     return model.model_copy(update=update)
 
 

@@ -41,8 +41,8 @@ __all__ = [
 
 MIN_DECISIVE_TASKS = 5
 """Picks choose the kept epoch only when at least this many held-out tasks have candidates
-that differ in success or score (fewer tell epochs apart by chance): validation accuracy
-chooses otherwise."""
+that differ in success (fewer tell epochs apart by chance): validation accuracy chooses
+otherwise."""
 F_BETA = 0.5
 """The beta of the F-measure a threshold maximises (below 1: precision weighs more than
 recall; see :func:`calibrate`)."""
@@ -68,8 +68,7 @@ class PickMetrics(BaseModel):
     """Tasks with two candidates or more."""
     candidates: int
     decisive: int = 0
-    """Tasks whose candidates differ in success or score: the only ones a pick can win or
-    lose."""
+    """Tasks whose candidates differ in success: the only ones a pick can win or lose."""
     pick_success: float
     """Share of tasks whose top-scored candidate succeeded (ties: the first)."""
     mean_success: float
@@ -89,9 +88,10 @@ class PickMetrics(BaseModel):
         """Whether enough tasks are decisive (:data:`MIN_DECISIVE_TASKS`) to choose by."""
         return self.decisive >= MIN_DECISIVE_TASKS
 
-    def key(self) -> tuple[float, float]:
-        """What a better critic has more of: picks' success, then picks' score."""
-        return (self.pick_success, self.pick_score)
+    def key(self) -> tuple[float]:
+        """What a better critic has more of: picks' success (a graded score alone, one task's
+        0.5 against 0, is too thin to choose by: it is reported, not selected on)."""
+        return (self.pick_success,)
 
 
 def pick_metrics(
@@ -107,7 +107,7 @@ def pick_metrics(
         successes = [float(t.evaluation.success) for t in group if t.evaluation is not None]
         values = [t.evaluation.score for t in group if t.evaluation is not None]
         best = max(range(len(group)), key=lambda i: (group_scores[i], -i))
-        decisive += len(set(successes)) > 1 or max(values) - min(values) > 1e-9
+        decisive += len(set(successes)) > 1
         pick += successes[best]
         mean += sum(successes) / len(successes)
         oracle += max(successes)

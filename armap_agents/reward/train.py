@@ -109,8 +109,8 @@ class EpochMetrics(BaseModel):
     seconds: float
 
     def selection_key(self) -> tuple[float, ...]:
-        """What the kept epoch has most of: picks' success and score on held-out tasks (when
-        measured), then validation accuracy (else the negated training loss)."""
+        """What the kept epoch has most of: picks' success on held-out tasks (when enough of
+        them are decisive), then validation accuracy (else the negated training loss)."""
         last = self.val_accuracy if self.val_accuracy is not None else -self.train_loss
         picks = self.planning is not None and self.planning.selects
         return (*(self.planning.key() if picks and self.planning else ()), last)

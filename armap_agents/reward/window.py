@@ -5,8 +5,13 @@ gets a window that fits its own trajectories: the 95th percentile of the token l
 training pairs (intent + trajectory, as the model's view renders them before any budget),
 rounded up to a multiple of 32, at least :data:`MIN_WINDOW` and at most what the backbone
 takes. Short trajectories then train in a short window (a 128-token window costs a quarter of
-a 512-token one), and long ones keep everything the backbone can read; the few longest are
-fitted by the view (every action kept, observations clipped, the end state kept).
+a 512-token one), and long ones keep everything the backbone can read.
+
+The view's character budget follows the same texts: the 95th percentile of their lengths in
+characters (when the window is the backbone's limit, the share of it that fits), so a text
+that fits the window in tokens is never clipped by an assumed characters-per-token ratio
+(prose runs ~4 characters a token, numbers fewer); the few longer ones are fitted by the view
+(every action kept, observations clipped, the end state kept).
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Triplet
 
-__all__ = ["MIN_WINDOW", "WINDOW_PERCENTILE", "data_window"]
+__all__ = ["MIN_WINDOW", "WINDOW_PERCENTILE", "DataWindow", "data_window"]
 
 MIN_WINDOW = 64
 """The smallest window chosen from data, in tokens."""
@@ -28,11 +34,24 @@ _SAMPLE = 1000
 """Triplets whose lengths are measured at most (sampled with a fixed seed)."""
 
 
+class DataWindow(NamedTuple):
+    """A window chosen from data: tokens, and the trajectory text's budget in characters."""
+
+    max_length: int
+    max_chars: int
+
+
+def _percentile(values: Sequence[int], share: float) -> int:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
 def data_window(
     triplets: Sequence[Triplet], backbone: str, view: TrajectoryView | None = None
-) -> int:
-    """The window in tokens that holds :data:`WINDOW_PERCENTILE` of ``triplets``' texts whole
-    (see the module docstring), for ``backbone``'s tokenizer and at most its limit."""
+) -> DataWindow:
+    """The window in tokens that holds :data:`WINDOW_PERCENTILE` of ``triplets``' texts whole,
+    for ``backbone``'s tokenizer and at most its limit, and the character budget of the
+    trajectory texts that goes with it (see the module docstring)."""
     from transformers import AutoConfig, AutoTokenizer
 
     from armap_agents.reward.model import _position_limit, backbone_source
@@ -40,7 +59,7 @@ def data_window(
     source, extra = backbone_source(backbone)
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     limit = _position_limit(AutoConfig.from_pretrained(source, **extra), tokenizer) or 512
-    view = view or TrajectoryView()
+    view = (view or TrajectoryView()).model_copy(update={"max_chars": None})
     sample = (
         random.Random(0).sample(list(triplets), _SAMPLE)
         if len(triplets) > _SAMPLE
@@ -49,8 +68,16 @@ def data_window(
     intents = [t.intent for t in sample for _ in (0, 1)]
     texts = [view.render(trajectory) for t in sample for trajectory in (t.positive, t.negative)]
     if not texts:
-        return min(limit, 512)
+        return DataWindow(min(limit, 512), 64)
     encoded = tokenizer(intents, texts, truncation=False, return_token_type_ids=False)
-    lengths = sorted(len(ids) for ids in encoded["input_ids"])
-    wanted = lengths[min(len(lengths) - 1, math.ceil(WINDOW_PERCENTILE * len(lengths)) - 1)]
-    return max(MIN_WINDOW, min(limit, 32 * math.ceil(wanted / 32)))
+    tokens = [len(ids) for ids in encoded["input_ids"]]
+    wanted = _percentile(tokens, WINDOW_PERCENTILE)
+    window = max(MIN_WINDOW, min(limit, 32 * math.ceil(wanted / 32)))
+    # the texts whose pairs fit the window whole: their lengths in characters are the budget
+    fitting = [len(text) for text, n in zip(texts, tokens, strict=True) if n <= window]
+    if fitting:
+        budget = _percentile(fitting, WINDOW_PERCENTILE if window < limit else 1.0)
+    else:  # nothing fits (the backbone's limit is short): the characters its tokens hold
+        per_token = sum(map(len, texts)) / max(1, sum(tokens))
+        budget = int(per_token * window)
+    return DataWindow(window, max(64, budget))

@@ -119,6 +119,18 @@ def test_a_user_environment_gets_a_critic_judged_by_its_picks(tmp_path):
     assert result.calibration is not None and result.calibration.threshold is not None
     loaded = RewardModel.load(model)
     assert 64 <= loaded.config.max_length <= 160
+    # the view's budget follows the same texts: those that fit the window are read whole
+    from armap_agents import TrajectoryView
+    from armap_agents.types import Triplet
+
+    triplets = [
+        Triplet.model_validate_json(line) for line in (synthesis / "triplets.train.jsonl").open()
+    ]
+    whole = [TrajectoryView.identity().render(t.positive) for t in triplets]
+    clipped = sum(
+        loaded.render(t.positive) != text for t, text in zip(triplets, whole, strict=True)
+    )
+    assert clipped <= 0.1 * len(triplets)
     assert loaded.success_threshold == pytest.approx(result.calibration.threshold)
     assert (model / "calibration.png").stat().st_size > 0
     card = (model / "README.md").read_text()
