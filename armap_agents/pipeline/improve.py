@@ -110,9 +110,12 @@ class ImproveConfig(StrictConfig):
     rounds: int = Field(3, ge=1)
     """Rounds in all, round 0 included: round 0 explores with the policy alone, each later
     round with the planner guided by the previous round's critic; each trains a critic."""
-    planner: Literal["best_of_n", "mcts"] = "best_of_n"
-    """The planner that explores in rounds 1 and later (ARMAP-B or ARMAP-M); every trajectory
-    it makes is kept."""
+    planner: Literal["best_of_n", "mcts"] = "mcts"
+    """The planner that explores in rounds 1 and later (ARMAP-M or ARMAP-B); every trajectory
+    it makes is kept. ARMAP-M by default: its tree grows where the critic points, so a round
+    explores what the critic believes in (the near-misses it most needs to learn from);
+    Best-of-N's candidates do not depend on the critic at all (it only picks among them), so
+    its rounds add what more episodes of the policy would."""
     n: int = Field(8, ge=1)
     """Best-of-N's candidates per task in a planner round; ARMAP-M gets their policy-call
     budget (n times the horizon) and 10 n iterations."""
