@@ -6,9 +6,10 @@ critic evaluated by what planning gets with it. Run::
     python benchmarks/self_improvement.py --env examples/guess_number.py:GuessNumber
 
 Round 0 explores the train tasks with ``--explorer`` alone (the paper's random explorer by
-default, or the weakest reference policy); each later round explores them with ARMAP-B guided
-by the previous round's critic over the same explorer, and trains a new critic on everything
-so far (:mod:`armap_agents.pipeline.improve`). No stronger policy is used anywhere.
+default, or the weakest reference policy); each later round explores them with ``--planner``
+(ARMAP-M by default, or ARMAP-B) guided by the previous round's critic over the same explorer,
+and trains a new critic on everything so far (:mod:`armap_agents.pipeline.improve`). No
+stronger policy is used anywhere.
 
 Every round's critic is then evaluated on the same test tasks with the same seeds, with
 reference policies of three strengths (``ExpertPolicy`` at ``--epsilons``; an environment
@@ -67,6 +68,9 @@ def run() -> int:
     parser.add_argument("--env", required=True, help="a built-in name or a user's import path")
     parser.add_argument("--explorer", default="random", help="round 0's policy (default random)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds, round 0 included")
+    parser.add_argument(
+        "--planner", choices=["mcts", "best_of_n"], default="mcts", help="who explores rounds 1.."
+    )
     parser.add_argument("--train-tasks", type=int, default=200)
     parser.add_argument("--episodes", type=int, default=4, help="round 0's episodes per task")
     parser.add_argument("--n", type=int, default=8, help="Best-of-N's N, exploring and testing")
@@ -94,7 +98,7 @@ def run() -> int:
         policies = ["random"]
     planners = tuple(p for p in args.planners.split(",") if p and p != "best_of_n")
     run_dir = args.run_dir or Path("benchmarks/runs/self_improvement") / (
-        f"{_slug(name)}-{_slug(args.explorer)}"
+        f"{_slug(name)}-{_slug(args.explorer)}-{args.planner}"
     )
     started = time.perf_counter()
     result = improve_critic(
@@ -102,6 +106,7 @@ def run() -> int:
         env=args.env,
         policy=args.explorer,
         rounds=args.rounds,
+        planner=args.planner,
         n=args.n,
         max_tasks=args.train_tasks,
         episodes_per_task=args.episodes,
@@ -138,19 +143,20 @@ def run() -> int:
             outcomes[k, policy] = [done[t] for t in test_ids if t in done]
             table[k][policy] = summarize(outcomes[k, policy], args.n)
     eval_minutes = (time.perf_counter() - eval_started) / 60
-    slug = f"self_improvement_{_slug(name)}" + (
+    slug = f"self_improvement_{_slug(name)}_{args.planner}" + (
         "" if args.explorer == "random" else f"_{_slug(args.explorer)}"
     )
+    guide = {"mcts": "ARMAP-M", "best_of_n": f"ARMAP-B (N={args.n})"}[args.planner]
     png = plot(slug, name, args.explorer, table, policies, label)
     lines = [
-        f"# Self-improvement on {name}: rounds of ARMAP-B-guided exploration from "
+        f"# Self-improvement on {name}: rounds of {guide}-guided exploration from "
         f"`{args.explorer}`",
         "",
         header(),
         "",
         f"Rounds 0-{len(result.rounds) - 1}: round 0 explores {args.train_tasks} train tasks "
         f"({args.episodes} episodes each) with `{args.explorer}`; each later round explores them "
-        f"with ARMAP-B (N={args.n}) guided by the previous critic over the same policy; each "
+        f"with {guide} guided by the previous critic over the same policy; each "
         f"critic is trained from the backbone on all rounds' triplets ({args.epochs} epochs, at "
         f"most {args.max_train} triplets). Evaluation: {len(test_ids)} test tasks, the same "
         f"seeds every round, N = {args.n}, at most {plan.max_steps} steps; ARMAP-R with its "
