@@ -36,6 +36,15 @@ Metrics, all on data no reward model trained on:
 
   Rates have 95% Wilson intervals, the gap share a 95% bootstrap interval over tasks; both
   pool the two sets.
+* prefix pairwise accuracy by depth (what step-level planners, beam search and live
+  reranking, need: a critic that judges unfinished work): pairs of Best-of-N candidates of the
+  same task (the real instruction, the environment's own verdict) where one ended better
+  (success, then score) than the other, up to ``--prefix-pairs-per-task`` per task (seeded),
+  both cut to the same step count ``k = round(f x the shorter one's length)`` (at least 1) for
+  f = 25%, 50%, 75%, and whole (100%); a pair whose two prefixes are the same text at that
+  depth is left out (counted). The positive is the prefix of the one that ended better: the
+  outcome-supervised label the relabelers train on, itself an assumption (a prefix of a
+  failure can be the better start), so no scorer need reach 100%.
 
 Run (offline; minutes per environment in benchmarks/README.md, far longer when the cores are
 shared)::
@@ -51,6 +60,7 @@ them); ``--n`` 32 for Game of 24 (a random policy rarely solves a puzzle), else 
 quickstart's N; ``--val-pairs 500``; the judge on ``--judge-pairs 30`` validation triplets and
 the first ``--judge-tasks 2`` tasks of each Best-of-N set where the pick matters (all their
 candidates; 0 in either: no judge); the table repeats every scorer on that subset.
+``--prefix-pairs-per-task 8``;
 ``--train-tasks`` / ``--test-tasks`` change the quickstart's task counts, ``--backbone`` and
 ``--max-length`` the reward models'. ``--quick``: 100 and 200 triplets (at most all of
 them), N = 8 (Game of 24: 32), 100 validation pairs, no judge, a few tasks, its own run
@@ -67,6 +77,7 @@ is missing. Results are saved as ``benchmarks/results/reward_quality.md`` (Game 
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import json
 import math
@@ -106,7 +117,12 @@ from armap_agents.synthesizers import RelabelSynthesizer
 from armap_agents.types import Trajectory, Triplet, render_trajectory
 
 NAME = "reward_quality"
-ENVS = {"game24": "Game of 24", "webshop": "WebShop", "scienceworld": "ScienceWorld"}
+ENVS = {
+    "game24": "Game of 24",
+    "webshop": "WebShop",
+    "scienceworld": "ScienceWorld",
+    "alfworld": "ALFWorld",
+}
 WINDOWS = {"game24": 128}
 """The reward model's window in tokens (others: ``DEFAULT_WINDOW``): a Game of 24 trajectory
 takes ~90 MiniLM tokens, the views of the others are sized to 512."""
@@ -117,11 +133,19 @@ of 24 test puzzle in 0.4% of its episodes, so N = 32 for enough puzzles with a s
 DEFAULT_SIZES = (250, 500, 1000, 2000)
 VAL_FRACTION = 0.1  # as the quickstart
 JUDGE_MODEL = "local:smollm2"
-QUICK_TASKS = {"game24": (100, 100), "webshop": (40, 10), "scienceworld": (20, 4)}
+QUICK_TASKS = {
+    "game24": (100, 100),
+    "webshop": (40, 10),
+    "scienceworld": (20, 4),
+    "alfworld": (12, 6),
+}
 """``--quick``: (train tasks, test tasks)."""
 QUICK = {"sizes": (100, 200), "n": 8, "val_pairs": 100}
 """``--quick``: sizes, N (Game of 24 keeps its 32) and validation pairs."""
 BOOTSTRAP = 2000
+PREFIX_DEPTHS = (0.25, 0.5, 0.75, 1.0)
+"""Prefix pairs' depths, as fractions of the shorter trajectory of the pair (1.0: whole)."""
+PREFIX_PAIRS_PER_TASK = 8
 
 PairScorer = Callable[[Sequence[str], Sequence[Trajectory]], list[float]]
 """Scores ``(intent, trajectory)`` pairs, one float each, higher is better."""
@@ -377,6 +401,94 @@ def reference_results(bon: Bon, val_pairs: int) -> dict[str, dict]:
             },
         },
     }
+
+
+def _depth_label(fraction: float) -> str:
+    return f"{100 * fraction:.0f}%"
+
+
+def prefix_pairs(bon: Bon, per_task: int, seed: int) -> dict[str, Any]:
+    """Prefix pairs by depth from the Best-of-N candidates (see the module docstring):
+    ``{"pairs": {depth label: [Triplet]}, "identical": {depth label: count}}``."""
+    rng = random.Random(seed)
+    pairs: dict[str, list[Triplet]] = {_depth_label(f): [] for f in PREFIX_DEPTHS}
+    identical = dict.fromkeys(pairs, 0)
+    for name in sorted(bon):
+        for task in sorted(bon[name]):
+            candidates = bon[name][task].candidates
+            ordered = [
+                (a, b)
+                for a in candidates
+                for b in candidates
+                if outcome(a) > outcome(b) and a.steps and b.steps
+            ]
+            for better, worse in rng.sample(ordered, min(per_task, len(ordered))):
+                shorter = min(len(better.steps), len(worse.steps))
+                for fraction in PREFIX_DEPTHS:
+                    label = _depth_label(fraction)
+                    if fraction >= 1.0:
+                        p, q = better, worse
+                    else:
+                        k = max(1, int(fraction * shorter + 0.5))
+                        p, q = better.prefix(k), worse.prefix(k)
+                    if render_trajectory(p) == render_trajectory(q):
+                        identical[label] += 1
+                        continue
+                    pairs[label].append(
+                        Triplet(
+                            intent=better.intent,
+                            positive=p.model_copy(update={"evaluation": None}),
+                            negative=q.model_copy(update={"evaluation": None}),
+                            task_id=task,
+                            source="prefix",
+                        )
+                    )
+    return {"pairs": pairs, "identical": identical}
+
+
+def prefix_results(score: PairScorer, pairs: Mapping[str, Sequence[Triplet]]) -> dict:
+    """Per depth label, the pairwise outcomes (1, 0.5 for a tie, 0) of ``score``."""
+    started = time.perf_counter()
+    result: dict = {"depths": {label: pairwise_outcomes(score, p) for label, p in pairs.items()}}
+    result["eval_seconds"] = time.perf_counter() - started
+    return result
+
+
+def lazy(make: Callable[[], PairScorer]) -> PairScorer:
+    """A scorer made on its first call (a reward model loaded only when something is
+    computed, not when every result is reused)."""
+    made: list[PairScorer] = []
+
+    def score(intents: Sequence[str], trajectories: Sequence[Trajectory]) -> list[float]:
+        if not made:
+            made.append(make())
+        return made[0](intents, trajectories)
+
+    return score
+
+
+def prefix_table(
+    results: Mapping[str, dict], prefix: Mapping[str, dict], identical: Mapping[str, int]
+) -> list[str]:
+    """Markdown rows, one per scorer with prefix results: accuracy at each depth (the 50% one
+    with its 95% Wilson interval), beside the validation pairwise accuracy."""
+    labels = list(identical)
+    head = ["scorer", "val pairwise acc. (whole, relabeled)"]
+    head += [f"prefix acc. @{label}" for label in labels]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, r in prefix.items():
+        val = results.get(name, {}).get("val") or []
+        cells = [name, f"{100 * statistics.fmean(val):.1f}%" if val else "-"]
+        for label in labels:
+            outcomes = r["depths"].get(label) or []
+            if not outcomes:
+                cells.append("n/a")
+            elif label == "50%":
+                cells.append(_rate(sum(outcomes), len(outcomes)))
+            else:
+                cells.append(f"{100 * statistics.fmean(outcomes):.1f}% ({len(outcomes)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def evaluate(score: PairScorer, val: Sequence[Triplet], bon: Bon) -> dict:
@@ -677,6 +789,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--judge-pairs", type=int, help="LLM judge: validation triplets (default 30; 0: no judge)"
     )
+    parser.add_argument(
+        "--prefix-pairs-per-task",
+        type=int,
+        default=PREFIX_PAIRS_PER_TASK,
+        help="prefix accuracy: (better, worse) candidate pairs per Best-of-N task, each cut at "
+        f"every depth (default {PREFIX_PAIRS_PER_TASK})",
+    )
     parser.add_argument("--train-tasks", type=int, help="train tasks (default: the quickstart's)")
     parser.add_argument("--test-tasks", type=int, help="test tasks (default: the quickstart's)")
     parser.add_argument("--backbone", default="all-MiniLM-L6-v2", help="reward-model backbone")
@@ -722,12 +841,12 @@ def parse_args() -> argparse.Namespace:
         )
     except ValueError:
         parser.error(f"--sizes must be comma-separated integers, not {args.sizes!r}")
-    positive = [args.val_pairs, args.epochs, args.max_length]
+    positive = [args.val_pairs, args.epochs, args.max_length, args.prefix_pairs_per_task]
     positive += [v for v in (args.n, args.train_tasks, args.test_tasks) if v is not None]
     if not args.sizes or args.sizes[0] < 1 or min(positive) < 1:
         parser.error(
-            "--sizes, --n, --val-pairs, --epochs, --max-length, --train-tasks and --test-tasks "
-            "must be positive"
+            "--sizes, --n, --val-pairs, --epochs, --max-length, --prefix-pairs-per-task, "
+            "--train-tasks and --test-tasks must be positive"
         )
     if min(args.judge_tasks, args.judge_pairs) < 0:
         parser.error("--judge-tasks and --judge-pairs cannot be negative")
@@ -780,6 +899,17 @@ def run() -> int:
     }
     for name, (k, g, total) in counts.items():
         print(f"      {name}: of {total} tasks, {k} have a successful candidate, {g} graded ones")
+    kinds = collections.Counter(t.source for t in train)
+    kinds_line = ", ".join(f"{kind} {count:,}" for kind, count in sorted(kinds.items()))
+    print(f"      train triplets by kind: {kinds_line}")
+    made = prefix_pairs(bon, args.prefix_pairs_per_task, args.seed)
+    pairs, identical = made["pairs"], made["identical"]
+    print(
+        "      prefix pairs by depth: "
+        + ", ".join(
+            f"{label} {len(p)} ({identical[label]} same text)" for label, p in pairs.items()
+        )
+    )
 
     view = registry.reward_view(args.env)
     window_view = view.for_window(args.max_length)  # what the reward models read
@@ -802,6 +932,9 @@ def run() -> int:
     out_dir = quality / f"seed{args.seed}.n{n}.val{args.val_pairs}.{digest(eval_key)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "settings.json").write_text(json.dumps(eval_key, indent=2))
+    prefix_key = {"per_task": args.prefix_pairs_per_task, "depths": PREFIX_DEPTHS}
+    prefix_dir = out_dir / f"prefix-{digest(prefix_key)}"
+    prefix: dict[str, dict] = {}
 
     print("[3/5] baselines: random pick, oracle, cosine of the untrained backbone's embeddings")
     results: dict[str, dict] = reference_results(bon, len(val))
@@ -815,18 +948,34 @@ def run() -> int:
         results["cosine (untrained)"] = cached(
             out_dir / "cosine.json", lambda: evaluate(scorer, val, bon)
         )
+        prefix["cosine (untrained)"] = cached(
+            prefix_dir / "cosine.json", lambda: prefix_results(scorer, pairs)
+        )
         del embedder, scorer
     print(f"[4/5] reward models: {args.epochs} epoch(s) on {', '.join(f'{s:,}' for s in sizes)}")
 
-    def rm_result(size: int) -> dict:
-        model, seconds = trained_model(size, train, model_dir, config, trainer_config)
-        result = evaluate(text_scorer(model, model.render), val, bon)
-        return {**result, "train_triplets": size, "train_seconds": seconds}
+    def rm_scorer(size: int, seconds: dict[str, float | None]) -> PairScorer:
+        def make() -> PairScorer:
+            model, seconds["train"] = trained_model(size, train, model_dir, config, trainer_config)
+            return text_scorer(model, model.render)
+
+        return lazy(make)  # loaded only when a result below is not cached
 
     for size in sizes:
         print(f"      {size:,} triplets")
-        results[f"RM@{size}"] = cached(
-            out_dir / f"rm_{size}.json", lambda size=size: rm_result(size)
+        seconds: dict[str, float | None] = {}
+        scorer = rm_scorer(size, seconds)
+
+        def rm_result(
+            scorer: PairScorer = scorer, size: int = size, seconds: dict = seconds
+        ) -> dict:
+            result = evaluate(scorer, val, bon)
+            return {**result, "train_triplets": size, "train_seconds": seconds.get("train")}
+
+        results[f"RM@{size}"] = cached(out_dir / f"rm_{size}.json", rm_result)
+        prefix[f"RM@{size}"] = cached(
+            prefix_dir / f"rm_{size}.json",
+            lambda scorer=scorer: prefix_results(scorer, pairs),
         )
 
     judge_subset: dict[str, list[str]] | None = None
@@ -894,6 +1043,22 @@ def run() -> int:
     elif binary:
         lines += ["", "Every score is the success (1 or 0): the score columns would repeat these."]
     lines += ["", *table(ordered, bon, **shown, timings=True)]
+    n_pairs = ", ".join(f"{label} {len(p)}" for label, p in pairs.items())
+    same = ", ".join(f"{label} {k}" for label, k in identical.items())
+    lines += [
+        "",
+        "### Prefix pairwise accuracy by depth",
+        "",
+        f"Training triplets by kind: {kinds_line}. Prefix pairs: up to "
+        f"{args.prefix_pairs_per_task} (better, worse) pairs of Best-of-{n} candidates per task "
+        "where the pick matters (the task's own instruction; better: success, then score), "
+        "both cut to k = round(depth x the shorter one's steps), at least 1; 100% is the whole "
+        f"pair. Pairs per depth: {n_pairs}; left out as the same text at that depth: {same}. "
+        "The 50% column has a 95% Wilson interval. The label (the prefix of the one that ended "
+        "better is better) is outcome-supervised, not verified.",
+        "",
+        *prefix_table(results, prefix, identical),
+    ]
     if cosine_note:
         lines += ["", cosine_note + "."]
     if "LLM judge" in results and judge_subset is not None:

@@ -64,6 +64,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from armap_agents.environments.defaults import EnvironmentDefaults, QuickstartPlan, QuickstartSizes
+from armap_agents.environments.outcome import prefix_triplets
 from armap_agents.errors import ConfigError, MissingDependency, UnknownName
 from armap_agents.prompts import PromptGuide
 from armap_agents.types import Evaluation, Observation, StepResult, Trajectory, Triplet
@@ -1080,6 +1081,13 @@ class AlfWorldRelabeler:
       ALFWorld's phrasing, the positive is the trajectory cut after step ``k`` (where a real
       episode would have ended with success), and the negatives are other trajectories of
       the same game, cut to at most the same length, in which the goal never held.
+    * ``prefix`` (``prefixes``): for each of the pairs above, up to ``prefix_pairs_per_pair``
+      pairs of the first ``k`` steps of the positive and of the negative, from the step where
+      they part ways on (:func:`~armap_agents.environments.outcome.prefix_depths`: the first
+      divergence, or a quarter, half or three quarters of the shorter one), for planners
+      that score unfinished trajectories. Neither prefix has reached the goal yet; the label
+      is the outcome's (the positive went on to reach it), an assumption: the negative may
+      have been on a good track and strayed later.
 
     With the data available, ``goal`` labels are verified by replay too (the ``won`` flag after
     each step); without it (``hindsight=False``) they come from ``trajectory.evaluation``.
@@ -1094,6 +1102,8 @@ class AlfWorldRelabeler:
         hindsight: bool = True,
         negatives_per_positive: int = 2,
         max_intents_per_trajectory: int = 2,
+        prefixes: bool = True,
+        prefix_pairs_per_pair: int = 1,
     ) -> None:
         if env_factory is None and hindsight:
             env_factory = AlfWorldEnv.factory(data_dir)  # checks the data now
@@ -1101,6 +1111,8 @@ class AlfWorldRelabeler:
         self.hindsight = hindsight
         self.negatives_per_positive = negatives_per_positive
         self.max_intents_per_trajectory = max_intents_per_trajectory
+        self.prefixes = prefixes
+        self.prefix_pairs_per_pair = prefix_pairs_per_pair
         self.skipped = 0
         """Trajectories whose replay did not match (cumulative)."""
 
@@ -1127,7 +1139,15 @@ class AlfWorldRelabeler:
         for positive in won:
             for negative in rng.sample(lost, min(self.negatives_per_positive, len(lost))):
                 out.append(_triplet(positive.intent, positive, negative, "goal"))
+                out += self._prefixes(positive.intent, positive, negative, rng)
         return out
+
+    def _prefixes(
+        self, intent: str, positive: Trajectory, negative: Trajectory, rng: random.Random
+    ) -> list[Triplet]:
+        if not self.prefixes:
+            return []
+        return prefix_triplets(intent, positive, negative, rng, limit=self.prefix_pairs_per_pair)
 
     # -- with replay ---------------------------------------------------------------------
     def _replay(self, env: AlfWorldEnv, trajectory: Trajectory) -> _Replay | None:
@@ -1190,11 +1210,12 @@ class AlfWorldRelabeler:
                 candidates.append(other.trajectory.prefix(m))
         picked = rng.sample(candidates, min(self.negatives_per_positive, len(candidates)))
         label = "goal" if goal is None else "hindsight"
-        return [
-            _triplet(intent, positive, negative, label)
-            for negative in picked
-            if negative.render() != positive.render()
-        ]
+        out = []
+        for negative in picked:
+            if negative.render() != positive.render():
+                out.append(_triplet(intent, positive, negative, label))
+                out += self._prefixes(intent, positive, negative, rng)
+        return out
 
 
 def _triplet(intent: str, positive: Trajectory, negative: Trajectory, source: str) -> Triplet:

@@ -1246,20 +1246,31 @@ class ScienceWorldRelabeler(OutcomeRelabeler):
     * outcome pairs: each trajectory whose final score is above another's is the positive
       against up to ``negatives_per_positive`` trajectories of strictly lower final score
       (drawn at random; a failed game, -100, ranks below any live one);
-    * prefix pairs (``prefixes``): for such a pair, the first step ``k`` at which the positive's
-      score is strictly above the negative's (from the per-step scores :meth:`step` records),
-      gives ``(positive[:k], negative[:k])`` when ``k`` is shorter than the positive; e.g. the
-      step at which the negative focused on the wrong object, or the positive completed a
-      subgoal the negative had not.
+    * prefix pairs (``prefixes``, up to ``prefix_pairs_per_pair`` per outcome pair, see
+      :func:`~armap_agents.environments.outcome.prefix_depths`): ``(positive[:k],
+      negative[:k])`` of the same step count. With the per-step scores :meth:`step` records,
+      ``k`` is first the step at which the positive's score first rises above the negative's
+      (e.g. the step at which the negative focused on the wrong object, or the positive
+      completed a subgoal the negative had not), never a step at which the negative leads;
+      with only a final score (trajectories from elsewhere), ``k`` is drawn from the step at
+      which the two part ways and a quarter, half and three quarters of the shorter one,
+      labelled by the final outcome.
 
     Trajectories that failed with an error, or carry no score, are skipped. Labels come from
     the simulator only: no LLM, no replay.
     """
 
-    def __init__(self, *, negatives_per_positive: int = 2, prefixes: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        negatives_per_positive: int = 2,
+        prefixes: bool = True,
+        prefix_pairs_per_pair: int = 1,
+    ) -> None:
         super().__init__(
             negatives_per_positive=negatives_per_positive,
             prefixes=prefixes,
+            prefix_pairs_per_pair=prefix_pairs_per_pair,
             truncated=False,  # the per-step scores already rank every prefix
             scores=trajectory_scores,
         )

@@ -276,7 +276,7 @@ def test_relabeler_without_replay_pairs_winners_with_losers_of_the_same_game() -
     won = _trajectory("a", ["go to bed 1", "take book 2 from bed 1"], True, 0)
     lost = [_trajectory("a", ["look"], False, i) for i in (1, 2, 3)]
     other_game = _trajectory("b", ["look"], False, 4)
-    triplets = AlfWorldRelabeler(hindsight=False, negatives_per_positive=2).relabel(
+    triplets = AlfWorldRelabeler(hindsight=False, negatives_per_positive=2, prefixes=False).relabel(
         [won, *lost, other_game], seed=0
     )
     assert len(triplets) == 2
@@ -555,7 +555,7 @@ def test_hindsight_relabels_are_verified_by_the_game(pool) -> None:
     relabeler = AlfWorldRelabeler(functools.partial(AlfWorldEnv, data_dir=DATA, pool=pool))
     triplets = relabeler.relabel([*trajectories, tampered], seed=0)
     assert relabeler.skipped == 1  # the tampered one cannot be verified
-    assert {t.source for t in triplets} == {"goal", "hindsight"}
+    assert {t.source for t in triplets} == {"goal", "hindsight", "prefix"}
     cellphone = HindsightGoal("place", "cellphone", "diningtable")
     assert any(
         t.positive.episode_id == "detour"
@@ -569,6 +569,9 @@ def test_hindsight_relabels_are_verified_by_the_game(pool) -> None:
             assert t.task_id == BOOK and t.positive.render() != t.negative.render()
             assert 0 < len(t.negative.steps) <= len(t.positive.steps)
             assert "tampered" not in (t.positive.episode_id, t.negative.episode_id)
+            if t.source == "prefix":  # the same step count of a goal / hindsight pair
+                assert len(t.positive.steps) == len(t.negative.steps)
+                continue
             if t.source == "goal":
                 assert t.intent == "put some book on sidetable."
                 assert t.positive.actions == runs["win"]

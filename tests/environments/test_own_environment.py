@@ -204,7 +204,10 @@ def test_outcome_relabeler_pairs_successes_with_failures_of_the_same_task() -> N
     for t in triplets:
         assert t.intent == "solve a" and t.positive.evaluation is None
         assert t.negative.evaluation is None and t.negative.intent == "solve a"
-    assert not any(t.source == "prefix" for t in triplets)  # final scores only: no prefixes
+    for t in triplets:  # final scores only: prefixes of the same length, where they differ
+        if t.source == "prefix":
+            assert len(t.positive.steps) == len(t.negative.steps)
+            assert t.positive.render() != t.negative.render()
     assert not any(
         t.source == "truncated" for t in OutcomeRelabeler(truncated=False).relabel(data, 0)
     )

@@ -399,9 +399,12 @@ def test_the_relabeler_writes_goals_its_positives_fulfil(
         for s in range(16)
     ]
     triplets = WebShopRelabeler(shop).relabel(trajectories, seed=0)
-    assert {t.source for t in triplets} == {"other-purchase", "other-option"}
+    assert {t.source for t in triplets} == {"other-purchase", "other-option", "prefix"}
     original = catalog.goal("5").instruction
     for t in triplets:
+        if t.source == "prefix":  # the positive cut before its purchase: see test_prefix_pairs
+            assert len(t.positive.steps) == len(t.negative.steps)
+            continue
         audit = t.positive.info["hindsight_goal"]
         assert t.negative.info["hindsight_goal"] == audit
         product = catalog.product(audit["asin"])

@@ -14,6 +14,14 @@ to score below 1 against that goal with the same reward function:
 * ``other-option`` (with ``option_swaps``): the positive replayed with one option click changed
   to another value of the same option, buying ``P`` with the wrong option.
 
+and, for each of these pairs (``prefixes``), up to ``prefix_pairs_per_pair`` ``prefix`` pairs:
+the first ``k`` steps of the positive against the first ``k`` of the negative, from the step
+where they part ways on (:func:`~armap_agents.environments.outcome.prefix_depths`: the first
+divergence, or a quarter, half or three quarters of the shorter one), for planners that score
+unfinished trajectories. The label is the outcome's (the positive went on to buy what the goal
+asks for, the negative did not), an assumption: the negative may have been on the right page
+and gone wrong later.
+
 Positive and negatives are rewritten to read the hindsight goal: the intent, and the
 instruction shown at the top of every page; ``info["hindsight_goal"]`` records the goal
 (attributes, options, price limit, target asin) the labels were computed against.
@@ -26,6 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from armap_agents.environments.outcome import prefix_triplets
 from armap_agents.environments.webshop.catalog import Goal, Product
 from armap_agents.environments.webshop.env import WebShopEnv
 from armap_agents.environments.webshop.generator import pick_price_limit, render_instruction
@@ -86,6 +95,8 @@ class WebShopRelabeler:
         negatives_per_positive: int = 2,
         option_swaps: bool = True,
         max_attributes: int = 3,
+        prefixes: bool = True,
+        prefix_pairs_per_pair: int = 1,
     ) -> None:
         self._env = env or WebShopEnv(
             data_dir=data_dir,
@@ -97,6 +108,8 @@ class WebShopRelabeler:
         self.negatives_per_positive = negatives_per_positive
         self.option_swaps = option_swaps
         self.max_attributes = max_attributes
+        self.prefixes = prefixes
+        self.prefix_pairs_per_pair = prefix_pairs_per_pair
 
     def _replay(self, task_id: str, actions: list[str]) -> tuple[WebShopEnv, list[Step]] | None:
         """Replay ``actions``; None if the task is unknown or an action is invalid."""
@@ -155,19 +168,21 @@ class WebShopRelabeler:
             chosen = [(o, "other-purchase") for o in bought_else[: self.negatives_per_positive]]
             room = self.negatives_per_positive - len(chosen)
             chosen += [(o, "no-purchase") for o in never[: max(room, 0)]]
-            for other, source in chosen:
-                negative = _rewrite(other.trajectory, other.instruction, intent, audit)
-                triplets.append(_triplet(intent, pos, negative, source))
+            negatives = [
+                (_rewrite(other.trajectory, other.instruction, intent, audit), source)
+                for other, source in chosen
+            ]
             if self.option_swaps and options:
                 swapped = self._option_swap(positive, goal, rng)
                 if swapped is not None:
-                    triplets.append(
-                        _triplet(
-                            intent,
-                            pos,
-                            _rewrite(swapped, positive.instruction, intent, audit),
-                            "other-option",
-                        )
+                    negatives.append(
+                        (_rewrite(swapped, positive.instruction, intent, audit), "other-option")
+                    )
+            for negative, source in negatives:
+                triplets.append(_triplet(intent, pos, negative, source))
+                if self.prefixes:
+                    triplets += prefix_triplets(
+                        intent, pos, negative, rng, limit=self.prefix_pairs_per_pair
                     )
         return triplets
 
