@@ -117,8 +117,8 @@ class EnvironmentDefaults(StrictConfig):
     max_length: int = Field(512, ge=16)
     """The reward model's window in tokens (``armap train --max-length``). Declared, it is
     every training's default; not declared, each training takes the window that fits its data
-    (:func:`~armap_agents.reward.window.data_window`: 95% of the texts whole, at most the
-    backbone's limit), and 512 stands where no data is at hand (an export of data alone)."""
+    (:func:`~armap_agents.reward.window.data_window`: 95% of the texts whole, at most 128
+    tokens), and 512 stands where no data is at hand (an export of data alone)."""
     quickstart: QuickstartSizes = Field(default_factory=_generic_sizes)
     """The sizes of ``armap quickstart`` on this environment."""
 

@@ -377,7 +377,7 @@ def window_from_data(
     from armap_agents.reward_view import FINAL_SHARE, TrajectoryView
 
     unfitted = source.view() if source is not None else None
-    window, max_chars = data_window(train, model.backbone, unfitted)
+    window, max_chars, whole = data_window(train, model.backbone, unfitted)
     update: dict[str, Any] = {"max_length": window}
     if model.view == source_view(source, model.max_length):  # the environment's, not given
         view = (unfitted or TrajectoryView()).model_copy(
@@ -389,7 +389,8 @@ def window_from_data(
     say(
         echo,
         f"reward-model window: {window} tokens, trajectories up to {max_chars:,} characters "
-        "(95% of the training texts fit whole)",
+        f"({whole:.0%} of the training texts fit whole, the others through the view: every "
+        "action and the end state kept)",
     )
     return model.model_copy(update=update)
 

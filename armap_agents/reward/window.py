@@ -3,9 +3,16 @@
 An environment may declare its window (``EnvironmentDefaults.max_length``); one that does not
 gets a window that fits its own trajectories: the 95th percentile of the token lengths of the
 training pairs (intent + trajectory, as the model's view renders them before any budget),
-rounded up to a multiple of 32, at least :data:`MIN_WINDOW` and at most what the backbone
-takes. Short trajectories then train in a short window (a 128-token window costs a quarter of
-a 512-token one), and long ones keep everything the backbone can read.
+rounded up to a multiple of 32, at least :data:`MIN_WINDOW` and at most :data:`MAX_DATA_WINDOW`
+(and what the backbone takes). Short trajectories train in a window as short as they are.
+
+Why at most 128 tokens: on the two user-written worlds measured, a critic reading every action
+and a clipped end state in 128 tokens picked better than one reading everything in 512
+(``benchmarks/critic_defaults.py``, courier: Best-of-8 16% vs 8% of the test tasks, paired
++4 / -0, at a twelfth of the training time; the issue's rooms-and-objects world: 57% vs 22% of
+the Sampling -> oracle gap). A first run has a few hundred triplets, and a longer text gives
+the model more to fit by chance. An environment whose middle observations decide success
+declares a longer window (WebShop, ScienceWorld and ALFWorld declare 512).
 
 The view's character budget follows the same texts: the 95th percentile of their lengths in
 characters (when the window is the backbone's limit, the share of it that fits), so a text
@@ -24,10 +31,12 @@ from typing import NamedTuple
 from armap_agents.reward_view import TrajectoryView
 from armap_agents.types import Triplet
 
-__all__ = ["MIN_WINDOW", "WINDOW_PERCENTILE", "DataWindow", "data_window"]
+__all__ = ["MAX_DATA_WINDOW", "MIN_WINDOW", "WINDOW_PERCENTILE", "DataWindow", "data_window"]
 
 MIN_WINDOW = 64
 """The smallest window chosen from data, in tokens."""
+MAX_DATA_WINDOW = 128
+"""The largest window chosen from data, in tokens (see the module docstring)."""
 WINDOW_PERCENTILE = 0.95
 """The share of training texts the window chosen from data holds whole."""
 _SAMPLE = 1000
@@ -39,6 +48,8 @@ class DataWindow(NamedTuple):
 
     max_length: int
     max_chars: int
+    whole: float
+    """The share of the measured texts that fit the window whole (the others: by the view)."""
 
 
 def _percentile(values: Sequence[int], share: float) -> int:
@@ -68,16 +79,18 @@ def data_window(
     intents = [t.intent for t in sample for _ in (0, 1)]
     texts = [view.render(trajectory) for t in sample for trajectory in (t.positive, t.negative)]
     if not texts:
-        return DataWindow(min(limit, 512), 64)
+        return DataWindow(min(limit, MAX_DATA_WINDOW), 64, 1.0)
     encoded = tokenizer(intents, texts, truncation=False, return_token_type_ids=False)
     tokens = [len(ids) for ids in encoded["input_ids"]]
     wanted = _percentile(tokens, WINDOW_PERCENTILE)
-    window = max(MIN_WINDOW, min(limit, 32 * math.ceil(wanted / 32)))
-    # the texts whose pairs fit the window whole: their lengths in characters are the budget
+    window = max(MIN_WINDOW, min(limit, MAX_DATA_WINDOW, 32 * math.ceil(wanted / 32)))
     fitting = [len(text) for text, n in zip(texts, tokens, strict=True) if n <= window]
-    if fitting:
-        budget = _percentile(fitting, WINDOW_PERCENTILE if window < limit else 1.0)
-    else:  # nothing fits (the backbone's limit is short): the characters its tokens hold
-        per_token = sum(map(len, texts)) / max(1, sum(tokens))
-        budget = int(per_token * window)
-    return DataWindow(window, max(64, budget))
+    whole = len(fitting) / len(texts)
+    if wanted <= window:  # the texts fit: the budget holds them whole
+        return DataWindow(window, max(64, _percentile(fitting, WINDOW_PERCENTILE)), whole)
+    # they do not: the characters that the window holds beside an intent, at the texts' own
+    # characters per token (the view then fits every action and a clipped end state)
+    alone = tokenizer(texts, truncation=False, return_token_type_ids=False)["input_ids"]
+    per_token = sum(map(len, texts)) / max(1, sum(map(len, alone)))
+    intent = _percentile([n - len(a) for n, a in zip(tokens, alone, strict=True)], 0.95)
+    return DataWindow(window, max(64, int(per_token * (window - intent))), whole)

@@ -146,3 +146,38 @@ def test_a_user_environment_gets_a_critic_judged_by_its_picks(tmp_path):
     defines = model_defines(data=synthesis, model=model_config, trainer=trainer_config)
     assert defines["max_length"] == "data"
     check_manifest(model, "reward_model", defines)
+
+
+def test_long_texts_get_a_short_window_that_keeps_every_action_and_the_end(tmp_path):
+    """examples/courier.py renders ~470 tokens an episode: the window from the data stops at
+    128 (where user worlds picked best) and the view's budget fills it without overflowing,
+    so the tokenizer cuts nothing: every action and the end state are read."""
+    from transformers import AutoTokenizer
+
+    from armap_agents import TrajectoryView
+    from armap_agents.pipeline import explore_trajectories, synthesize_triplets
+    from armap_agents.reward.model import backbone_source
+    from armap_agents.reward.window import MAX_DATA_WINDOW, data_window
+    from armap_agents.types import Triplet
+
+    env = f"{EXAMPLES / 'courier.py'}:Courier"
+    explore_trajectories(
+        out=tmp_path / "t.jsonl", env=env, episodes_per_task=2, max_tasks=20, echo=None
+    )
+    synthesize_triplets(trajectories=tmp_path / "t.jsonl", out=tmp_path / "syn", echo=None)
+    triplets = [
+        Triplet.model_validate_json(line) for line in (tmp_path / "syn/triplets.train.jsonl").open()
+    ]
+    window, max_chars, whole = data_window(triplets, "all-MiniLM-L6-v2")
+    assert window == MAX_DATA_WINDOW and whole < 0.5
+    view = TrajectoryView(max_chars=max_chars, final_share=0.25)
+    tokenizer = AutoTokenizer.from_pretrained(backbone_source("all-MiniLM-L6-v2")[0])
+    for triplet in triplets[:40]:
+        text = view.render(triplet.positive)
+        assert len(tokenizer(triplet.intent, text)["input_ids"]) <= window
+        assert [line for line in text.splitlines() if line.startswith("Action: ")] == [
+            f"Action: {a}" for a in triplet.positive.actions
+        ]
+        assert text.endswith(triplet.positive.final_observation[:20]) or (
+            triplet.positive.final_observation[:20] in text.rsplit("Observation: ", 1)[1]
+        )
