@@ -134,7 +134,9 @@ def test_explore_and_synthesize_an_imported_environment_from_the_cli(tmp_path, c
     triplets = read_jsonl(out / "triplets.train.jsonl", Triplet) + read_jsonl(
         out / "triplets.val.jsonl", Triplet
     )
-    assert triplets and {t.source for t in triplets} <= {"outcome", "truncated"}
+    # final verdicts only: whole trajectories, a success's truncation, and their prefixes
+    assert triplets and {t.source for t in triplets} <= {"outcome", "truncated", "prefix"}
+    assert "prefix" in {t.source for t in triplets}
     capsys.readouterr()
     assert main([*argv[:-2], "--out", str(tmp_path / "x"), "--relabeler", "nope"]) == 2
     assert "not an import path" in capsys.readouterr().err
