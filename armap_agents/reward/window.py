@@ -14,11 +14,12 @@ the Sampling -> oracle gap). A first run has a few hundred triplets, and a longe
 the model more to fit by chance. An environment whose middle observations decide success
 declares a longer window (WebShop, ScienceWorld and ALFWorld declare 512).
 
-The view's character budget follows the same texts: the 95th percentile of their lengths in
-characters (when the window is the backbone's limit, the share of it that fits), so a text
-that fits the window in tokens is never clipped by an assumed characters-per-token ratio
-(prose runs ~4 characters a token, numbers fewer); the few longer ones are fitted by the view
-(every action kept, observations clipped, the end state kept).
+The view's character budget: when the texts fit the window, the 95th percentile of their
+lengths in characters, so a text that fits in tokens is never clipped by an assumed
+characters-per-token ratio; when they do not, the view's usual budget for the window
+(:func:`~armap_agents.reward_view.window_budget`: every action, the end state, little of the
+other observations), which picked better than a budget that fills the window with observation
+text (courier: 16% vs 8%).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import random
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from armap_agents.reward_view import TrajectoryView
+from armap_agents.reward_view import TrajectoryView, window_budget
 from armap_agents.types import Triplet
 
 __all__ = ["MAX_DATA_WINDOW", "MIN_WINDOW", "WINDOW_PERCENTILE", "DataWindow", "data_window"]
@@ -88,9 +89,7 @@ def data_window(
     whole = len(fitting) / len(texts)
     if wanted <= window:  # the texts fit: the budget holds them whole
         return DataWindow(window, max(64, _percentile(fitting, WINDOW_PERCENTILE)), whole)
-    # they do not: the characters that the window holds beside an intent, at the texts' own
-    # characters per token (the view then fits every action and a clipped end state)
-    alone = tokenizer(texts, truncation=False, return_token_type_ids=False)["input_ids"]
-    per_token = sum(map(len, texts)) / max(1, sum(map(len, alone)))
-    intent = _percentile([n - len(a) for n, a in zip(tokens, alone, strict=True)], 0.95)
-    return DataWindow(window, max(64, int(per_token * (window - intent))), whole)
+    # they do not: the view's usual budget (``window_budget``), which leaves the observations
+    # little beside the actions and the end state; filling the window with more observation
+    # text (476 characters instead of 307 at 128 tokens) halved courier's picks (8% vs 16%)
+    return DataWindow(window, window_budget(window), whole)
