@@ -305,7 +305,8 @@ def test_every_option_of_the_built_in_environments_is_classified() -> None:
         "fast_reset", "focus_on_named", "hindsight", "jvm_heap", "max_attributes",
         "max_episode_steps", "max_idle", "max_intents_per_trajectory", "max_per_kind",
         "negatives_per_positive", "num_products", "num_suggestions", "observation_mode",
-        "option_swaps", "pool", "prefixes", "puzzles", "simplification", "task_types", "tasks",
+        "option_swaps", "pool", "prefix_pairs_per_pair", "prefixes", "puzzles", "simplification",
+        "task_types", "tasks",
     }  # fmt: skip
     registry = default_registry()
     options = set()
