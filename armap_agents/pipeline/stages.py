@@ -376,13 +376,12 @@ def window_from_data(
     from armap_agents.reward.window import data_window
     from armap_agents.reward_view import FINAL_SHARE, TrajectoryView
 
-    unfitted = source.view() if source is not None else None
+    unfitted = source.view() if source is not None else TrajectoryView()
     window, max_chars, whole = data_window(train, model.backbone, unfitted)
     update: dict[str, Any] = {"max_length": window}
-    if model.view == source_view(source, model.max_length):  # the environment's, not given
-        view = (unfitted or TrajectoryView()).model_copy(
-            update={"max_chars": max_chars, "fit_window": True}
-        )
+    fits = unfitted.fit_window and unfitted.max_chars is None  # else the environment's choice
+    if fits and model.view == source_view(source, model.max_length):  # not given either
+        view = unfitted.model_copy(update={"max_chars": max_chars})
         if view.final_share is None:
             view = view.model_copy(update={"final_share": FINAL_SHARE})
         update["view"] = view
