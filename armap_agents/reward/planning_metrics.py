@@ -35,6 +35,7 @@ __all__ = [
     "PickMetrics",
     "calibrate",
     "candidate_groups",
+    "judged",
     "pick_metrics",
     "plot_calibration",
 ]
@@ -48,14 +49,18 @@ F_BETA = 0.5
 recall; see :func:`calibrate`)."""
 
 
+def judged(trajectories: Sequence[Trajectory]) -> list[Trajectory]:
+    """The trajectories with a verdict and no error: what held-out metrics are computed on."""
+    return [t for t in trajectories if t.evaluation is not None and not t.failed]
+
+
 def candidate_groups(trajectories: Sequence[Trajectory]) -> list[list[Trajectory]]:
     """The held-out candidates by task: trajectories with a verdict and no error, grouped by
     ``task_id`` (tasks in first-seen order, candidates in episode order), tasks with fewer
     than two candidates left out (there is nothing to pick)."""
     groups: dict[str, list[Trajectory]] = defaultdict(list)
-    for trajectory in trajectories:
-        if trajectory.evaluation is not None and not trajectory.failed:
-            groups[trajectory.task_id].append(trajectory)
+    for trajectory in judged(trajectories):
+        groups[trajectory.task_id].append(trajectory)
     return [
         sorted(group, key=lambda t: t.episode_id) for group in groups.values() if len(group) > 1
     ]

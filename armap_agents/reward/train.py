@@ -70,6 +70,7 @@ from armap_agents.reward.planning_metrics import (
     PickMetrics,
     calibrate,
     candidate_groups,
+    judged,
     pick_metrics,
     plot_calibration,
 )
@@ -294,7 +295,7 @@ class RewardTrainer:
         torch.manual_seed(cfg.seed)
         rng = random.Random(cfg.seed)
         groups = candidate_groups(candidates)
-        held_out = [t for t in candidates if t.evaluation is not None and not t.failed]
+        held_out = judged(candidates)
         examples = self._tokenize(train)
         window = self.model.config.max_length
         at_window = sum(len(row) >= window for pair in examples for row in pair)
