@@ -710,8 +710,9 @@ class ScienceWorldEnv:
             which the crash recovery then reports, and makes episodes reproducible.
         java_path: the ``java`` executable; default ``$JAVA_HOME/bin/java`` or ``java`` on
             ``PATH``.
-        max_per_kind, focus_on_named: how :meth:`valid_actions` curates ScienceWorld's
-            action list (see :func:`curate_actions`).
+        max_per_kind: how :meth:`valid_actions` curates ScienceWorld's action list (see
+            :func:`curate_actions`).
+        focus_on_named: the same (see :func:`curate_actions`).
 
     Constructing is cheap: it checks the arguments and that Java and the scienceworld package
     are installed; the JVM starts at the first :meth:`reset` (or :meth:`task_ids`).
