@@ -10,6 +10,8 @@
 # [alfworld]); ScienceWorld needs a Java runtime, installed with apt when missing (as root);
 # and Ray (extra [ray]: a 79 MB wheel, 240 MB installed), whose tests start a local cluster and
 # explore these environments on it. --with-ray installs Ray alone.
+# With --with-docs (included in --with-envs, the test setup), also the documentation tools
+# (extra [docs]: MkDocs, Material, mkdocstrings), whose strict build of the site is a test.
 # Safe to rerun: an existing .venv is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,8 @@ for arg in "$@"; do
     case "$arg" in
         --with-local) EXTRAS="$EXTRAS,local"; LOCAL=1 ;;
         --with-ray) EXTRAS="$EXTRAS,ray" ;;
-        --with-envs) EXTRAS="$EXTRAS,scienceworld,alfworld,ray"
+        --with-docs) EXTRAS="$EXTRAS,docs" ;;
+        --with-envs) EXTRAS="$EXTRAS,scienceworld,alfworld,ray,docs"
             if ! command -v java >/dev/null 2>&1; then
                 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
                     apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
@@ -29,7 +32,7 @@ for arg in "$@"; do
                     exit 1
                 fi
             fi ;;
-        *) echo "usage: $0 [--with-local] [--with-envs] [--with-ray]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--with-local] [--with-envs] [--with-ray] [--with-docs]" >&2; exit 2 ;;
     esac
 done
 if [ ! -x .venv/bin/python ]; then
