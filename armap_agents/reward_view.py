@@ -34,6 +34,7 @@ from armap_agents.types import Step, Trajectory, render_trajectory
 __all__ = [
     "CHARS_PER_TOKEN",
     "FINAL_SHARE",
+    "MIN_SHOWN_CHARS",
     "TrajectoryView",
     "environment_view",
     "parse_rendered",
@@ -44,6 +45,11 @@ FINAL_SHARE = 0.25
 """The share of a window's character budget that the final observation always keeps (see
 ``TrajectoryView.final_share``)."""
 
+MIN_SHOWN_CHARS = 24
+"""Under a budget with ``elide``, an observation that would keep fewer characters than this
+(and is longer) is left out, label and all: a stub such as ``You w…`` tells the model nothing
+and its ``Observation:`` label costs tokens the end state needs."""
+
 CHARS_PER_TOKEN = 3.2
 """Characters per subword token assumed when a window in tokens becomes a budget in
 characters (MiniLM on WebShop's rewritten pages: 3.4; English prose: ~4; numbers: fewer).
@@ -52,6 +58,7 @@ What still overflows is cut by the tokenizer, oldest first."""
 _ELLIPSIS = " …"
 _OBSERVATION = "Observation: "
 _ACTION = "Action: "
+_LABEL = len(_OBSERVATION) + 1  # with its line break
 
 
 class TrajectoryView(StrictConfig):
@@ -80,6 +87,13 @@ class TrajectoryView(StrictConfig):
     actions leave the other observations; were the text still too long, the tokenizer cuts the
     oldest tokens, not the end. :meth:`for_window` sets it (:data:`FINAL_SHARE`) for new models;
     None (models saved before 2026-12-07): no floor, the end state can be clipped away."""
+    elide: bool | None = None
+    """Under a budget, observations that would be clipped to less than :data:`MIN_SHOWN_CHARS`
+    (and empty ones) are left out with their ``Observation:`` label, and the characters the
+    shown ones leave go to the final observation (up to its length): on a 14-step episode in a
+    128-token window the labels alone took two thirds of the budget and the end state was cut
+    to its first 76 characters. :meth:`for_window` sets it for new models; None or False
+    (models saved before 2026-12-08): every observation keeps its label, shown or not."""
     max_action_chars: int | None = Field(None, ge=8)
     """Cap of each action (actions are kept, but a runaway LLM reply is not an action);
     None: no cap."""
@@ -121,9 +135,17 @@ class TrajectoryView(StrictConfig):
         none and ``fit_window``); what a reward model stores."""
         if self.max_chars is not None or not self.fit_window:
             return self
-        update: dict[str, Any] = {"max_chars": window_budget(max_length)}
+        return self.model_copy(update={"max_chars": window_budget(max_length)}).for_new_model()
+
+    def for_new_model(self) -> TrajectoryView:
+        """This view with the budget rules of a newly trained model (the end state's floor,
+        :data:`FINAL_SHARE`, and ``elide``) where it left them unset; views saved with a model
+        keep what they recorded."""
+        update: dict[str, Any] = {}
         if self.final_share is None:
             update["final_share"] = FINAL_SHARE
+        if self.elide is None:
+            update["elide"] = True
         return self.model_copy(update=update)
 
     # -- rendering -------------------------------------------------------------------------
@@ -149,16 +171,21 @@ class TrajectoryView(StrictConfig):
         caps = [_cap(len(o), self.max_observation_chars) for o in shown[:-1]]
         caps.append(_cap(len(shown[-1]), self.max_final_observation_chars))
         if self.max_chars is not None:  # (fit_window without a window: no budget)
-            fixed = sum(len(_ACTION) + len(a) + 1 for a in actions)
-            fixed += len(observations) * (len(_OBSERVATION) + 1)
+            room = self.max_chars - sum(len(_ACTION) + len(a) + 1 for a in actions)
             floor = int((self.final_share or 0.0) * self.max_chars)
-            caps = _fit(caps, self.max_chars - fixed, self.final_weight, floor)
+            if self.elide:
+                caps = _fit_elided(caps, room, self.final_weight, floor)
+            else:
+                room -= len(observations) * _LABEL
+                caps = _fit(caps, room, self.final_weight, floor)
         if pending:
             caps.append(0)
         lines = [_OBSERVATION + _clip(observations[0], caps[0])]
         for action, observation, cap in zip(actions, observations[1:], caps[1:], strict=True):
             lines.append(_ACTION + action)
             lines.append(_OBSERVATION + _clip(observation, cap))
+        if self.elide:  # what is left out leaves no label either
+            lines = [line for line in lines if line != _OBSERVATION]
         return "\n".join(lines)
 
     def render_text(self, text: str) -> str:
@@ -211,6 +238,33 @@ def _fit(caps: list[int], budget: int, final_weight: int, final_floor: int = 0) 
         else:
             high = mid - 1
     return allot(low)
+
+
+def _fit_elided(caps: list[int], budget: int, final_weight: int, final_floor: int) -> list[int]:
+    """Like :func:`_fit`, with each shown observation paying its label and observations that
+    would keep fewer than :data:`MIN_SHOWN_CHARS` characters left out (0); the final one is
+    always shown and takes what the others leave, up to its length."""
+
+    def others(level: int) -> list[int]:
+        kept = [(min(cap, level), cap) for cap in caps[:-1]]
+        return [k if k == cap or k >= MIN_SHOWN_CHARS else 0 for k, cap in kept]
+
+    def cost(lengths: list[int]) -> int:
+        return sum(n + _LABEL for n in lengths if n)
+
+    def final(level: int) -> int:
+        return max(min(caps[-1], final_floor), min(caps[-1], final_weight * level))
+
+    low, high = 0, max(caps)
+    while low < high:  # the largest level whose total fits
+        mid = (low + high + 1) // 2
+        if cost(others(mid)) + _LABEL + final(mid) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    shown = others(low)
+    left = budget - cost(shown) - _LABEL
+    return [*shown, max(final(low), min(caps[-1], left))]
 
 
 def parse_rendered(text: str) -> Trajectory | None:

@@ -2,7 +2,7 @@
 
 For each environment of ``--envs``: explore with the random policy and synthesize with the
 environment's relabeler once, then train several reward models on the SAME triplets that
-differ only in what they read:
+differ only in what they read (or, for ``no prefix pairs``, in how the episodes are labelled):
 
 * ``defaults``: nothing set (the environment's declared window if it declares one, else the
   window from the data, :func:`~armap_agents.reward.window.data_window`; the environment's
@@ -10,6 +10,10 @@ differ only in what they read:
 * ``window 128`` / ``window 512``: ``max_length`` given, the view fitted to it;
 * ``canonical text``: the text of ``render_trajectory`` cut oldest-first by the tokenizer at
   128 tokens (``view.fit_window=False``, the behaviour before views).
+* ``every label kept``: the view without ``elide`` (models before 2026-12-08: every
+  observation keeps its label, shown or not); ``end state half``: the end state's floor at
+  half the budget instead of a quarter; ``6 epochs``: three times the training;
+* ``no prefix pairs``: the same episodes relabelled without prefix pairs (its own synthesis).
 
 Each critic is judged by what training reports (validation pairwise accuracy; the picks among
 held-out tasks' explored candidates, ``train_result.json``'s ``planning``) and by what a user
@@ -50,6 +54,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "window 128": {"max_length": 128},
     "window 512": {"max_length": 512},
     "canonical text": {"max_length": 128, "model_config": {"view": {"fit_window": False}}},
+    "every label kept": {"model_config": {"view": {"elide": False}}},
+    "end state half": {"model_config": {"view": {"final_share": 0.5}}},
+    "6 epochs": {"epochs": 6},
+    "no prefix pairs": {"relabel_options": {"prefixes": False}},
 }
 
 
@@ -58,19 +66,19 @@ def slug(text: str) -> str:
 
 
 def resolved_model(data: Path, variant: dict[str, Any]) -> str:
-    """The reward-model config a variant trains (window and view), as JSON: variants that
-    resolve to the same config train the same model (e.g. ``defaults`` = ``window 128`` on an
-    environment that declares 128)."""
+    """The reward-model and training configs a variant trains with (window, view, epochs), as
+    JSON: variants that resolve to the same configs train the same model (e.g. ``defaults`` =
+    ``window 128`` on an environment that declares 128)."""
     from armap_agents._jsonl import read_jsonl
     from armap_agents.pipeline.stages import training_configs, training_env, window_from_data
     from armap_agents.types import Triplet
 
     settings = {k: v for k, v in variant.items() if k != "model_config"}
-    model, _ = training_configs(data, None, variant.get("model_config"), None, settings)
+    model, trainer = training_configs(data, None, variant.get("model_config"), None, settings)
     if "max_length" not in model.model_fields_set:
         train = read_jsonl(data / TRAIN_TRIPLETS_FILE, Triplet)
         model = window_from_data(model, training_env(data, None), train, None)
-    return model.model_dump_json(exclude={"seed"})
+    return model.model_dump_json(exclude={"seed"}) + trainer.model_dump_json(exclude={"seed"})
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
@@ -92,15 +100,8 @@ def run_variant(
     if cache.is_file():
         return json.loads(cache.read_text())
     started = time.perf_counter()
-    train_reward_model(
-        data=data,
-        out=rm,
-        epochs=args.epochs,
-        max_train=args.max_train,
-        max_val=args.max_val,
-        seed=args.seed,
-        **variant,
-    )
+    settings = {"epochs": args.epochs, "max_train": args.max_train, "max_val": args.max_val}
+    train_reward_model(data=data, out=rm, seed=args.seed, **{**settings, **variant})
     train_seconds = time.perf_counter() - started
     started = time.perf_counter()
     report = evaluate_and_report(
@@ -216,14 +217,26 @@ def run_env(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     for name, variant in VARIANTS.items():
         if args.variants and name not in args.variants:
             continue
-        key = resolved_model(data, variant)
+        relabel = variant.get("relabel_options")
+        variant_data = data if relabel is None else env_dir / f"synthesis-{slug(name)}"
+        if relabel is not None:  # the same episodes, labelled otherwise
+            synthesize_triplets(
+                trajectories=trajectories,
+                out=variant_data,
+                seed=args.seed,
+                val_fraction=0.2,
+                relabel_options=relabel,
+                max_concurrency=2,
+            )
+        training = {k: v for k, v in variant.items() if k != "relabel_options"}
+        key = resolved_model(variant_data, training) + json.dumps(relabel)
         if key in seen:  # the same window and view as an earlier variant: the same model
             rows[name] = {**rows[seen[key]], "same_as": seen[key]}
             print(f"[{spec}] {name}: the same model as {seen[key]}")
             continue
         seen[key] = name
         print(f"[{spec}] training and evaluating the critic '{name}'")
-        rows[name] = run_variant(env_dir, data, name, variant, args)
+        rows[name] = run_variant(env_dir, variant_data, name, training, args)
         if unseen:
             rows[name]["unseen"] = run_unseen(env_dir, name, unseen, args)
     from armap_agents._jsonl import read_jsonl

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from armap_agents.errors import ConfigError
 from armap_agents.reward_view import (
     FINAL_SHARE,
+    MIN_SHOWN_CHARS,
     TrajectoryView,
     environment_view,
     parse_rendered,
@@ -147,6 +148,60 @@ def test_any_trajectory_fits_its_budget_with_every_action(observations, actions,
     fixed = sum(len("Action: ") + len(a) + 1 for a in t.actions) + (n + 1) * len("Observation: \n")
     assert len(out) <= max(budget, fixed)
     assert out.count("\nAction: ") >= n
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    observations=st.lists(text, min_size=1, max_size=8),
+    actions=st.lists(
+        st.text(
+            st.characters(blacklist_categories=("Cs", "Zl", "Zp", "Cc")), min_size=1, max_size=30
+        ),
+        max_size=7,
+    ),
+    budget=st.integers(64, 2000),
+)
+def test_an_elided_view_fits_its_budget_with_every_action_and_no_stub(
+    observations, actions, budget
+) -> None:
+    n = min(len(observations) - 1, len(actions))
+    t = _trajectory(observations[: n + 1], actions[:n])
+    out = TrajectoryView(max_chars=budget, elide=True).render(t)
+    fixed = sum(len("Action: ") + len(a) + 1 for a in t.actions) + len("Observation: \n")
+    assert len(out) <= max(budget, fixed)
+    assert out.count("Action: ") >= n
+    middle = out.split("\n")[:-1]  # clipped observations before the last keep a readable length
+    stubs = [x for x in middle if x.startswith("Observation: ") and x.endswith(" …")]
+    assert all(len(x) >= len("Observation: ") + MIN_SHOWN_CHARS for x in stubs)
+
+
+def _courier_episode() -> Trajectory:
+    """14 short moves whose labels alone would fill a 128-token window, ending in the state
+    that decides success at the end of its last observation."""
+    steps = [
+        Step(action=f"go {i % 3}", observation=f"You walk. Room: {i % 3}. " * 4) for i in range(13)
+    ]
+    last = "You drop the lamp. Room: 2. Exits: 0, 1, 3. Here: lamp, key, coin. Carrying: nothing."
+    steps.append(Step(action="drop lamp", observation=last))
+    return Trajectory(
+        task_id="1", intent="bring the lamp to 2", initial_observation="A hall.", steps=steps
+    )
+
+
+def test_an_elided_view_gives_the_labels_room_to_the_end_state() -> None:
+    episode = _courier_episode()
+    view = TrajectoryView().for_window(128)  # a new model's view
+    assert view.elide is True
+    text = view.render(episode)
+    assert text.startswith("Observation: A hall.\nAction: go 0") and text.count("Action: ") == 14
+    assert text.count("Observation: ") == 2  # short ones whole; the middle ones were stubs
+    assert text.endswith("Here: lamp, key, coin. Carrying: nothing.")  # the end state whole
+    # the same view with every label kept (models saved before elide): the end state clipped
+    labelled = view.model_copy(update={"elide": False}).render(episode)
+    assert labelled.count("Observation: ") == 15 and labelled.endswith(" …")
+    # with room to spare nothing is left out
+    roomy = TrajectoryView(max_chars=5000, elide=True).render(episode)
+    assert roomy == render_trajectory(episode)
 
 
 # -- the view inside the reward model, the service and the export ---------------------------

@@ -367,6 +367,15 @@ def training_configs(
     return model.model_copy(update={"seed": trainer.seed}), trainer
 
 
+def fitted_to(view: TrajectoryView, max_length: int) -> bool:
+    """Whether ``view``'s budget is the one :meth:`TrajectoryView.for_window` sets for a window
+    of ``max_length`` tokens: a view given without a budget, fitted by
+    :class:`~armap_agents.reward.model.RewardModelConfig` to the window it had then."""
+    from armap_agents.reward_view import window_budget
+
+    return view.fit_window and view.max_chars == window_budget(max_length)
+
+
 def window_from_data(
     model: RewardModelConfig, source: EnvSource | None, train: list[Any], echo: Echo | None
 ) -> RewardModelConfig:
@@ -374,17 +383,16 @@ def window_from_data(
     given, the view with the character budget of the same texts
     (:func:`~armap_agents.reward.window.data_window`)."""
     from armap_agents.reward.window import data_window
-    from armap_agents.reward_view import FINAL_SHARE, TrajectoryView
+    from armap_agents.reward_view import TrajectoryView
 
     unfitted = source.view() if source is not None else TrajectoryView()
     window, max_chars, whole = data_window(train, model.backbone, unfitted)
     update: dict[str, Any] = {"max_length": window}
     fits = unfitted.fit_window and unfitted.max_chars is None  # else the environment's choice
     if fits and model.view == source_view(source, model.max_length):  # not given either
-        view = unfitted.model_copy(update={"max_chars": max_chars})
-        if view.final_share is None:
-            view = view.model_copy(update={"final_share": FINAL_SHARE})
-        update["view"] = view
+        update["view"] = unfitted.model_copy(update={"max_chars": max_chars}).for_new_model()
+    elif fitted_to(model.view, model.max_length):  # given without a budget: it follows too
+        update["view"] = model.view.model_copy(update={"max_chars": max_chars})
     say(
         echo,
         f"reward-model window: {window} tokens, trajectories up to {max_chars:,} characters "

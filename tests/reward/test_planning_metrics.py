@@ -170,7 +170,7 @@ def test_long_texts_get_a_short_window_that_keeps_every_action_and_the_end(tmp_p
     ]
     window, max_chars, whole = data_window(triplets, "all-MiniLM-L6-v2")
     assert window == MAX_DATA_WINDOW and whole < 0.5
-    view = TrajectoryView(max_chars=max_chars, final_share=0.25)
+    view = TrajectoryView(max_chars=max_chars).for_new_model()
     tokenizer = AutoTokenizer.from_pretrained(backbone_source("all-MiniLM-L6-v2")[0])
     for triplet in triplets[:40]:
         text = view.render(triplet.positive)
@@ -181,3 +181,29 @@ def test_long_texts_get_a_short_window_that_keeps_every_action_and_the_end(tmp_p
         assert text.endswith(triplet.positive.final_observation[:20]) or (
             triplet.positive.final_observation[:20] in text.rsplit("Observation: ", 1)[1]
         )
+
+
+def test_a_view_given_without_a_budget_follows_the_window_from_the_data() -> None:
+    """A view given as settings (no budget) was fitted to the config's placeholder window when
+    the config was made; the window from the data refits it, or the tokenizer cuts the text."""
+    from armap_agents import TrajectoryView
+    from armap_agents.pipeline.stages import window_from_data
+    from armap_agents.reward.model import RewardModelConfig
+    from armap_agents.reward_view import window_budget
+    from armap_agents.types import Step, Trajectory, Triplet
+
+    def episode(last: str) -> Trajectory:
+        steps = [Step(action=f"go room {i}", observation=f"Room {i}. " * 12) for i in range(14)]
+        steps.append(Step(action="drop lamp", observation=last))
+        return Trajectory(task_id="1", intent="x", initial_observation="A hall.", steps=steps)
+
+    triplets = [
+        Triplet(intent="bring the lamp", positive=episode("Here: lamp."), negative=episode("No."))
+    ] * 4
+    given = RewardModelConfig(view=TrajectoryView(final_share=0.5))
+    assert given.view.max_chars == window_budget(512)  # fitted to the placeholder window
+    fitted = window_from_data(given, None, triplets, None)
+    assert fitted.max_length == 128 and fitted.view.max_chars == window_budget(128)
+    assert fitted.view.final_share == 0.5  # what was given stays
+    explicit = RewardModelConfig(view=TrajectoryView(max_chars=900))
+    assert window_from_data(explicit, None, triplets, None).view.max_chars == 900
