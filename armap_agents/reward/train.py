@@ -57,9 +57,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, Field
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents._progress import progress_bar
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.reward.card import data_warnings
 from armap_agents.reward.configs import RewardTrainerConfig, subsample
@@ -347,12 +348,12 @@ class RewardTrainer:
         mean_row = sum(len(row) for pair in examples for row in pair) / (2 * len(examples))
         scored_rows = 2 * len(val) + sum(len(group) for group in groups)
         estimate = TrainingEstimate(eval_tokens=round(scored_rows * mean_row))
-        bar = tqdm(
+        bar = progress_bar(
             total=total,
             initial=run.epoch * steps_per_epoch,
             desc=f"train reward model ({device.type}"
             + (f" x {processes.count} processes)" if processes.count > 1 else ")"),
-            disable=not (progress and processes.is_main),
+            progress=progress and processes.is_main,
             unit="batch",
         )
         self.model.set_gradient_checkpointing(cfg.gradient_checkpointing)
@@ -383,7 +384,9 @@ class RewardTrainer:
                         bar.write(said)
                     bar.update(1)
                     recent = losses[-50:]
-                    bar.set_postfix(epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}")
+                    bar.set_postfix(
+                        epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}", refresh=False
+                    )
                 # the last step's update is read by no later loss: check the weights it left,
                 # before they are validated, checkpointed or saved as the finished model
                 broken = self.model.non_finite_weight()
