@@ -140,7 +140,8 @@ if TYPE_CHECKING:
         render_trajectory,
     )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The release (pyproject.toml reads it from here; CHANGELOG.md says what each one brought)."""
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     # module -> the public names it provides (tests/test_startup.py checks this table

@@ -48,9 +48,20 @@ def _comma_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _or_none(base: type) -> Any:
+    """A reader of ``base`` values that reads ``none`` as None (a field that may be None)."""
+
+    def read(text: str) -> Any:
+        return None if text.strip().lower() == "none" else base(text)
+
+    read.__name__ = base.__name__  # argparse names the type in its error: "invalid int value"
+    return read
+
+
 def _argument(annotation: Any) -> dict[str, Any]:
-    """What ``add_argument`` needs to read a value of ``annotation``."""
-    base, _ = _unwrapped(annotation)
+    """What ``add_argument`` needs to read a value of ``annotation`` (``none`` for None where
+    the field may be None and is a number)."""
+    base, optional = _unwrapped(annotation)
     origin = typing.get_origin(base)
     if base is bool:
         return {"action": argparse.BooleanOptionalAction}
@@ -61,7 +72,9 @@ def _argument(annotation: Any) -> dict[str, Any]:
         return {"action": "append", "type": typing.get_args(base)[0]}
     if origin is tuple:  # comma-separated: --planners best_of_n,mcts
         return {"type": _comma_list, "metavar": "A,B"}
-    if base in (int, float, str):
+    if base in (int, float):
+        return {"type": _or_none(base) if optional else base}
+    if base is str:
         return {"type": base}
     raise TypeError(f"no command-line option for a field of type {annotation!r}")
 

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from tqdm.auto import tqdm
 
 from armap_agents._jsonl import JsonlAppender, iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents._progress import progress_bar
 from armap_agents._scrub import scrub_secrets
 from armap_agents.environments.base import EnvFactory
 from armap_agents.environments.defaults import DEFAULT_PLANNERS
@@ -295,7 +295,8 @@ def evaluate_planners(
         )
 
     bon_row = PLANNERS["best_of_n"].row_label(n)
-    for task_id in tqdm(tasks, desc=f"evaluate (N={n})", unit="task", disable=not progress):
+    bar = progress_bar(iterable=tasks, desc=f"evaluate (N={n})", unit="task", progress=progress)
+    for task_id in bar:
         known = outcomes.get(task_id)
         if known is not None and all(row in known.methods for row in rows):
             continue

@@ -269,9 +269,8 @@ def explore_with_planner(
     environment's). ``provenance``: more of what made the trajectories, recorded in their
     manifest's ``defines`` (e.g. the round). Everything is checked before anything is
     written."""
-    from tqdm.auto import tqdm
-
     from armap_agents._jsonl import AppenderPool, check_jsonl, iter_jsonl, write_jsonl
+    from armap_agents._progress import progress_bar
     from armap_agents._provenance import record_manifest
     from armap_agents.environments.defaults import horizon
     from armap_agents.graphs.explore import failures_path
@@ -314,12 +313,12 @@ def explore_with_planner(
         pending = [t for t in wanted if t not in done]
         graph = build_planner(planner, built, factory, scorer, made)
         failed_tasks = 0
-        bar = tqdm(
+        bar = progress_bar(
             total=len(wanted),
             initial=len(wanted) - len(pending),
             desc=f"explore with {planner}",
             unit="task",
-            disable=not progress,
+            progress=progress,
         )
         try:
             for task_id in pending:

@@ -216,8 +216,10 @@ def _training_section(training: dict[str, Any] | None) -> list[str]:
     )
     trainer = training.get("trainer_config") or {}
     if trainer:
+        epochs = trainer.get("epochs")
         lines.append(
-            f"* Settings: {trainer.get('epochs')} epochs, batch size {trainer.get('batch_size')}, "
+            f"* Settings: {epochs} epoch{'' if epochs == 1 else 's'}, batch size "
+            f"{trainer.get('batch_size')}, "
             f"learning rate {trainer.get('learning_rate')}, warmup ratio "
             f"{trainer.get('warmup_ratio')}, seed {trainer.get('seed')}."
         )

@@ -16,6 +16,7 @@ from armap_agents.types import Triplet
 
 __all__ = [
     "CONFIG_FILE",
+    "DEFAULT_MAX_TRAIN",
     "FORMAT_VERSION",
     "Precision",
     "RewardModelConfig",
@@ -71,12 +72,18 @@ def subsample(triplets: Sequence[Triplet], at_most: int | None, seed: int) -> li
     return random.Random(seed).sample(list(triplets), at_most)
 
 
+DEFAULT_MAX_TRAIN = 2000
+"""The training triplets a reward model trains on unless told otherwise (a first run's size,
+see :attr:`RewardTrainerConfig.max_train`)."""
+
+
 class RewardTrainerConfig(StrictConfig):
     """Optimisation settings for :class:`RewardTrainer`."""
 
     epochs: int = Field(2, ge=1)
     """Passes over the training triplets (the epoch whose picks among held-out tasks' candidates
-    are best is kept, else the one with the best validation accuracy)."""
+    are best is kept, else the one with the best validation accuracy). Two by default, so that
+    there is an epoch to choose: the second costs as much as the first."""
     batch_size: int = Field(32, ge=1)
     """Pairs per optimizer step, across all processes of a distributed training (each
     computes the gradients of ``batch_size / N`` of them)."""
@@ -87,8 +94,13 @@ class RewardTrainerConfig(StrictConfig):
     max_grad_norm: float = 1.0
     seed: int = 0
     """Random seed of the run (initialisation, batches, subsampling)."""
-    max_train: int | None = Field(None, ge=1)
-    """Train on at most this many triplets, sampled with ``seed`` (None: all)."""
+    max_train: int | None = Field(DEFAULT_MAX_TRAIN, ge=1)
+    """Train on at most this many triplets, sampled with ``seed`` (None: all). 2,000 by
+    default, sized for a first run on a laptop: two epochs of 2,000 triplets take minutes on
+    2 CPU cores with the default backbone, where every triplet of a large synthesis could take
+    hours (the trainer says its estimate after its first batches). Fewer triplets than this
+    train exactly as with no cap; give more (None, ``--max-train none``: every triplet) once
+    a first run has shown the cost."""
     max_val: int | None = Field(500, ge=1)
     """Validate on at most this many triplets, sampled with ``seed`` (None: all)."""
     bucket_batches: int = Field(50, ge=1)

@@ -57,12 +57,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, Field
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 from armap_agents._plotting import pyplot, save_figure
+from armap_agents._progress import progress_bar
 from armap_agents.errors import ArmapError, CheckpointError, ConfigError
 from armap_agents.reward.card import data_warnings
 from armap_agents.reward.configs import RewardTrainerConfig, subsample
+from armap_agents.reward.cost import TrainingEstimate, padded_tokens, training_plan
 from armap_agents.reward.distributed import Processes, join_processes
 from armap_agents.reward.model import RewardModel, _pack_by_tokens
 from armap_agents.reward.planning_metrics import (
@@ -145,6 +147,10 @@ class TrainResult(BaseModel):
     window after its view, so the tokenizer cuts their oldest tokens (None: not counted)."""
     processes: int = 1
     """How many processes trained it (DistributedDataParallel, each on a share of each batch)."""
+    estimated_seconds: float | None = None
+    """The run's duration as estimated from its first timed batches, said while it trained
+    (:mod:`armap_agents.reward.cost`; None: too few batches to time). The epochs' ``seconds``
+    say what it took."""
     planning: PickMetrics | None = None
     """The kept model's picks among held-out tasks' candidates (None: no candidates given)."""
     calibration: Calibration | None = None
@@ -285,6 +291,7 @@ class RewardTrainer:
         if not train:
             raise ConfigError("no training triplets: run exploration and synthesis first")
         cfg = self.config
+        available = len(train)
         train, val = (
             subsample(train, cfg.max_train, cfg.seed),
             subsample(val, cfg.max_val, cfg.seed),
@@ -327,12 +334,26 @@ class RewardTrainer:
                 f"resuming from the checkpoint of epoch {run.epoch} of {cfg.epochs} in "
                 f"{out / CHECKPOINT_DIR}"
             )
-        bar = tqdm(
+        if processes.is_main:
+            tqdm.write(
+                training_plan(
+                    used=len(train),
+                    available=available,
+                    cap=cfg.max_train,
+                    epochs=cfg.epochs,
+                    batches=steps_per_epoch,
+                    val=len(val),
+                )
+            )
+        mean_row = sum(len(row) for pair in examples for row in pair) / (2 * len(examples))
+        scored_rows = 2 * len(val) + sum(len(group) for group in groups)
+        estimate = TrainingEstimate(eval_tokens=round(scored_rows * mean_row))
+        bar = progress_bar(
             total=total,
             initial=run.epoch * steps_per_epoch,
             desc=f"train reward model ({device.type}"
             + (f" x {processes.count} processes)" if processes.count > 1 else ")"),
-            disable=not (progress and processes.is_main),
+            progress=progress and processes.is_main,
             unit="batch",
         )
         self.model.set_gradient_checkpointing(cfg.gradient_checkpointing)
@@ -341,7 +362,10 @@ class RewardTrainer:
             for epoch in range(run.epoch + 1, cfg.epochs + 1):
                 _train_mode(module, cfg.dropout)
                 started, losses = time.perf_counter(), []
-                for number, batch_idx in enumerate(self._batches(examples, rng), 1):
+                batches = self._batches(examples, rng)
+                tokens = [padded_tokens([len(r) for i in b for r in examples[i]]) for b in batches]
+                for number, batch_idx in enumerate(batches, 1):
+                    step_started = time.perf_counter()
                     value, norm = self._step(examples, batch_idx, optimizer, params, net, processes)
                     if not (math.isfinite(value) and math.isfinite(norm)):
                         what = "loss" if not math.isfinite(value) else "gradient norm"
@@ -353,9 +377,16 @@ class RewardTrainer:
                     optimizer.step()
                     scheduler.step()
                     losses.append(value)
+                    said = estimate.record(
+                        tokens, number, time.perf_counter() - step_started, cfg.epochs - epoch
+                    )
+                    if said is not None and processes.is_main:
+                        bar.write(said)
                     bar.update(1)
                     recent = losses[-50:]
-                    bar.set_postfix(epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}")
+                    bar.set_postfix(
+                        epoch=epoch, loss=f"{sum(recent) / len(recent):.3f}", refresh=False
+                    )
                 # the last step's update is read by no later loss: check the weights it left,
                 # before they are validated, checkpointed or saved as the finished model
                 broken = self.model.non_finite_weight()
@@ -422,6 +453,7 @@ class RewardTrainer:
             device=str(device),
             pairs_at_window=at_window,
             processes=processes.count,
+            estimated_seconds=estimate.seconds,
             planning=kept.planning,
             calibration=(
                 calibrate(scores, [bool(t.evaluation and t.evaluation.success) for t in held_out])
