@@ -173,16 +173,21 @@ def pairwise_metrics(
     return sum(m > 0 for m in margins) / n, sum(margins) / n
 
 
+def _scores(
+    model: RewardModel, intents: Sequence[str], trajectories: Sequence[Trajectory], batch_size: int
+) -> list[float]:
+    """The model's score of each trajectory against its intent, read through the model's view."""
+    if not trajectories:
+        return []
+    texts = [model.render(t) for t in trajectories]
+    return model.score_texts(list(intents), texts, batch_size=batch_size)
+
+
 def _margins(model: RewardModel, triplets: Sequence[Triplet], batch_size: int) -> list[float]:
     """``r(intent, positive) - r(intent, negative)`` of each triplet."""
-    if not triplets:
-        return []
     intents = [t.intent for t in triplets] * 2
-    texts = [model.render(t.positive) for t in triplets] + [
-        model.render(t.negative) for t in triplets
-    ]
-    scores = model.score_texts(intents, texts, batch_size=batch_size)
-    n = len(triplets)
+    trajectories = [t.positive for t in triplets] + [t.negative for t in triplets]
+    scores, n = _scores(model, intents, trajectories, batch_size), len(triplets)
     return [scores[i] - scores[n + i] for i in range(n)]
 
 
@@ -522,13 +527,8 @@ class RewardTrainer:
 
     def _held_out_scores(self, trajectories: Sequence[Trajectory]) -> list[float]:
         """The model's score of each held-out trajectory against its own intent."""
-        if not trajectories:
-            return []
-        return self.model.score_texts(
-            [t.intent for t in trajectories],
-            [self.model.render(t) for t in trajectories],
-            batch_size=self.config.eval_batch_size,
-        )
+        intents = [t.intent for t in trajectories]
+        return _scores(self.model, intents, trajectories, self.config.eval_batch_size)
 
     def _picks(self, groups: Sequence[Sequence[Trajectory]]) -> PickMetrics:
         """How the model, as it is now, picks among each group of candidates."""
