@@ -12,6 +12,7 @@ from pathlib import Path
 
 __all__ = [
     "HELDOUT_FILE",
+    "KEPT_FILE",
     "ImproveLayout",
     "OUTCOMES_FILE",
     "PLOT_FILE",
@@ -56,6 +57,9 @@ SEARCHES_FILE = "trajectories.searches.jsonl"
 the planner made on it, its pick, its calls): how the round's exploration resumes."""
 HELDOUT_FILE = "heldout.json"
 """In a round of ``armap improve``: its critic's accuracy on round 0's validation triplets."""
+KEPT_FILE = "kept.json"
+"""In a round of ``armap improve``: which critic the round keeps (its own, or the one kept
+before it) and the held-out picks that decided."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,10 @@ class ImproveLayout:
     def searches(self, k: int) -> Path:
         """Round k's planner searches, one record per task (how its exploration resumes)."""
         return self.round_dir(k) / SEARCHES_FILE
+
+    def kept(self, k: int) -> Path:
+        """Round k's choice between its critic and the one kept before it."""
+        return self.round_dir(k) / KEPT_FILE
 
     def heldout(self, k: int) -> Path:
         """Round k's critic on the fixed held-out set (round 0's validation triplets)."""

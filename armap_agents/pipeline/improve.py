@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from armap_agents.llm import UsageTracker
     from armap_agents.policies import Policy
     from armap_agents.reward.configs import RewardModelConfig, RewardTrainerConfig
+    from armap_agents.reward.planning_metrics import PickMetrics
     from armap_agents.synthesizers import Synthesizer
 
 __all__ = [
@@ -96,6 +97,7 @@ __all__ = [
     "ImproveResult",
     "RoundReport",
     "improve_critic",
+    "keeps_previous",
     "report_markdown",
     "train_tasks",
     "write_improve_report",
@@ -166,6 +168,10 @@ class RoundReport(BaseModel):
     ``oracle_success``, ``mean_success``, ``gap_closed``)."""
     critic: str
     """The critic's directory, relative to the run directory."""
+    kept: int
+    """The round whose critic this round keeps: its own, unless the critic kept before it
+    picked better among the held-out tasks' candidates (:func:`_kept`). The kept critic
+    guides the next round, and the last round's is the run's result."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,8 @@ class ImproveResult:
 
     @property
     def critic(self) -> Path:
-        """The last round's critic."""
-        return self.layout.round(len(self.rounds) - 1).reward_model
+        """The critic the last round kept (see :attr:`RoundReport.kept`)."""
+        return self.layout.round(self.rounds[-1].kept).reward_model
 
     def to_markdown(self) -> str:
         """The report's table."""
@@ -197,8 +203,8 @@ def report_markdown(rows: list[RoundReport]) -> str:
     lines = [
         "| round | explored by | trajectories (new / synthesized) | triplets (train / val) "
         "| critic val. accuracy | held-out accuracy | picks' success | trajectories' success "
-        "| policy calls | planning: pick / oracle / mean / gap closed |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| policy calls | planning: pick / oracle / mean / gap closed | kept critic |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         planning = "n/a"
@@ -210,7 +216,7 @@ def report_markdown(rows: list[RoundReport]) -> str:
             f"| {r.round} | {r.guided_by} | {r.trajectories:,} / {r.synthesized:,} "
             f"| {r.train_triplets:,} / {r.val_triplets:,} | {_percent(r.val_accuracy)} "
             f"| {heldout} | {_percent(r.pick_success)} | {_percent(r.trajectory_success)} "
-            f"| {r.policy_calls:,} | {planning} |"
+            f"| {r.policy_calls:,} | {planning} | round {r.kept} |"
         )
     return "\n".join(lines)
 
@@ -373,12 +379,73 @@ def _guided_by(run: _Run, k: int) -> dict[str, Any] | None:
     k-1's critic, by directory (relative to the run) and weights."""
     if k == 0:
         return None
-    previous = run.layout.round(k - 1).reward_model
+    kept = _kept(run, k - 1)
+    previous = run.layout.round(kept).reward_model
     return {
-        "round": k - 1,
-        "critic": f"{_round_dir_name(k - 1)}/{previous.name}",
+        "round": kept,
+        "critic": f"{_round_dir_name(kept)}/{previous.name}",
         **critic_identity(previous),
     }
+
+
+def keeps_previous(new: PickMetrics, before: PickMetrics) -> bool:
+    """Whether a round keeps the critic kept before it rather than its own: when that one
+    picks better among the same held-out candidates (``new`` and ``before``: their picks on
+    the same groups) and enough tasks are decisive to tell; a tie keeps the newer."""
+    return new.selects and before.key() > new.key()
+
+
+def _kept(run: _Run, k: int) -> int:
+    """The round whose critic round k keeps: round k's own, unless the critic kept before it
+    picks better among the candidates of round k's held-out tasks (every round's trajectories
+    of the tasks no critic trains on), where enough tasks are decisive to tell
+    (:data:`~armap_agents.reward.planning_metrics.MIN_DECISIVE_TASKS`); a tie keeps the newer,
+    which has seen more. Without this, one round's critic that picks worse (measured on a
+    user's world: it learns the previous critic's near-misses and loses the policy's own
+    candidates) would guide every later round and be the run's result. Cached in
+    ``kept.json`` for these critics."""
+    if k == 0:
+        return 0
+    previous = _kept(run, k - 1)
+    critic, before = run.layout.round(k).reward_model, run.layout.round(previous).reward_model
+    identities = {"critic": critic_identity(critic), "previous": critic_identity(before)}
+    cache = run.layout.kept(k)
+    if cache.is_file():
+        try:
+            saved = json.loads(cache.read_text(encoding="utf-8"))
+        except ValueError:
+            saved = {}
+        if all(saved.get(key) == value for key, value in identities.items()):
+            return int(saved["kept"])
+    from armap_agents._jsonl import read_jsonl
+    from armap_agents.layout import VAL_TRAJECTORIES_FILE
+    from armap_agents.reward.model import RewardModel
+    from armap_agents.reward.planning_metrics import candidate_groups, pick_metrics
+    from armap_agents.types import Trajectory
+
+    held_out = run.layout.round(k).synthesis / VAL_TRAJECTORIES_FILE
+    groups = candidate_groups(read_jsonl(held_out, Trajectory)) if held_out.is_file() else []
+    picks = {}
+    for j, path in ((k, critic), (previous, before)):
+        if groups:
+            model = RewardModel.load(path)
+            picks[j] = pick_metrics(groups, [model.score(g[0].intent, g) for g in groups])
+    kept = previous if picks and keeps_previous(picks[k], picks[previous]) else k
+    record = {
+        "kept": kept,
+        **identities,
+        "previous_round": previous,
+        "picks": {f"round {j}": p.model_dump(mode="json") for j, p in picks.items()},
+    }
+    cache.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if kept != k:
+        say(
+            run.echo,
+            f"[round {k}] keeps round {previous}'s critic: it picks "
+            f"{picks[previous].pick_success:.1%} of {picks[k].tasks} held-out tasks' "
+            f"candidates, round {k}'s {picks[k].pick_success:.1%}",
+        )
+    return kept
 
 
 def _record_round(run: _Run, k: int, *, done: bool) -> None:
@@ -472,16 +539,16 @@ def _explore(run: _Run, k: int) -> Path:
             echo=run.echo,
         )
         return layout.trajectories
-    label = PLANNER_LABELS[cfg.planner]
+    label, guide = PLANNER_LABELS[cfg.planner], _kept(run, k - 1)
     say(
         run.echo,
-        f"[round {k}] explore: {label} guided by round {k - 1}'s critic over policy "
+        f"[round {k}] explore: {label} guided by round {guide}'s critic over policy "
         f"{policy_name(run.policy)} on each of {len(run.task_ids)} train tasks, every "
         "trajectory kept",
     )
     explore_with_planner(
         out=layout.trajectories,
-        critic=run.layout.round(k - 1).reward_model,
+        critic=run.layout.round(guide).reward_model,
         task_ids=run.task_ids,
         env=run.source,
         policy=run.policy,
@@ -539,7 +606,7 @@ def _round(run: _Run, k: int) -> RoundReport:
         guided_by=(
             f"policy {policy_name(run.policy)}"
             if k == 0
-            else f"{label} with round {k - 1}'s critic"
+            else f"{label} with round {_kept(run, k - 1)}'s critic"
         ),
         tasks=len(run.task_ids),
         trajectories=trajectories,
@@ -554,6 +621,7 @@ def _round(run: _Run, k: int) -> RoundReport:
         policy_calls=calls,
         planning=_planning(record),
         critic=f"{_round_dir_name(k)}/{layout.reward_model.name}",
+        kept=_kept(run, k),
     )
 
 
@@ -703,6 +771,6 @@ def improve_critic(
     say(
         echo,
         f"\nimprove finished in {seconds / 60:.1f} min: {len(rows)} rounds in {layout.root}/ "
-        f"(report: {layout.report}, last critic: {layout.round(len(rows) - 1).reward_model})",
+        f"(report: {layout.report}, kept critic: {layout.round(rows[-1].kept).reward_model})",
     )
     return ImproveResult(layout=layout, rounds=rows, seconds=seconds)

@@ -142,6 +142,11 @@ def test_two_rounds_on_game24_resume_mid_round_and_name_the_guiding_critic(tmp_p
     assert rows[1]["trajectories"] == 24 and rows[1]["synthesized"] == 36
     assert rows[1]["policy_calls"] == 6 * 12
     assert len([ln for ln in layout.report.read_text().splitlines() if ln.startswith("| ")]) == 3
+    # each round records which critic it keeps (its own unless the one before picked better)
+    kept = json.loads(layout.kept(1).read_text())
+    assert [r["kept"] for r in rows] == [0, kept["kept"]] and kept["previous_round"] == 0
+    assert kept["critic"]["weights_sha256"] == _weights(layout.round(1).reward_model)
+    assert result.critic == layout.round(kept["kept"]).reward_model
 
     # the same files as a run that was never interrupted (round 0 reused: it is the same)
     clean = ImproveLayout(tmp_path / "clean")
@@ -321,3 +326,27 @@ def test_mistakes_are_refused_before_anything_is_written(tmp_path, settings, mes
     with pytest.raises(ConfigError, match=message):
         improve_critic(run, env="game24", echo=None, **settings)
     assert not run.exists()
+
+
+def test_a_round_keeps_the_earlier_critic_only_when_it_picks_better_where_it_can_tell() -> None:
+    from armap_agents.pipeline.improve import keeps_previous
+    from armap_agents.reward.planning_metrics import MIN_DECISIVE_TASKS, PickMetrics
+
+    def picks(success: float, decisive: int = MIN_DECISIVE_TASKS) -> PickMetrics:
+        return PickMetrics(
+            tasks=14,
+            candidates=56,
+            decisive=decisive,
+            pick_success=success,
+            mean_success=0.05,
+            oracle_success=0.4,
+            gap_closed=None,
+            pick_score=success,
+            mean_score=0.05,
+            oracle_score=0.4,
+        )
+
+    assert keeps_previous(new=picks(0.0), before=picks(0.14))  # measured on courier, round 1
+    assert not keeps_previous(new=picks(0.14), before=picks(0.14))  # a tie: the newer
+    assert not keeps_previous(new=picks(0.2), before=picks(0.1))
+    assert not keeps_previous(new=picks(0.0, decisive=2), before=picks(0.5, decisive=2))
