@@ -1,4 +1,4 @@
-"""The self-improving critic: rounds of exploration guided by the last critic, then a new
+"""The self-improving critic: rounds of exploration guided by the kept critic, then a new
 critic trained on everything seen so far: :func:`improve_critic` (``armap improve``).
 
 A run directory holds one directory per round and a report with one row per round
@@ -13,11 +13,11 @@ A run directory holds one directory per round and a report with one row per roun
         trajectories.jsonl  the same policy and train tasks: every trajectory it made is kept
         trajectories.searches.jsonl  (the per-task records its exploration resumes from)
         pool.jsonl          the trajectories of rounds 0 and 1 together: what is synthesized
-        synthesis/  reward_model/  heldout.json  meta.json
+        synthesis/  reward_model/  heldout.json  kept.json  meta.json
       round-2/ ...
       report.md  report.json
 
-Each round's ``meta.json`` names what guided it (the previous critic's directory and the
+Each round's ``meta.json`` names what guided it (the kept critic's directory and the
 SHA-256 of its weights), its data and its critic. Test tasks never enter exploration: only the
 train split's tasks are explored (a task the environment also lists as a test task is left
 out), in every round.
@@ -39,6 +39,9 @@ all the triplets that makes:
   triplets (later rounds, with N candidates per task, weigh more as they come);
 * a fresh critic per round is a function of its data alone (its training resumes per epoch,
   and an earlier critic's mistakes do not compound);
+* a round keeps the better of its critic and the one kept before it, by their picks among
+  the held-out tasks' candidates (:func:`_kept`): the kept critic guides the next round and is
+  the run's result, so one round's worse critic neither steers the later rounds nor ships;
 * the validation split is by task with the run's seed, so it is the same tasks every round:
   no critic trains on them, and round 0's validation triplets are a fixed held-out set every
   round's critic is measured on (``heldout.json``, the report's held-out column).
