@@ -39,8 +39,8 @@ all the triplets that makes:
   triplets (later rounds, with N candidates per task, weigh more as they come);
 * a fresh critic per round is a function of its data alone (its training resumes per epoch,
   and an earlier critic's mistakes do not compound);
-* a round keeps the better of its critic and the one kept before it, by their picks among
-  the held-out tasks' candidates (:func:`_kept`): the kept critic guides the next round and is
+* a round's critic replaces the one kept before it only if it picks better among the
+  held-out tasks' candidates (:func:`_kept`): the kept critic guides the next round and is
   the run's result, so one round's worse critic neither steers the later rounds nor ships;
 * the validation split is by task with the run's seed, so it is the same tasks every round:
   no critic trains on them, and round 0's validation triplets are a fixed held-out set every
@@ -172,8 +172,8 @@ class RoundReport(BaseModel):
     critic: str
     """The critic's directory, relative to the run directory."""
     kept: int
-    """The round whose critic this round keeps: its own, unless the critic kept before it
-    picked better among the held-out tasks' candidates (:func:`_kept`). The kept critic
+    """The round whose critic this round keeps: its own only if it picked better than the
+    critic kept before it among the held-out tasks' candidates (:func:`_kept`). The kept critic
     guides the next round, and the last round's is the run's result."""
 
 
@@ -392,18 +392,20 @@ def _guided_by(run: _Run, k: int) -> dict[str, Any] | None:
 
 
 def keeps_previous(new: PickMetrics, before: PickMetrics) -> bool:
-    """Whether a round keeps the critic kept before it rather than its own: when that one
-    picks better among the same held-out candidates (``new`` and ``before``: their picks on
-    the same groups) and enough tasks are decisive to tell; a tie keeps the newer."""
-    return new.selects and before.key() > new.key()
+    """Whether a round keeps the critic kept before it rather than its own (``new`` and
+    ``before``: their picks among the same held-out candidates): where enough tasks are
+    decisive to tell, unless the new one picks better (a tie keeps the earlier one: on 14
+    held-out tasks, a courier round's critic that tied round 0's picked 6% of the test tasks
+    against its 14%); where too few are, the new one, which has seen more."""
+    return new.selects and before.key() >= new.key()
 
 
 def _kept(run: _Run, k: int) -> int:
-    """The round whose critic round k keeps: round k's own, unless the critic kept before it
-    picks better among the candidates of round k's held-out tasks (every round's trajectories
-    of the tasks no critic trains on), where enough tasks are decisive to tell
-    (:data:`~armap_agents.reward.planning_metrics.MIN_DECISIVE_TASKS`); a tie keeps the newer,
-    which has seen more. Without this, one round's critic that picks worse (measured on a
+    """The round whose critic round k keeps: where enough of round k's held-out tasks are
+    decisive to tell (:data:`~armap_agents.reward.planning_metrics.MIN_DECISIVE_TASKS`; their
+    candidates are every round's trajectories of the tasks no critic trains on), round k's own
+    only if it picks better there than the critic kept before it (:func:`keeps_previous`);
+    where too few are, round k's own. Without this, one round's critic that picks worse (measured on a
     user's world: it learns the previous critic's near-misses and loses the policy's own
     candidates) would guide every later round and be the run's result. Cached in
     ``kept.json`` for these critics."""

@@ -328,7 +328,7 @@ def test_mistakes_are_refused_before_anything_is_written(tmp_path, settings, mes
     assert not run.exists()
 
 
-def test_a_round_keeps_the_earlier_critic_only_when_it_picks_better_where_it_can_tell() -> None:
+def test_a_new_critic_replaces_the_kept_one_only_when_it_picks_better_where_it_can_tell() -> None:
     from armap_agents.pipeline.improve import keeps_previous
     from armap_agents.reward.planning_metrics import MIN_DECISIVE_TASKS, PickMetrics
 
@@ -347,6 +347,6 @@ def test_a_round_keeps_the_earlier_critic_only_when_it_picks_better_where_it_can
         )
 
     assert keeps_previous(new=picks(0.0), before=picks(0.14))  # measured on courier, round 1
-    assert not keeps_previous(new=picks(0.14), before=picks(0.14))  # a tie: the newer
+    assert keeps_previous(new=picks(0.07), before=picks(0.07))  # a tie: the earlier one
     assert not keeps_previous(new=picks(0.2), before=picks(0.1))
     assert not keeps_previous(new=picks(0.0, decisive=2), before=picks(0.5, decisive=2))
