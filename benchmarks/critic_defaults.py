@@ -368,7 +368,8 @@ def markdown(envs: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"{args.train_tasks} train tasks; the environment's relabeler (the generic "
         f"`OutcomeRelabeler` for the examples), 20% of the tasks held out. Every critic: "
         f"all-MiniLM-L6-v2 + LoRA, {args.epochs} epochs (unless a variant says otherwise) on at "
-        f"most {args.max_train} training triplets (the same ones), validation on at most {args.max_val}, seed {args.seed}. Test: "
+        f"most {args.max_train} training triplets (the same ones), validation on at most "
+        f"{args.max_val}, seed {args.seed}. Test: "
         f"Best-of-{args.n} with the random policy on the first {args.test_tasks} test tasks "
         f"(the same candidates for every critic)."
     )

@@ -308,6 +308,20 @@ def _planning(record: Mapping[str, Any]) -> dict[str, float | None] | None:
     }
 
 
+def _cached(path: Path, expected: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The record a round cached in ``path`` when it holds every ``expected`` value (it was
+    made for these critics and data), else None (absent, unreadable or stale)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(saved, dict) or any(saved.get(k) != v for k, v in expected.items()):
+        return None
+    return saved
+
+
 def _heldout(run: _Run, k: int) -> tuple[float | None, int]:
     """Critic k's pairwise accuracy on round 0's validation triplets (as its training
     validates: at most ``max_val`` of them, drawn with the seed); cached in ``heldout.json``
@@ -324,13 +338,9 @@ def _heldout(run: _Run, k: int) -> tuple[float | None, int]:
     critic = run.layout.round(k).reward_model
     identity = critic_identity(critic)
     cache = run.layout.heldout(k)
-    if cache.is_file():
-        try:
-            saved = json.loads(cache.read_text(encoding="utf-8"))
-        except ValueError:
-            saved = {}
-        if saved.get("critic") == identity and saved.get("triplets") == len(val):
-            return saved.get("accuracy"), len(val)
+    saved = _cached(cache, {"critic": identity, "triplets": len(val)})
+    if saved is not None:
+        return saved.get("accuracy"), len(val)
     from armap_agents.reward.model import RewardModel
     from armap_agents.reward.train import pairwise_metrics
 
@@ -405,9 +415,9 @@ def _kept(run: _Run, k: int) -> int:
     decisive to tell (:data:`~armap_agents.reward.planning_metrics.MIN_DECISIVE_TASKS`; their
     candidates are every round's trajectories of the tasks no critic trains on), round k's own
     only if it picks better there than the critic kept before it (:func:`keeps_previous`);
-    where too few are, round k's own. Without this, one round's critic that picks worse (measured on a
-    user's world: it learns the previous critic's near-misses and loses the policy's own
-    candidates) would guide every later round and be the run's result. Cached in
+    where too few are, round k's own. Without this, one round's critic that picks worse
+    (measured on a user's world: it learns the previous critic's near-misses and loses the
+    policy's own candidates) would guide every later round and be the run's result. Cached in
     ``kept.json`` for these critics."""
     if k == 0:
         return 0
@@ -415,13 +425,9 @@ def _kept(run: _Run, k: int) -> int:
     critic, before = run.layout.round(k).reward_model, run.layout.round(previous).reward_model
     identities = {"critic": critic_identity(critic), "previous": critic_identity(before)}
     cache = run.layout.kept(k)
-    if cache.is_file():
-        try:
-            saved = json.loads(cache.read_text(encoding="utf-8"))
-        except ValueError:
-            saved = {}
-        if all(saved.get(key) == value for key, value in identities.items()):
-            return int(saved["kept"])
+    saved = _cached(cache, identities)
+    if saved is not None:
+        return int(saved["kept"])
     from armap_agents._jsonl import read_jsonl
     from armap_agents.layout import VAL_TRAJECTORIES_FILE
     from armap_agents.reward.model import RewardModel
