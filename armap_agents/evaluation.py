@@ -35,6 +35,7 @@ from armap_agents._plotting import pyplot, save_figure
 from armap_agents._progress import progress_bar
 from armap_agents._scrub import scrub_secrets
 from armap_agents.environments.base import EnvFactory
+from armap_agents.environments.counting import EpisodeCounter
 from armap_agents.environments.defaults import DEFAULT_PLANNERS
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
 from armap_agents.executors import EpisodeExecutor
@@ -82,6 +83,12 @@ class MethodOutcome(BaseModel):
     """LLM requests and tokens (policy, and reflections for ARMAP-R)."""
     error: str | None = None
     """Why the method chose nothing on this task (every candidate failed): a failure."""
+    episodes: int | None = None
+    """Environment episodes the method executed: resets followed by a step, replays of a
+    prefix included (:class:`~armap_agents.environments.counting.EpisodeCounter`); None where
+    not counted (episodes run by an executor, or recorded before this was counted)."""
+    env_steps: int | None = None
+    """``step()`` calls on the environment, replays included; None as for ``episodes``."""
 
 
 class TaskOutcome(BaseModel):
@@ -105,6 +112,8 @@ class MethodRow(BaseModel):
     reward_model_calls: int = 0
     seconds: float = 0.0
     usage: Usage = Field(default_factory=Usage)
+    episodes: int | None = None
+    """Environment episodes executed, summed over tasks (None: not counted on every task)."""
 
 
 class EvaluationReport(BaseModel):
@@ -136,11 +145,15 @@ class EvaluationReport(BaseModel):
         if self.stopped:
             lines.append(f"Stopped early ({self.stopped}): the table covers the tasks done.")
         llm = any(r.usage.calls for r in self.rows)
+        counted = any(r.episodes is not None for r in self.rows)
         header = (
             "| method | success rate | mean score | policy calls | reward-model calls "
             "| wall time (s) |"
         )
         rule = "|---|---:|---:|---:|---:|---:|"
+        if counted:
+            header += " episodes executed |"
+            rule += "---:|"
         if llm:
             header += " LLM requests | prompt / completion tokens | failed attempts |"
             rule += "---:|---:|---:|"
@@ -149,6 +162,8 @@ class EvaluationReport(BaseModel):
             calls = f"{r.policy_calls:,} | {r.reward_model_calls:,}"
             rates = f"{r.success_rate:.1%} | {100 * r.mean_score:.1f}"
             line = f"| {r.method} | {rates} | {calls} | {r.seconds:.1f} |"
+            if counted:
+                line += f" {r.episodes:,} |" if r.episodes is not None else " |"
             if llm:
                 u = r.usage
                 line += (
@@ -240,13 +255,17 @@ def evaluate_planners(
     with closing(env_factory()) as env:
         name = env.name
         tasks = list(task_ids) if task_ids is not None else env.task_ids(split)
+    # every environment this process builds is counted; an executor's episodes are not
+    counter = EpisodeCounter(env_factory)
+    baselines_counted = executor is None
+    baseline_factory = counter if baselines_counted else env_factory
     best_of_n = build_planner(
-        "best_of_n", policy, env_factory, reward_model, bon, executor=executor
+        "best_of_n", policy, baseline_factory, reward_model, bon, executor=executor
     )
     greedy = build_planner(
         "best_of_n",
         policy,
-        env_factory,
+        baseline_factory,
         None,
         {"n": 1, "selection": "random", "greedy": True, "max_steps": max_steps, "seed": seed},
         executor=executor,
@@ -261,9 +280,13 @@ def evaluate_planners(
     run_usage = UsageTracker(limits)
     stopped = None
 
-    def run(graph: Any, task_id: str) -> tuple[dict[str, Any], float, Usage]:
-        """The graph's final state; when every candidate failed, a state with the ``error``,
-        the policy calls spent and no ``best`` (a failure on this task, not of the run)."""
+    def run(
+        graph: Any, task_id: str, counted: bool = True
+    ) -> tuple[dict[str, Any], float, Usage, tuple[int, int] | None]:
+        """The graph's final state, its seconds, usage and (episodes, steps) executed where
+        ``counted``; when every candidate failed, a state with the ``error``, the policy calls
+        spent and no ``best`` (a failure on this task, not of the run)."""
+        before = (counter.episodes, counter.steps)
         usage = UsageTracker()
         # an executor's callbacks count this process's requests in its own budget (a cluster's)
         callbacks = [run_usage, usage, *getattr(executor, "callbacks", ())]
@@ -281,9 +304,15 @@ def evaluate_planners(
                 }
 
         state, seconds = _timed(invoke)
-        return state, seconds, usage.usage
+        executed = (counter.episodes - before[0], counter.steps - before[1])
+        return state, seconds, usage.usage, executed if counted else None
 
-    def outcome_of(state: dict[str, Any], seconds: float, usage: Usage) -> MethodOutcome:
+    def outcome_of(
+        state: dict[str, Any],
+        seconds: float,
+        usage: Usage,
+        executed: tuple[int, int] | None,
+    ) -> MethodOutcome:
         return MethodOutcome(
             success=_success(state),
             score=_env_score(state.get("best")),
@@ -292,6 +321,8 @@ def evaluate_planners(
             seconds=seconds,
             usage=usage,
             error=state.get("error"),
+            episodes=executed[0] if executed else None,
+            env_steps=executed[1] if executed else None,
         )
 
     bon_row = PLANNERS["best_of_n"].row_label(n)
@@ -308,15 +339,18 @@ def evaluate_planners(
                 methods = dict(reuse.methods)
                 budget = methods[bon_row].policy_calls
             else:
-                b = run(best_of_n, task_id)
-                methods = {"Greedy": outcome_of(*run(greedy, task_id)), bon_row: outcome_of(*b)}
+                b = run(best_of_n, task_id, baselines_counted)
+                methods = {
+                    "Greedy": outcome_of(*run(greedy, task_id, baselines_counted)),
+                    bon_row: outcome_of(*b),
+                }
                 budget = b[0]["policy_calls"]
             for planner in configs:
                 label = PLANNERS[planner].row_label(n)
                 if label in methods:
                     continue
                 config = config_for(planner, budget)
-                graph = build_planner(planner, policy, env_factory, reward_model, config)
+                graph = build_planner(planner, policy, counter, reward_model, config)
                 methods[label] = outcome_of(*run(graph, task_id))
         except BudgetExceeded as exc:
             # the task in flight was cut short by the budget: its figures would be wrong, so it
@@ -408,6 +442,7 @@ def summarize(
             reward_model_calls=sum(r.reward_model_calls for r in results),
             seconds=sum(r.seconds for r in results),
             usage=sum((r.usage for r in results), Usage()),
+            episodes=_total(r.episodes for r in results),
         )
 
     bon = row(armap_b)
@@ -427,6 +462,7 @@ def summarize(
             policy_calls=round(bon.policy_calls / n),
             seconds=bon.seconds / n,
             usage=one_candidate,
+            episodes=None if bon.episodes is None else round(bon.episodes / n),
         ),
         row("Greedy"),
         bon,
@@ -438,6 +474,7 @@ def summarize(
             policy_calls=bon.policy_calls,
             seconds=bon.seconds,
             usage=bon.usage,
+            episodes=bon.episodes,
         ),
     ]
     report = EvaluationReport(
@@ -466,6 +503,12 @@ def summarize(
             "task's outcome keeps the error): " + ", ".join(f"{m} {k}" for m, k in failed.items())
         )
     return report
+
+
+def _total(counts: Iterable[int | None]) -> int | None:
+    """The sum of ``counts``, or None when any is unknown."""
+    values = list(counts)
+    return None if None in values else sum(values)  # type: ignore[arg-type]
 
 
 def machine_description() -> str:

@@ -1,6 +1,8 @@
 """Does the critic lift a competent agent? The paper's table shape: Sampling, ARMAP-B, ARMAP-R,
-ARMAP-M and oracle Best-of-N for reference policies of three strengths, with the reward model
-the quickstart trains (random exploration, as the paper explores). Run::
+ARMAP-M and oracle Best-of-N, and the step-level planners (beam search, live reranking), for
+reference policies of three strengths, with the reward model the quickstart trains (random
+exploration, as the paper explores), and the environment episodes each method executed (live
+reranking: one per task; MCTS and beam search replay prefixes from ``reset()``). Run::
 
     python benchmarks/policy_strength.py --env game24
     python benchmarks/policy_strength.py --env webshop
@@ -27,6 +29,7 @@ Saves ``benchmarks/results/policy_strength_<env>.md`` and ``.png``.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
 import sys
@@ -38,7 +41,7 @@ from _report import figure_path, header, save_results
 
 from armap_agents._jsonl import iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
-from armap_agents.evaluation import EvaluationReport, TaskOutcome, read_outcomes
+from armap_agents.evaluation import EvaluationReport, TaskOutcome, _method_color, read_outcomes
 from armap_agents.layout import OUTCOMES_FILE, RunLayout
 from armap_agents.pipeline import (
     QuickstartPlan,
@@ -61,7 +64,8 @@ DEFAULT_EPSILONS = {
 }
 # test tasks evaluated (None: the quickstart's); WebShop's first 30 of 50 keep a run under 20 min
 DEFAULT_TEST_TASKS = {"webshop": 30}
-PLANNERS_RUN = ("best_of_n", "reflexion", "mcts")
+# the paper's three, then the step-level planners (beam search; live reranking, one episode)
+PLANNERS_RUN = ("best_of_n", "reflexion", "mcts", "beam_search", "live_rerank")
 BOOTSTRAP = 2000
 
 Row = Callable[[TaskOutcome], float]
@@ -106,10 +110,12 @@ def bootstrap(values: Sequence[float], seed: int = 0) -> tuple[float, float]:
 
 
 def summarize(outcomes: list[TaskOutcome], n: int) -> dict[str, dict[str, float]]:
-    """Per method that ran on every task: success (mean and interval), mean score and the
-    policy calls (Sampling: one candidate's; the oracle: Best-of-N's)."""
+    """Per method that ran on every task: success (mean and interval), mean score, the
+    policy calls and the episodes executed per task (Sampling: one candidate's; the oracle:
+    Best-of-N's; NaN where an outcome did not count them)."""
     armap_b = _label("best_of_n", n)
     bon_calls = sum(o.methods[armap_b].policy_calls for o in outcomes)
+    bon_episodes = _episodes(outcomes, armap_b)
     out = {}
     for method, success, score in _rows(n):
         ran = method not in _planner_rows(n) or all(method in o.methods for o in outcomes)
@@ -118,19 +124,27 @@ def summarize(outcomes: list[TaskOutcome], n: int) -> dict[str, dict[str, float]
         s = [success(o) for o in outcomes]
         low, high = bootstrap(s)
         if method == "Sampling":
-            calls = bon_calls / n
+            calls, episodes = bon_calls / n, bon_episodes / n
         elif method in _planner_rows(n):
             calls = sum(o.methods[method].policy_calls for o in outcomes)
+            episodes = _episodes(outcomes, method)
         else:
-            calls = bon_calls
+            calls, episodes = bon_calls, bon_episodes
         out[method] = {
             "success": statistics.fmean(s),
             "low": low,
             "high": high,
             "score": statistics.fmean(score(o) for o in outcomes),
             "policy_calls": calls,
+            "episodes": episodes / len(outcomes),
         }
     return out
+
+
+def _episodes(outcomes: list[TaskOutcome], method: str) -> float:
+    """The episodes ``method`` executed over ``outcomes`` (NaN if any was not counted)."""
+    counts = [o.methods[method].episodes for o in outcomes]
+    return math.nan if None in counts else float(sum(c for c in counts if c is not None))
 
 
 def _planner_rows(n: int) -> set[str]:
@@ -194,7 +208,7 @@ def plot(name: str, env: str, table: dict[float, dict[str, dict[str, float]]], n
     for method in table[epsilons[0]]:
         color, marker = next(
             (v for k, v in styles.items() if method.startswith(k)),
-            ({"B": "#1f77b4", "R": "#2ca02c", "M": "#d62728"}.get(method[6:7], "#9467bd"), "^"),
+            ("#8c564b" if ", RM from " in method else _method_color(method), "^"),
         )
         y = [100 * table[e][method]["success"] for e in epsilons if method in table[e]]
         err = [
@@ -285,7 +299,8 @@ def run() -> int:
     name = f"policy_strength_{args.env}"
     png = plot(name, args.env, table, plan.n)
     lines = [
-        f"# Policy strength on {args.env}: Sampling, ARMAP-B/R/M and oracle Best-of-{plan.n}",
+        f"# Policy strength on {args.env}: Sampling, ARMAP-B/R/M, beam search, live reranking "
+        f"and oracle Best-of-{plan.n}",
         "",
         header(),
         "",
@@ -293,7 +308,11 @@ def run() -> int:
         f"accuracy {_accuracy(result.report)}), never tuned on test tasks. Policies: "
         "`ExpertPolicy` (`--policy expert:EPSILON`), a benchmark stand-in for agents of graded "
         f"strength. {len(test_ids)} test tasks (the quickstart's), N = {plan.n}, at most "
-        f"{plan.max_steps} steps; ARMAP-R and ARMAP-M at Best-of-N's policy-call budget per task. "
+        f"{plan.max_steps} steps; ARMAP-R, ARMAP-M and ARMAP-Beam at most at Best-of-N's "
+        "policy-call budget per task (Beam: W = sqrt(N) beams, K = N / W samples each per step); "
+        "ARMAP-Live samples N actions per step of the one episode it executes. "
+        "Episodes per task: the environment episodes a method executed (resets followed by a "
+        "step; MCTS and beam search replay prefixes). "
         "Success in percent with its 95% bootstrap interval over tasks; mean score on 0-100; "
         "gap closed = (method - Sampling) / (oracle - Sampling), on success and on mean score.",
         "",
@@ -301,8 +320,8 @@ def run() -> int:
         f"{quickstart_minutes:.1f} min in this run, 0 when reused).",
         "",
         "| policy | method | success % [95% interval] | mean score | gap closed (success / "
-        "score) | policy calls |",
-        "|---|---|---:|---:|---:|---:|",
+        "score) | policy calls | episodes per task |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for eps in epsilons:
         rows = table[eps]
@@ -318,7 +337,7 @@ def run() -> int:
             lines.append(
                 f"| expert:{eps:g} | {method} | {100 * r['success']:.1f} "
                 f"[{100 * r['low']:.0f}, {100 * r['high']:.0f}] | {100 * r['score']:.1f} "
-                f"| {gap} | {r['policy_calls']:,.0f} |"
+                f"| {gap} | {r['policy_calls']:,.0f} | {r['episodes']:.1f} |"
             )
     total = (time.perf_counter() - started) / 60
     lines += ["", f"Whole run: {total:.1f} min.", "", f"![policy strength]({png.name})"]

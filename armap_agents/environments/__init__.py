@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         expert_action,
         select_tasks,
     )
+    from armap_agents.environments.counting import EpisodeCounter
     from armap_agents.environments.defaults import (
         EnvironmentDefaults,
         QuickstartPlan,
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "expert_action",
         "select_tasks",
     ),
+    "counting": ("EpisodeCounter",),
     "defaults": ("EnvironmentDefaults", "QuickstartPlan", "QuickstartSizes"),
     "game24": ("Game24Env", "Game24Relabeler"),
     "outcome": ("OutcomeRelabeler",),
@@ -77,6 +79,7 @@ __all__ = [
     "EnvRegistry",
     "Environment",
     "EnvironmentDefaults",
+    "EpisodeCounter",
     "ExpertHook",
     "Game24Env",
     "Game24Relabeler",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
+from armap_agents.environments.counting import EpisodeCounter
 from armap_agents.environments.defaults import EnvironmentDefaults
 from armap_agents.environments.game24 import Game24Env
 from armap_agents.errors import AllCandidatesFailed, ConfigError
@@ -354,6 +355,25 @@ def test_the_step_planners_are_built_by_name_and_matched_to_best_of_n() -> None:
     # beam search: W = K = 2, at most Best-of-N's calls (2 + 4 + 4); live: N samples per step
     assert report.row("ARMAP-Beam").policy_calls == 10
     assert report.row("ARMAP-Live").policy_calls == 12
+    # the episodes each method executed: live reranking plays one, beam search replays prefixes
+    episodes = {row.method: row.episodes for row in report.rows}
+    assert episodes["ARMAP-Live"] == 1 and episodes["Greedy"] == episodes["Sampling"] == 1
+    assert episodes["ARMAP-B (N=4)"] == episodes["oracle Best-of-4"] == 4
+    assert episodes["ARMAP-Beam"] > 1
+    assert "| episodes executed |" in report.to_markdown()
+
+
+def test_the_episode_counter_counts_resets_that_act_and_every_step() -> None:
+    counter = EpisodeCounter(Game24Env)
+    first, second = counter(), counter()
+    first.reset("905")  # an instruction read, no action: not an episode
+    first.reset("905")
+    for action in ("nonsense", first.valid_actions()[0]):
+        first.step(action)  # an invalid action is an executed step too
+    second.reset("1")
+    second.step(second.valid_actions()[0])
+    assert (counter.episodes, counter.steps) == (2, 3)
+    assert first.name == "game24" and first.evaluate().success is False
 
 
 def test_armap_plan_runs_the_step_planners(tmp_path, capsys, monkeypatch) -> None:
