@@ -490,12 +490,10 @@ def summarize(
             "machine": machine_description(),
         },
     )
-    if any(r.method in _other_rows(n) for r in rows):
-        report.notes["Budgets"] = (
-            "ARMAP-R and ARMAP-M stop starting new work once they have spent Best-of-N's "
-            "policy calls on the task; ARMAP-Beam never spends more than them (W * K about N "
-            "samples per step); ARMAP-Live samples N actions per step of its one episode"
-        )
+    present = {r.method for r in rows}
+    budgets = [text for method, text in _BUDGETS.items() if method in present]
+    if budgets:
+        report.notes["Budgets"] = "; ".join(budgets)
     failed = Counter(m for o in outcomes for m, r in o.methods.items() if r.error)
     if failed:
         report.notes["Failed"] = (
@@ -503,6 +501,17 @@ def summarize(
             "task's outcome keeps the error): " + ", ".join(f"{m} {k}" for m, k in failed.items())
         )
     return report
+
+
+_BUDGETS = {
+    "ARMAP-R": "ARMAP-R makes at most N attempts (Best-of-N's episodes)",
+    "ARMAP-M": "ARMAP-M stops starting new rounds once it has spent Best-of-N's policy calls on "
+    "the task",
+    "ARMAP-Beam": "ARMAP-Beam never spends more than Best-of-N's policy calls (W * K about N "
+    "samples per step)",
+    "ARMAP-Live": "ARMAP-Live samples N actions per step of its one episode",
+}
+"""What each row's budget is, for the report's notes (the rows of the registry's labels)."""
 
 
 def _total(counts: Iterable[int | None]) -> int | None:
