@@ -445,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     from armap_agents.graphs.beam_search import BeamSearchConfig
     from armap_agents.graphs.best_of_n import BestOfNConfig
     from armap_agents.graphs.explore import ExploreConfig
+    from armap_agents.graphs.live_rerank import LiveRerankConfig
     from armap_agents.graphs.mcts import MCTSConfig
     from armap_agents.graphs.reflexion import ReflexionConfig
     from armap_agents.graphs.synthesize import SynthesizeConfig
@@ -716,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
     g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
     add_options(p.add_argument_group("beam_search"), BeamSearchConfig, ["width"])
+    add_options(p.add_argument_group("live_rerank"), LiveRerankConfig, ["prior_weight"])
     g = p.add_argument_group("resuming (mcts, reflexion, beam_search)")
     g.add_argument("--checkpoint", type=Path, help="SQLite file for LangGraph checkpoints")
     g.add_argument("--thread-id", help="checkpoint thread (default: <planner>-<task>)")

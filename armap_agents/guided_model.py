@@ -47,8 +47,10 @@ trained on a ToolEnvironment's trajectories reads the same text:
   (:func:`~armap_agents.graphs.live_rerank.pending`): ``... Action: a\\nObservation: ``.
 
 **The choice.** Candidates are told apart by those actions; the distinct ones are scored in one
-``scorer.score(intent, trajectories)`` call, plus any weighted ``objectives``; the best value
-wins, the first on ties. A single distinct candidate is returned unscored. The returned
+``scorer.score(intent, trajectories)`` call, plus any weighted ``objectives`` and
+``prior_weight`` times the log of the share of the ``k`` samples that wrote the same actions
+(the model's own preference: :func:`~armap_agents.reward.objectives.action_values`); the best
+value wins, the first on ties. A single distinct candidate is returned unscored. The returned
 message's ``response_metadata["reward_guidance"]`` records the actions, scores and choice.
 """
 
@@ -75,7 +77,7 @@ from armap_agents._seeding import stable_seed
 from armap_agents.environments.tools import format_tool_call
 from armap_agents.errors import BudgetExceeded, ConfigError
 from armap_agents.llm import RetryPolicy, _retrying
-from armap_agents.reward.objectives import WeightedObjective, combined_value
+from armap_agents.reward.objectives import WeightedObjective, action_values
 from armap_agents.reward.scorer import RewardScorer
 from armap_agents.types import Step, Trajectory
 
@@ -92,7 +94,8 @@ logger = logging.getLogger(__name__)
 GUIDANCE_KEY = "reward_guidance"
 """The key of the chosen message's ``response_metadata`` that records the choice: ``actions``
 (each distinct candidate's, joined by newlines), ``scores`` and ``values`` (None when a single
-candidate was taken unscored), ``chosen`` (its index) and ``samples`` (candidates received)."""
+candidate was taken unscored), ``chosen`` (its index), ``samples`` (candidates received) and
+``counts`` (how many of them wrote each distinct candidate's actions)."""
 
 IntentArg = str | Callable[[Sequence[BaseMessage]], str] | None
 
@@ -204,6 +207,8 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
             the bound tools' names).
         finish_action: the action an answer without tool calls is written as.
         objectives: weighted objectives added to the critic's score.
+        prior_weight: weight of the log share of the samples that wrote a candidate's actions
+            (0: the critic alone).
         use_n: ask for the ``k`` candidates in one request first (``n=k``).
         seed: the base of each request's ``seed`` (one per message count and candidate); None
             sends none.
@@ -222,6 +227,7 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
         initial_observation: str | None = None,
         finish_action: str = "finish",
         objectives: Sequence[WeightedObjective] = (),
+        prior_weight: float = 1.0,
         use_n: bool = True,
         seed: int | None = 0,
         temperature: float | None = None,
@@ -236,6 +242,8 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
             )
         if max_concurrency is not None and max_concurrency < 1:
             raise ConfigError("max_concurrency must be at least 1 (or None)")
+        if prior_weight < 0:
+            raise ConfigError(f"prior_weight must be >= 0, got {prior_weight}")
         self.model = model
         self.scorer = scorer
         self.k = k
@@ -243,6 +251,7 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
         self.initial_observation = initial_observation
         self.finish_action = finish_action
         self.objectives = tuple(objectives)
+        self.prior_weight = prior_weight
         self.use_n = use_n
         self.seed = seed
         self.temperature = temperature
@@ -265,6 +274,7 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
             "initial_observation": self.initial_observation,
             "finish_action": self.finish_action,
             "objectives": self.objectives,
+            "prior_weight": self.prior_weight,
             "use_n": self.use_n,
             "seed": self.seed,
             "temperature": self.temperature,
@@ -309,11 +319,15 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
         candidates = self._sample(messages, config, kwargs)
         actions: list[list[str]] = []
         distinct: list[AIMessage] = []
+        counts: list[int] = []
         for candidate in candidates:
             written = message_actions(candidate, self.finish_action)
-            if written not in actions:
+            if written in actions:
+                counts[actions.index(written)] += 1
+            else:
                 actions.append(written)
                 distinct.append(candidate)
+                counts.append(1)
         scores = values = None
         chosen = 0
         if len(distinct) > 1:
@@ -324,10 +338,8 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
                 raise ConfigError(
                     f"the scorer returned {len(scores)} scores for {len(trajectories)} trajectories"
                 )
-            values = [
-                combined_value(s, t, self.objectives)
-                for s, t in zip(scores, trajectories, strict=True)
-            ]
+            shares = [c / len(candidates) for c in counts]
+            values = action_values(scores, trajectories, shares, self.objectives, self.prior_weight)
             chosen = max(range(len(values)), key=lambda i: (values[i], -i))
         best = distinct[chosen]
         record = {
@@ -336,6 +348,7 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
             "values": values,
             "chosen": chosen,
             "samples": len(candidates),
+            "counts": counts,
         }
         return best.model_copy(
             update={"response_metadata": {**best.response_metadata, GUIDANCE_KEY: record}}

@@ -182,14 +182,15 @@ def explorer_model(
             synthesizer="relabel",
         )
     if not layout.train_result.is_file():  # the quickstart's training settings
+        window = {} if plan.max_length is None else {"max_length": plan.max_length}
         train_reward_model(
             env=args.env,
             data=layout.synthesis,
             out=layout.reward_model,
-            max_length=plan.max_length,
             epochs=plan.epochs,
             seed=0,
             max_train=plan.max_train,
+            **window,  # unset: the window follows the data, as the quickstart's
         )
     return layout.reward_model
 

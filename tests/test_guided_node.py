@@ -166,6 +166,20 @@ def test_distinct_candidates_only_ties_go_to_the_first() -> None:
     assert best.response_metadata[GUIDANCE_KEY]["samples"] == 4
 
 
+@pytest.mark.parametrize(
+    ("margin", "prior_weight", "says"), [(1.0, 1.0, "a"), (1.2, 1.0, "b"), (1.0, 0.0, "b")]
+)
+def test_the_models_own_preference_counts_by_the_log_share_of_samples(
+    margin: float, prior_weight: float, says: str
+) -> None:
+    replies = [call("echo", text="a")] * 3 + [call("echo", text="b")]
+    critic = FunctionReward(lambda intent, t: margin * ("b" in last_action(t)))
+    chat = ScriptedChatModel(replies=replies, honour_n=True)
+    best = RewardGuidedModel(chat, critic, k=4, prior_weight=prior_weight).invoke("say b")
+    assert best.tool_calls[0]["args"] == {"text": says}
+    assert best.response_metadata[GUIDANCE_KEY]["counts"] == [3, 1]
+
+
 def test_a_single_distinct_candidate_is_returned_unscored() -> None:
     critic = ConstantReward()
     chat = ScriptedChatModel(replies=["done"], honour_n=True)
@@ -220,6 +234,8 @@ def test_bad_arguments_are_refused() -> None:
         RewardGuidedModel(chat, ConstantReward(), k=0)
     with pytest.raises(ConfigError, match="not a reward scorer"):
         RewardGuidedModel(chat, object(), k=2)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="prior_weight must be"):
+        RewardGuidedModel(chat, ConstantReward(), k=2, prior_weight=-1)
 
 
 # -- in a graph -------------------------------------------------------------------------------

@@ -11,12 +11,20 @@ trade-off against the reward model's score. Two are shipped:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from armap_agents.types import Trajectory
 
-__all__ = ["Objective", "WeightedObjective", "combined_value", "fewer_steps", "numeric_attribute"]
+__all__ = [
+    "Objective",
+    "WeightedObjective",
+    "action_values",
+    "combined_value",
+    "fewer_steps",
+    "numeric_attribute",
+]
 
 Objective = Callable[[Trajectory], float]
 
@@ -69,3 +77,26 @@ def combined_value(
 ) -> float:
     """The planner's value: the reward-model score plus the weighted objectives."""
     return score + sum(o.weight * o.fn(trajectory) for o in objectives)
+
+
+def action_values(
+    scores: Sequence[float],
+    candidates: Sequence[Trajectory],
+    shares: Sequence[float],
+    objectives: Sequence[WeightedObjective] = (),
+    prior_weight: float = 1.0,
+) -> list[float]:
+    """The values of candidate next actions proposed by sampling a policy: each candidate's
+    :func:`combined_value` plus ``prior_weight`` times the log of ``share``, the fraction of
+    the samples that proposed it.
+
+    This is the mode of the policy re-weighted by ``exp(value)`` (the optimum of reward minus
+    the KL divergence from the policy, with a Bradley-Terry critic's score in its own log-odds
+    units): an action the policy proposes often keeps that weight where the critic cannot tell
+    actions apart before their effect is seen, and the critic overrules it where it can.
+    ``prior_weight=0`` ranks by the critic alone. Used by live reranking and the reward-guided
+    node."""
+    return [
+        combined_value(score, candidate, objectives) + prior_weight * math.log(share)
+        for score, candidate, share in zip(scores, candidates, shares, strict=True)
+    ]

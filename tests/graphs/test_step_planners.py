@@ -3,6 +3,8 @@ action reranking (one executed episode, each action chosen by the critic before 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -281,6 +283,45 @@ def test_live_rerank_takes_the_critics_choice_once_per_step_and_never_replays() 
     last = seen[-1]
     assert [s.action for s in last.steps[:-1]] == ["0b*", "1b*"]
     assert last.steps[-1].observation == "" and last.intent == "pick the stars"
+
+
+class Favourite:
+    """A policy whose K samples are the first valid action K - 1 times and the second once."""
+
+    def __init__(self) -> None:
+        self.proposed: tuple[str, str] = ("", "")
+
+    def act(self, context: PolicyContext, *, seed: int, greedy: bool = False) -> ActionChoice:
+        return ActionChoice(action=context.valid_actions[0])
+
+    def act_many(self, context: PolicyContext, n: int, *, seed: int) -> list[ActionChoice]:
+        first, second = context.valid_actions[:2]
+        self.proposed = (first, second)
+        return [ActionChoice(action=first)] * (n - 1) + [ActionChoice(action=second)]
+
+
+@pytest.mark.parametrize(
+    ("margin", "prior_weight", "takes"),
+    [
+        (1.0, 1.0, "favourite"),  # 1.0 < log(3/4) - log(1/4): the policy's preference holds
+        (1.2, 1.0, "other"),  # the critic overrules it
+        (1.0, 0.0, "other"),  # the critic alone
+    ],
+)
+def test_live_rerank_weighs_the_policys_preference_by_the_log_share_of_samples(
+    margin: float, prior_weight: float, takes: str
+) -> None:
+    policy = Favourite()
+
+    def prefers_the_other(intent: str, trajectory: Trajectory) -> float:
+        return margin if trajectory.steps[-1].action == policy.proposed[1] else 0.0
+
+    config = LiveRerankConfig(expansion_k=4, prior_weight=prior_weight)
+    graph = build_live_rerank_graph(policy, Game24Env, FunctionReward(prefers_the_other), config)
+    decision = _run(graph)[0]["decisions"][0]
+    assert decision["shares"] == [0.75, 0.25]
+    assert decision["chosen"] == (0 if takes == "favourite" else 1)
+    assert decision["values"][0] == pytest.approx(math.log(0.75) * prior_weight)
 
 
 def test_live_rerank_on_game24_with_the_random_policy() -> None:
