@@ -717,7 +717,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--memory", type=Path, help="trajectory-memory directory (read and extended)")
     g.add_argument("--reflector", help="chat model that writes reflections (default: none)")
     add_options(p.add_argument_group("beam_search"), BeamSearchConfig, ["width"])
-    add_options(p.add_argument_group("live_rerank"), LiveRerankConfig, ["prior_weight"])
+    # --prior-weight also sets beam_search's: the configs share the field and its default
+    add_options(
+        p.add_argument_group("live_rerank and beam_search"), LiveRerankConfig, ["prior_weight"]
+    )
     g = p.add_argument_group("resuming (mcts, reflexion, beam_search)")
     g.add_argument("--checkpoint", type=Path, help="SQLite file for LangGraph checkpoints")
     g.add_argument("--thread-id", help="checkpoint thread (default: <planner>-<task>)")

@@ -12,7 +12,11 @@
   distinct one, giving one partial trajectory per action; an action the environment finds
   invalid is dropped (as MCTS drops such children);
 * **prune** scores every new partial trajectory in one batched reward-model call, adds the
-  custom objectives, and keeps the ``width`` best of the new ones *and* of the finished
+  custom objectives and the policy's own preference for the path (``prior_weight`` times the
+  sum, over its steps, of the log share of the samples that proposed each action: the path's
+  log-probability under the policy as its samples estimate it; see
+  :func:`~armap_agents.reward.objectives.action_values`), and keeps the ``width`` best of the
+  new ones *and* of the finished
   trajectories found so far: a finished trajectory competes with unfinished ones on the same
   value and holds a beam while it is among the best (it is never expanded again). The search
   stops when every beam is finished, at the horizon (``max_steps``), or when the policy-call
@@ -38,6 +42,8 @@ choice is seeded from ``(seed, task, beam's actions)``.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
 from typing import Annotated, Any, NoReturn
@@ -61,6 +67,9 @@ from armap_agents.types import Trajectory
 
 __all__ = ["Beam", "BeamSearchConfig", "BeamSearchState", "build_beam_search_graph"]
 
+LOG_PRIOR_KEY = "log_prior"
+"""The key of a candidate's ``info`` that holds its path's log prior (:attr:`Beam.log_prior`)."""
+
 
 class BeamSearchConfig(StrictConfig):
     """Beam width, samples per beam, horizon and budget."""
@@ -71,6 +80,9 @@ class BeamSearchConfig(StrictConfig):
     """Policy samples per beam and step (K); their distinct valid actions are scored."""
     max_steps: int | None = Field(None, ge=1)
     """Steps at most (None: the environment's horizon, its ``EnvironmentDefaults.max_steps``)."""
+    prior_weight: float = Field(1.0, ge=0)
+    """Weight of the policy's own preference for a path, the sum of the log shares of the
+    samples that proposed its actions, added to its value (0: the critic alone)."""
     max_policy_calls: int | None = Field(48, ge=1)
     """Policy calls at most over the whole search (None: no limit; at most
     ``width * expansion_k`` per step). The default is MCTS's (the command line shares it)."""
@@ -85,7 +97,11 @@ class Beam(TypedDict):
     score: float
     """The reward model's score of the trajectory."""
     value: float
-    """``score`` plus the weighted objectives: what the search ranks by."""
+    """``score`` plus the weighted objectives and the weighted log prior of the path: what the
+    search ranks by."""
+    log_prior: float
+    """The sum over the path's steps of the log share of the samples that proposed the
+    action taken (0 for the root)."""
     finished: bool
     """The environment said done: never expanded again."""
 
@@ -141,6 +157,7 @@ def _expansions(state: BeamSearchState, width: int, k: int, budget: int | None) 
                     "task_id": state["task_id"],
                     "rank": rank,
                     "actions": [s.action for s in beam["trajectory"].steps],
+                    "log_prior": beam["log_prior"],
                     "samples": samples,
                     "seed": state.get("seed", 0),
                 },
@@ -188,7 +205,7 @@ def build_beam_search_graph(
             "intent": observation.instruction,
             "max_steps": limit,
             "step": 0,
-            "beams": [Beam(trajectory=root, score=0.0, value=0.0, finished=False)],
+            "beams": [Beam(trajectory=root, score=0.0, value=0.0, log_prior=0.0, finished=False)],
             "finished": [],
             "candidates": None,
             "errors": [],
@@ -229,12 +246,14 @@ def build_beam_search_graph(
             )
             return {"candidates": [failed]}
         out: list[Trajectory] = []
+        proposed = Counter(c.action for c in choices)
         seen: set[str] = set()
         with closing(env_factory()) as env:
             for index, choice in enumerate(choices):
                 if choice.action in seen:
                     continue
                 seen.add(choice.action)
+                share = proposed[choice.action] / len(choices)
                 prefix = [*actions, choice.action]
                 candidate = run_episode(
                     env,
@@ -247,7 +266,9 @@ def build_beam_search_graph(
                 )
                 if candidate.error is None and not candidate.steps[-1].valid:
                     continue  # an invalid action: the state did not move
-                out.append(candidate)
+                log_prior = job["log_prior"] + math.log(share)
+                info = {**candidate.info, LOG_PRIOR_KEY: log_prior}
+                out.append(candidate.model_copy(update={"info": info}))
         # the calls are counted once per beam, on its first candidate (the others carry 0)
         if out:
             out[0] = out[0].model_copy(update={"policy_calls": len(choices)})
@@ -273,15 +294,13 @@ def build_beam_search_graph(
         usable = [t for t in new if t.error is None]  # the one rule: failed ones never scored
         if usable:
             scores = reward_model.score(state["intent"], usable)
-            fresh = [
-                Beam(
-                    trajectory=t,
-                    score=s,
-                    value=combined_value(s, t, objectives),
-                    finished=t.done,
+            fresh = []
+            for t, s in zip(usable, scores, strict=True):
+                log_prior = t.info[LOG_PRIOR_KEY]  # as action_values, over the whole path
+                value = combined_value(s, t, objectives) + config.prior_weight * log_prior
+                fresh.append(
+                    Beam(trajectory=t, score=s, value=value, log_prior=log_prior, finished=t.done)
                 )
-                for t, s in zip(usable, scores, strict=True)
-            ]
         finished = [*state["finished"], *(b for b in fresh if b["finished"])]
         pool = [*state["finished"], *fresh]
         if not pool:  # nothing survived this step and nothing finished before

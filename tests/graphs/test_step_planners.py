@@ -142,6 +142,23 @@ def test_beam_search_keeps_w_beams_and_scores_each_step_in_one_call() -> None:
     assert best.info["value"] == max(b["value"] for b in state["finished"])
 
 
+def test_beam_values_add_the_log_prior_of_the_path_the_policy_proposed() -> None:
+    # K = 4 samples: the favourite action 3 times, another once; a critic that cannot tell
+    # them apart leaves the favourite's path first, its log prior 3 x log(3/4)
+    config = BeamSearchConfig(width=2, expansion_k=4, max_policy_calls=None)
+    state, _ = _run(build_beam_search_graph(Favourite(), Game24Env, ConstantReward(), config))
+    best = state["best"]
+    favourite = pytest.approx(3 * math.log(0.75))
+    assert best.info["value"] == favourite and best.info["log_prior"] == favourite
+    assert [b["log_prior"] for b in state["beams"]] == [
+        favourite,
+        pytest.approx(2 * math.log(0.75) + math.log(0.25)),
+    ]
+    alone = BeamSearchConfig(width=2, expansion_k=4, max_policy_calls=None, prior_weight=0)
+    state, _ = _run(build_beam_search_graph(Favourite(), Game24Env, ConstantReward(), alone))
+    assert state["best"].info["value"] == 0.0
+
+
 def test_a_finished_trajectory_competes_with_unfinished_ones_and_ends_the_search() -> None:
     # stopping now is worth 9 - 1 = 8 > going on (1): it takes a beam and is never expanded
     config = BeamSearchConfig(width=2, expansion_k=2)
