@@ -65,7 +65,7 @@ class EpisodeCounter:
         self._lock = threading.Lock()
 
     def __call__(self) -> Environment:
-        return _Counted(self.factory(), self)  # type: ignore[return-value]
+        return _Counted(self.factory(), self)
 
     def _add(self, *, new_episode: bool) -> None:
         with self._lock:
