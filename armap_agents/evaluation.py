@@ -491,7 +491,11 @@ def summarize(
         },
     )
     present = {r.method for r in rows}
-    budgets = [text for method, text in _BUDGETS.items() if method in present]
+    budgets = [
+        spec.budget
+        for spec in PLANNERS.values()
+        if spec.budget is not None and spec.row_label(n) in present
+    ]
     if budgets:
         report.notes["Budgets"] = "; ".join(budgets)
     failed = Counter(m for o in outcomes for m, r in o.methods.items() if r.error)
@@ -503,19 +507,8 @@ def summarize(
     return report
 
 
-_BUDGETS = {
-    "ARMAP-R": "ARMAP-R makes at most N attempts (Best-of-N's episodes)",
-    "ARMAP-M": "ARMAP-M stops starting new rounds once it has spent Best-of-N's policy calls on "
-    "the task",
-    "ARMAP-Beam": "ARMAP-Beam never spends more than Best-of-N's policy calls (W * K about N "
-    "samples per step)",
-    "ARMAP-Live": "ARMAP-Live samples N actions per step of its one episode",
-}
-"""What each row's budget is, for the report's notes (the rows of the registry's labels)."""
-
-
 def _total(counts: Iterable[int | None]) -> int | None:
-    """The sum of ``counts``, or None when any is unknown."""
+    """The sum of ``counts``, or None when any is unknown (an outcome that did not count)."""
     values = list(counts)
     return None if None in values else sum(values)  # type: ignore[arg-type]
 

@@ -57,6 +57,7 @@ message's ``response_metadata["reward_guidance"]`` records the actions, scores a
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -338,8 +339,10 @@ class RewardGuidedModel(Runnable[LanguageModelInput, AIMessage]):
                 raise ConfigError(
                     f"the scorer returned {len(scores)} scores for {len(trajectories)} trajectories"
                 )
-            shares = [c / len(candidates) for c in counts]
-            values = action_values(scores, trajectories, shares, self.objectives, self.prior_weight)
+            log_priors = [math.log(c / len(candidates)) for c in counts]
+            values = action_values(
+                scores, trajectories, log_priors, self.objectives, self.prior_weight
+            )
             chosen = max(range(len(values)), key=lambda i: (values[i], -i))
         best = distinct[chosen]
         record = {

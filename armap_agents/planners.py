@@ -53,6 +53,8 @@ class PlannerSpec:
     matched: Callable[[int, int], dict[str, Any]] | None = None
     """Config fields that give the planner Best-of-N's budget on a task, from Best-of-N's
     ``(n, policy_calls)``; None for Best-of-N itself (see ``evaluate_planners``)."""
+    budget: str | None = None
+    """What ``matched`` gives it, in words: the evaluation report's note on its row."""
 
     @property
     def builder(self) -> PlannerBuilder:
@@ -107,19 +109,33 @@ def _beam_matched(n: int, calls: int) -> dict[str, Any]:
 PLANNERS: Mapping[str, PlannerSpec] = MappingProxyType(
     {
         "best_of_n": PlannerSpec("ARMAP-B (N={n})", _best_of_n),
-        # up to N trials: at most Best-of-N's N episodes
-        "reflexion": PlannerSpec("ARMAP-R", _reflexion, lambda n, _calls: {"max_trials": n}),
-        # no new round once Best-of-N's policy calls on the task are spent
+        "reflexion": PlannerSpec(
+            "ARMAP-R",
+            _reflexion,
+            lambda n, _calls: {"max_trials": n},
+            "ARMAP-R makes at most N attempts (Best-of-N's episodes)",
+        ),
         "mcts": PlannerSpec(
             "ARMAP-M",
             _mcts,
             lambda n, calls: {"iterations": 10 * n, "max_policy_calls": calls},
+            "ARMAP-M stops starting new rounds once it has spent Best-of-N's policy calls on "
+            "the task",
         ),
         # the step-level planners come after the paper's three (a quickstart runs those)
-        "beam_search": PlannerSpec("ARMAP-Beam", _beam_search, _beam_matched),
+        "beam_search": PlannerSpec(
+            "ARMAP-Beam",
+            _beam_search,
+            _beam_matched,
+            "ARMAP-Beam never spends more than Best-of-N's policy calls (W * K about N "
+            "samples per step)",
+        ),
         # N samples per step: the calls Best-of-N's N episodes make per step
         "live_rerank": PlannerSpec(
-            "ARMAP-Live", _live_rerank, lambda n, _calls: {"expansion_k": n}
+            "ARMAP-Live",
+            _live_rerank,
+            lambda n, _calls: {"expansion_k": n},
+            "ARMAP-Live samples N actions per step of its one episode",
         ),
     }
 )

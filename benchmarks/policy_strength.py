@@ -41,7 +41,13 @@ from _report import figure_path, header, save_results
 
 from armap_agents._jsonl import iter_jsonl
 from armap_agents._plotting import pyplot, save_figure
-from armap_agents.evaluation import EvaluationReport, TaskOutcome, _method_color, read_outcomes
+from armap_agents.evaluation import (
+    EvaluationReport,
+    TaskOutcome,
+    _method_color,
+    _total,
+    read_outcomes,
+)
 from armap_agents.layout import OUTCOMES_FILE, RunLayout
 from armap_agents.pipeline import (
     QuickstartPlan,
@@ -143,8 +149,8 @@ def summarize(outcomes: list[TaskOutcome], n: int) -> dict[str, dict[str, float]
 
 def _episodes(outcomes: list[TaskOutcome], method: str) -> float:
     """The episodes ``method`` executed over ``outcomes`` (NaN if any was not counted)."""
-    counts = [o.methods[method].episodes for o in outcomes]
-    return math.nan if None in counts else float(sum(c for c in counts if c is not None))
+    total = _total(o.methods[method].episodes for o in outcomes)
+    return math.nan if total is None else float(total)
 
 
 def _planner_rows(n: int) -> set[str]:

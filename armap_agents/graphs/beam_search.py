@@ -60,7 +60,7 @@ from armap_agents.environments.base import EnvFactory
 from armap_agents.environments.defaults import horizon
 from armap_agents.errors import AllCandidatesFailed, BudgetExceeded, ConfigError
 from armap_agents.policies import Policy, sample_actions, uses_expert
-from armap_agents.reward.objectives import WeightedObjective, combined_value
+from armap_agents.reward.objectives import WeightedObjective, action_values
 from armap_agents.reward.scorer import RewardScorer
 from armap_agents.rollout import policy_context, replay, run_episode
 from armap_agents.types import Trajectory
@@ -294,13 +294,12 @@ def build_beam_search_graph(
         usable = [t for t in new if t.error is None]  # the one rule: failed ones never scored
         if usable:
             scores = reward_model.score(state["intent"], usable)
-            fresh = []
-            for t, s in zip(usable, scores, strict=True):
-                log_prior = t.info[LOG_PRIOR_KEY]  # as action_values, over the whole path
-                value = combined_value(s, t, objectives) + config.prior_weight * log_prior
-                fresh.append(
-                    Beam(trajectory=t, score=s, value=value, log_prior=log_prior, finished=t.done)
-                )
+            priors = [t.info[LOG_PRIOR_KEY] for t in usable]
+            values = action_values(scores, usable, priors, objectives, config.prior_weight)
+            fresh = [
+                Beam(trajectory=t, score=s, value=v, log_prior=p, finished=t.done)
+                for t, s, v, p in zip(usable, scores, values, priors, strict=True)
+            ]
         finished = [*state["finished"], *(b for b in fresh if b["finished"])]
         pool = [*state["finished"], *fresh]
         if not pool:  # nothing survived this step and nothing finished before

@@ -37,6 +37,7 @@ A failing policy or environment ends the episode; as the only candidate, it then
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import closing
@@ -260,6 +261,7 @@ def _decide(
         scores = [float(s) for s in reward_model.score(history.intent, candidates)]
     except Exception as exc:  # noqa: BLE001 - re-raised as it was by the episode's handler
         raise _CriticFailed(exc) from exc
-    values = action_values(scores, candidates, shares, objectives, prior_weight)
+    log_priors = [math.log(share) for share in shares]
+    values = action_values(scores, candidates, log_priors, objectives, prior_weight)
     chosen = max(range(len(actions)), key=lambda i: (values[i], -i))
     return Decision(actions=actions, scores=scores, values=values, shares=shares, chosen=chosen)

@@ -11,7 +11,6 @@ trade-off against the reward model's score. Two are shipped:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,21 +81,21 @@ def combined_value(
 def action_values(
     scores: Sequence[float],
     candidates: Sequence[Trajectory],
-    shares: Sequence[float],
+    log_priors: Sequence[float],
     objectives: Sequence[WeightedObjective] = (),
     prior_weight: float = 1.0,
 ) -> list[float]:
-    """The values of candidate next actions proposed by sampling a policy: each candidate's
-    :func:`combined_value` plus ``prior_weight`` times the log of ``share``, the fraction of
-    the samples that proposed it.
+    """The values of candidates a policy proposed by sampling: each candidate's
+    :func:`combined_value` plus ``prior_weight`` times its log prior, the log of the share of
+    the samples that proposed it (for a path, the sum over its steps).
 
     This is the mode of the policy re-weighted by ``exp(value)`` (the optimum of reward minus
     the KL divergence from the policy, with a Bradley-Terry critic's score in its own log-odds
     units): an action the policy proposes often keeps that weight where the critic cannot tell
     actions apart before their effect is seen, and the critic overrules it where it can.
-    ``prior_weight=0`` ranks by the critic alone. Used by live reranking and the reward-guided
-    node."""
+    ``prior_weight=0`` ranks by the critic alone. Used by live reranking, beam search and the
+    reward-guided node."""
     return [
-        combined_value(score, candidate, objectives) + prior_weight * math.log(share)
-        for score, candidate, share in zip(scores, candidates, shares, strict=True)
+        combined_value(score, candidate, objectives) + prior_weight * log_prior
+        for score, candidate, log_prior in zip(scores, candidates, log_priors, strict=True)
     ]
