@@ -77,15 +77,18 @@ class BeamSearchConfig(StrictConfig):
     width: int = Field(4, ge=1)
     """Partial trajectories kept after each step (W)."""
     expansion_k: int = Field(3, ge=1)
-    """Policy samples per beam and step (K); their distinct valid actions are scored."""
+    """Policy samples per beam and step (K); their distinct valid actions are scored. A step
+    takes ``width * expansion_k`` samples: while fewer than W beams are unfinished (the root,
+    or beams that ended), the ones there are share them, so the first step already tries as
+    many actions as Best-of-N's W * K episodes do."""
     max_steps: int | None = Field(None, ge=1)
     """Steps at most (None: the environment's horizon, its ``EnvironmentDefaults.max_steps``)."""
     prior_weight: float = Field(1.0, ge=0)
     """Weight of the policy's own preference for a path, the sum of the log shares of the
     samples that proposed its actions, added to its value (0: the critic alone)."""
     max_policy_calls: int | None = Field(48, ge=1)
-    """Policy calls at most over the whole search (None: no limit; at most
-    ``width * expansion_k`` per step). The default is MCTS's (the command line shares it)."""
+    """Policy calls at most over the whole search (None: no limit; ``width * expansion_k``
+    per step). The default is MCTS's (the command line shares it)."""
     seed: int = 0
     """Random seed of the run."""
 
@@ -138,15 +141,17 @@ class BeamSearchState(TypedDict, total=False):
 
 
 def _expansions(state: BeamSearchState, width: int, k: int, budget: int | None) -> list[Send]:
-    """One ``expand`` job per unfinished beam, best first, with ``k`` samples each, as far as
-    the calls left under the budget go."""
+    """One ``expand`` job per unfinished beam, best first: a step's ``width * k`` samples
+    shared among them (``k`` each when all ``width`` are unfinished; the root alone gets them
+    all), as far as the calls left under the budget go."""
     active = [b for b in state["beams"] if not b["finished"]][:width]
-    allowance = len(active) * k
+    allowance = width * k
     if budget is not None:
         allowance = min(allowance, budget - state["policy_calls"])
+    share, extra = divmod(width * k, len(active)) if active else (0, 0)
     jobs = []
     for rank, beam in enumerate(active):
-        samples = min(k, allowance)
+        samples = min(share + (rank < extra), allowance)
         if samples <= 0:
             break
         allowance -= samples

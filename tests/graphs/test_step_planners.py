@@ -135,24 +135,25 @@ def test_beam_search_keeps_w_beams_and_scores_each_step_in_one_call() -> None:
     assert len(state["beams"]) == 2 and all(b["finished"] for b in state["beams"])
     assert reward.calls == 3  # one batched call per step
     assert state["reward_model_calls"] == sum(e["scored"] for e in steps)
-    # the root's K samples, then K per beam: 3 + 6 + 6
-    assert state["policy_calls"] == 15 == state["best"].policy_calls
+    # W * K samples a step: the root takes all 6, then K = 3 per beam
+    assert state["policy_calls"] == 18 == state["best"].policy_calls
     best = state["best"]
     assert best.done and len(best.steps) == 3 and best.evaluation is not None
     assert best.info["value"] == max(b["value"] for b in state["finished"])
 
 
 def test_beam_values_add_the_log_prior_of_the_path_the_policy_proposed() -> None:
-    # K = 4 samples: the favourite action 3 times, another once; a critic that cannot tell
-    # them apart leaves the favourite's path first, its log prior 3 x log(3/4)
+    # the root's W * K = 8 samples: the favourite action 7 times, another once; then K = 4 a
+    # beam: the favourite 3 times. A critic that cannot tell them apart leaves the favourite's
+    # path first, its log prior log(7/8) + 2 x log(3/4)
     config = BeamSearchConfig(width=2, expansion_k=4, max_policy_calls=None)
     state, _ = _run(build_beam_search_graph(Favourite(), Game24Env, ConstantReward(), config))
     best = state["best"]
-    favourite = pytest.approx(3 * math.log(0.75))
+    favourite = pytest.approx(math.log(7 / 8) + 2 * math.log(0.75))
     assert best.info["value"] == favourite and best.info["log_prior"] == favourite
     assert [b["log_prior"] for b in state["beams"]] == [
         favourite,
-        pytest.approx(2 * math.log(0.75) + math.log(0.25)),
+        pytest.approx(math.log(7 / 8) + math.log(0.75) + math.log(0.25)),
     ]
     alone = BeamSearchConfig(width=2, expansion_k=4, max_policy_calls=None, prior_weight=0)
     state, _ = _run(build_beam_search_graph(Favourite(), Game24Env, ConstantReward(), alone))
@@ -167,8 +168,9 @@ def test_a_finished_trajectory_competes_with_unfinished_ones_and_ends_the_search
     )
     state, events = _run(graph, "t")
     assert [(e["step"], e["beams"], e["finished"]) for e in events] == [(1, 2, 1), (2, 2, 2)]
-    # the second step expanded the one unfinished beam only; both beams are finished then
-    assert state["policy_calls"] == 2 + 2
+    # the second step expanded the one unfinished beam only (with the step's W * K samples);
+    # both beams are finished then
+    assert state["policy_calls"] == 4 + 4
     assert [s.action for s in state["best"].steps] == ["stop"]
     assert len(state["finished"]) == 2
 
@@ -232,7 +234,7 @@ def test_beam_search_raises_all_candidates_failed_when_every_beam_fails() -> Non
     graph = build_beam_search_graph(RandomPolicy(), Broken, ConstantReward(), BeamSearchConfig())
     with pytest.raises(AllCandidatesFailed, match="simulator died") as caught:
         graph.invoke({"task_id": "905"})
-    assert caught.value.policy_calls == 3
+    assert caught.value.policy_calls == 12  # the root's W * K = 4 * 3 samples
 
 
 # -- live reranking -------------------------------------------------------------------------
@@ -410,8 +412,9 @@ def test_the_step_planners_are_built_by_name_and_matched_to_best_of_n() -> None:
     )
     bon = report.row("ARMAP-B (N=4)").policy_calls
     assert bon == 12  # 4 episodes of 3 moves
-    # beam search: W = K = 2, at most Best-of-N's calls (2 + 4 + 4); live: N samples per step
-    assert report.row("ARMAP-Beam").policy_calls == 10
+    # beam search: W = K = 2, W * K = 4 samples a step, Best-of-N's calls (4 + 4 + 4); live:
+    # N samples per step
+    assert report.row("ARMAP-Beam").policy_calls == 12
     assert report.row("ARMAP-Live").policy_calls == 12
     # the episodes each method executed: live reranking plays one, beam search replays prefixes
     episodes = {row.method: row.episodes for row in report.rows}
