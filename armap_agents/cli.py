@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -65,45 +64,9 @@ def _env_options(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def run_serve_rm(args: argparse.Namespace) -> None:
-    # checked before the service (and torch, and the model) is loaded
-    if not 1 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port} is not a port: give one in 1..65535")
-    if args.max_batch < 1:
-        raise ConfigError(f"--max-batch {args.max_batch}: give at least 1 item per request")
-    if not (0 < args.max_body_mb < float("inf")):  # also refuses nan
-        raise ConfigError(f"--max-body-mb {args.max_body_mb}: give a positive size in MiB")
-    if args.max_tokens_per_request is not None and args.max_tokens_per_request < 1:
-        raise ConfigError(
-            f"--max-tokens-per-request {args.max_tokens_per_request}: give at least 1 token"
-        )
-    if not (0 < args.read_timeout < float("inf")):
-        raise ConfigError(f"--read-timeout {args.read_timeout}: give a positive number of seconds")
-    if args.token is not None:
-        print(
-            "armap serve-rm: warning: a --token is visible in the process list; "
-            "prefer --token-file or $ARMAP_RM_TOKEN",
-            file=sys.stderr,
-        )
-    token = args.token
-    if token is None and args.token_file is None:
-        token = os.environ.get("ARMAP_RM_TOKEN") or None
-    from armap_agents.reward.service import serve
+    from armap_agents.reward.service import serve_arguments
 
-    # the token file, the host without a token and the origins are checked by serve, before
-    # it loads the model
-    serve(
-        args.model,
-        host=args.host,
-        port=args.port,
-        token=token,
-        token_file=args.token_file,
-        insecure=args.insecure,
-        allow_origins=args.allow_origin,
-        max_batch=args.max_batch,
-        max_body_bytes=int(args.max_body_mb * 2**20),
-        max_tokens_per_request=args.max_tokens_per_request,
-        read_timeout=args.read_timeout,
-    )
+    serve_arguments(args)
 
 
 # -- stages -------------------------------------------------------------------------------
@@ -749,51 +712,10 @@ def build_parser() -> argparse.ArgumentParser:
         "serve a reward model over HTTP (POST /get_reward, GET /health; extra [serve])",
         run_serve_rm,
     )
-    p.add_argument("--model", required=True, help="reward-model directory")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on")
-    p.add_argument(
-        "--token",
-        help="require 'Authorization: Bearer <token>' (visible in the process list: prefer "
-        "--token-file or $ARMAP_RM_TOKEN, read when neither flag is given)",
-    )
-    p.add_argument("--token-file", type=Path, help="a file whose first line is the bearer token")
-    p.add_argument(
-        "--insecure",
-        action="store_true",
-        help="serve beyond loopback (--host 0.0.0.0 ...) without a token (refused otherwise)",
-    )
-    p.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="a browser origin (scheme://host[:port]) allowed to call the service, with CORS "
-        "headers; repeatable (default: none: a request with a foreign Origin gets 403)",
-    )
-    # the reward service's defaults (reward.service.DEFAULT_*; importing it loads torch)
-    p.add_argument(
-        "--max-batch", type=int, default=256, help="most items per request (default 256; 413 above)"
-    )
-    p.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=8.0,
-        help="largest request body in MiB (default 8; 413 above)",
-    )
-    p.add_argument(
-        "--max-tokens-per-request",
-        type=int,
-        help="most tokens in one request, each item cut to the model's window, summed "
-        "(default: --max-batch x the window; 413 above)",
-    )
-    p.add_argument(
-        "--read-timeout",
-        type=float,
-        default=15.0,
-        help="seconds a client has to send a whole request, headers and body (default 15; "
-        "idle keep-alive connections close after 5)",
-    )
+    # the service's own flags (importing the module loads neither torch nor fastapi)
+    from armap_agents.reward.service import add_serve_arguments
+
+    add_serve_arguments(p)
 
     p = add(
         "quickstart",

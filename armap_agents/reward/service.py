@@ -60,6 +60,7 @@ import logging
 import math
 import os
 import stat
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -832,47 +833,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m armap_agents.reward.service",
         description="Serve a saved reward model over HTTP (POST /get_reward, GET /health).",
     )
-    parser.add_argument("--model", required=True, help="a saved reward-model directory")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    add_security_arguments(parser)
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=DEFAULT_MAX_BATCH,
-        help=f"most items per request (default {DEFAULT_MAX_BATCH}; 413 above)",
-    )
-    parser.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=DEFAULT_MAX_BODY_BYTES / 2**20,
-        help=f"largest request body in MiB (default {DEFAULT_MAX_BODY_BYTES / 2**20:g}; 413 above)",
-    )
-    parser.add_argument("--log-level", default="info")
+    add_serve_arguments(parser)
+    parser.add_argument("--log-level", default="info", help="uvicorn's (default: info)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper())
     try:
-        serve(
-            args.model,
-            host=args.host,
-            port=args.port,
-            token=args.token,
-            token_file=args.token_file,
-            insecure=args.insecure,
-            allow_origins=args.allow_origin,
-            max_batch=args.max_batch,
-            max_body_bytes=int(args.max_body_mb * 2**20),
-            max_tokens_per_request=args.max_tokens_per_request,
-            read_timeout=args.read_timeout,
-            log_level=args.log_level,
-        )
+        serve_arguments(args, log_level=args.log_level)
     except ConfigError as exc:
         parser.exit(2, f"{parser.prog}: {exc}\n")
     return 0
 
 
-def add_security_arguments(parser: argparse.ArgumentParser) -> None:
-    """The token, origin, timeout and cost flags, shared by ``armap serve-rm``."""
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of the service, declared once for ``armap serve-rm`` and ``python -m
+    armap_agents.reward.service``; :func:`serve_arguments` checks them and serves."""
+    parser.add_argument("--model", required=True, help="reward-model directory")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
     parser.add_argument(
         "--token",
         default=None,
@@ -885,7 +862,7 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure",
         action="store_true",
-        help="serve beyond loopback (--host 0.0.0.0 ...) without a token",
+        help="serve beyond loopback (--host 0.0.0.0 ...) without a token (refused otherwise)",
     )
     parser.add_argument(
         "--allow-origin",
@@ -893,21 +870,72 @@ def add_security_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ORIGIN",
         help="a browser origin (scheme://host[:port]) allowed to call the service, with CORS "
-        "headers; repeatable (default: none, requests with a foreign Origin get 403)",
+        "headers; repeatable (default: none: a request with a foreign Origin gets 403)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=DEFAULT_MAX_BATCH,
+        help=f"most items per request (default {DEFAULT_MAX_BATCH}; 413 above)",
+    )
+    parser.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_BYTES / 2**20,
+        help=f"largest request body in MiB (default {DEFAULT_MAX_BODY_BYTES / 2**20:g}; 413 above)",
     )
     parser.add_argument(
         "--max-tokens-per-request",
         type=int,
         default=None,
-        help="most tokens in one request, its items cut to the model's window and summed "
+        help="most tokens in one request, each item cut to the model's window, summed "
         "(default: --max-batch x the window; 413 above)",
     )
     parser.add_argument(
         "--read-timeout",
         type=float,
         default=DEFAULT_READ_TIMEOUT,
-        help=f"seconds a client has to send a whole request (default {DEFAULT_READ_TIMEOUT:g}; "
-        f"idle keep-alive connections close after {DEFAULT_KEEP_ALIVE})",
+        help=f"seconds a client has to send a whole request, headers and body (default "
+        f"{DEFAULT_READ_TIMEOUT:g}; idle keep-alive connections close after {DEFAULT_KEEP_ALIVE})",
+    )
+
+
+def serve_arguments(args: argparse.Namespace, **options: Any) -> None:
+    """:func:`serve` with the flags of :func:`add_serve_arguments` (and ``options``), each
+    checked before the model is loaded: a bad one is a :class:`ConfigError`."""
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port} is not a port: give one in 1..65535")
+    if args.max_batch < 1:
+        raise ConfigError(f"--max-batch {args.max_batch}: give at least 1 item per request")
+    if not (0 < args.max_body_mb < float("inf")):  # also refuses nan
+        raise ConfigError(f"--max-body-mb {args.max_body_mb}: give a positive size in MiB")
+    if args.max_tokens_per_request is not None and args.max_tokens_per_request < 1:
+        raise ConfigError(
+            f"--max-tokens-per-request {args.max_tokens_per_request}: give at least 1 token"
+        )
+    if not (0 < args.read_timeout < float("inf")):
+        raise ConfigError(f"--read-timeout {args.read_timeout}: give a positive number of seconds")
+    if args.token is not None:  # said on the terminal, whatever the logging
+        print(
+            f"warning: a --token is visible in the process list; prefer --token-file or "
+            f"${TOKEN_ENV}",
+            file=sys.stderr,
+        )
+    # the token file, the host without a token and the origins are checked by serve, before
+    # it loads the model
+    serve(
+        args.model,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        token_file=args.token_file,
+        insecure=args.insecure,
+        allow_origins=args.allow_origin,
+        max_batch=args.max_batch,
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_tokens_per_request=args.max_tokens_per_request,
+        read_timeout=args.read_timeout,
+        **options,
     )
 
 

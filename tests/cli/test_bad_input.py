@@ -4,9 +4,6 @@ of the wrong type, and long values echoed in error lines."""
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
 from armap_agents import _builders as build
@@ -57,10 +54,10 @@ def test_finite_objective_weights_still_work() -> None:
 def test_serve_rm_refuses_bad_ports_and_limits_before_loading(
     flag, value, says, tmp_path, capsys, monkeypatch
 ) -> None:
+    from armap_agents.reward import service
+
     served: list = []
-    fake = types.ModuleType("armap_agents.reward.service")
-    fake.serve = lambda *a, **k: served.append((a, k))  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "armap_agents.reward.service", fake)
+    monkeypatch.setattr(service, "serve", lambda *a, **k: served.append((a, k)))
     assert main(["serve-rm", "--model", str(tmp_path), f"{flag}={value}"]) == 2
     assert says in _one_line_error(capsys)
     assert served == []
