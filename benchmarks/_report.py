@@ -13,16 +13,17 @@ import shlex
 import sys
 from pathlib import Path
 
+import armap_agents
 from armap_agents.evaluation import machine_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-_PACKAGES = ("armap-agents", "torch", "transformers", "peft", "langgraph")
+_PACKAGES = ("torch", "transformers", "peft", "langgraph")
 
 
 def versions(extra: tuple[str, ...] = ()) -> str:
     """``name version`` of the packages that decide the numbers (missing ones are skipped)."""
-    found = []
+    found = [f"armap-agents {armap_agents.__version__}"]  # the code run, not an install's record
     for name in (*_PACKAGES, *extra):
         try:
             found.append(f"{name} {importlib.metadata.version(name)}")
