@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -58,3 +59,10 @@ def figure_path(name: str) -> Path:
     """Where a benchmark's PNG goes: ``benchmarks/results/NAME.png``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     return RESULTS / f"{name}.png"
+
+
+def slug(text: str) -> str:
+    """An environment or policy spec as a file-name part: ``examples/courier.py:Courier`` ->
+    ``courier``, ``expert:0.5`` -> ``expert-0.5``."""
+    stem = Path(text.split(":")[0]).stem if "/" in text else text
+    return re.sub(r"[^A-Za-z0-9.]+", "-", stem)

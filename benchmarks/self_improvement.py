@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import statistics
 import time
 from pathlib import Path
 
-from _report import figure_path, header, save_results
+from _report import figure_path, header, save_results, slug
 from policy_strength import BOOTSTRAP, DEFAULT_EPSILONS, gap_closed, summarize
 
 from armap_agents._plotting import pyplot, save_figure
@@ -57,10 +56,6 @@ def paired_difference(
     rng = random.Random(seed)
     means = sorted(statistics.fmean(rng.choices(diffs, k=len(diffs))) for _ in range(BOOTSTRAP))
     return statistics.fmean(diffs), means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", Path(text.split(":")[0]).stem if "/" in text else text)
 
 
 def run() -> int:
@@ -98,7 +93,7 @@ def run() -> int:
         policies = ["random"]
     planners = tuple(p for p in args.planners.split(",") if p and p != "best_of_n")
     run_dir = args.run_dir or Path("benchmarks/runs/self_improvement") / (
-        f"{_slug(name)}-{_slug(args.explorer)}-{args.planner}"
+        f"{slug(name)}-{slug(args.explorer)}-{args.planner}"
     )
     started = time.perf_counter()
     result = improve_critic(
@@ -128,7 +123,7 @@ def run() -> int:
         critic = result.layout.round(k).reward_model
         table[k] = {}
         for policy in policies:
-            out = run_dir / "evaluation" / f"round-{k}" / _slug(policy)
+            out = run_dir / "evaluation" / f"round-{k}" / slug(policy)
             evaluate_and_report(
                 model=critic,
                 out=out,
@@ -143,11 +138,11 @@ def run() -> int:
             outcomes[k, policy] = [done[t] for t in test_ids if t in done]
             table[k][policy] = summarize(outcomes[k, policy], args.n)
     eval_minutes = (time.perf_counter() - eval_started) / 60
-    slug = f"self_improvement_{_slug(name)}_{args.planner}" + (
-        "" if args.explorer == "random" else f"_{_slug(args.explorer)}"
+    result = f"self_improvement_{slug(name)}_{args.planner}" + (
+        "" if args.explorer == "random" else f"_{slug(args.explorer)}"
     )
     guide = {"mcts": "ARMAP-M", "best_of_n": f"ARMAP-B (N={args.n})"}[args.planner]
-    png = plot(slug, name, args.explorer, table, policies, label)
+    png = plot(result, name, args.explorer, table, policies, label)
     lines = [
         f"# Self-improvement on {name}: rounds of {guide}-guided exploration from "
         f"`{args.explorer}`",
@@ -200,7 +195,7 @@ def run() -> int:
             )
     total = (time.perf_counter() - started) / 60
     lines += ["", f"Whole run: {total:.1f} min.", "", f"![self-improvement]({png.name})"]
-    save_results(slug, "\n".join(lines))
+    save_results(result, "\n".join(lines))
     return 0
 
 
