@@ -34,7 +34,7 @@ from policy_strength import bootstrap
 
 from armap_agents import _builders as build
 from armap_agents.graphs.reflexion import ReflexionConfig
-from armap_agents.llm import Usage, UsageTracker
+from armap_agents.llm import UsageTracker
 from armap_agents.memory import TrajectoryMemory
 from armap_agents.pipeline import run_pipeline
 from armap_agents.pipeline.sources import env_source
@@ -52,20 +52,16 @@ def run_condition(condition: str, args, env, model, tasks: list[str], out: Path)
     reflector = build.chat_model(args.llm, usage) if condition != "retries" else None
     memory = TrajectoryMemory() if condition == "reflections + memory" else None
     config = ReflexionConfig(max_trials=args.trials, retrieve_k=args.retrieve_k, seed=0)
-    for record in done:  # the lessons recorded so far, back in the memory
-        for lesson in record["lessons"] if memory is not None else ():
-            memory.add(lesson["intent"], None, lesson["text"], task_id=record["task_id"])
+    if memory is not None:  # the lessons recorded so far, back in the memory
+        for record in done:
+            for lesson in record["lessons"]:
+                memory.add(lesson["intent"], None, lesson["text"], task_id=record["task_id"])
     for task_id in tasks[len(done) :]:
         extra = {"reflector": reflector} if reflector is not None else {}
         graph = build_planner("reflexion", policy, env, model, config, memory=memory, **extra)
         before, started = usage.usage.model_copy(), time.perf_counter()
         state = graph.invoke({"task_id": task_id})
         best, now = state["best"], usage.usage
-        used = Usage(
-            calls=now.calls - before.calls,
-            prompt_tokens=now.prompt_tokens - before.prompt_tokens,
-            completion_tokens=now.completion_tokens - before.completion_tokens,
-        )
         lessons = [{"intent": best.intent, "text": text} for text in state.get("reflections", [])]
         record = {
             "task_id": task_id,
@@ -74,8 +70,8 @@ def run_condition(condition: str, args, env, model, tasks: list[str], out: Path)
             "attempts": len(state["attempts"]),
             "policy_calls": state["policy_calls"],
             "reflection_calls": state.get("reflection_calls", 0),
-            "llm_requests": used.calls,
-            "tokens": used.prompt_tokens + used.completion_tokens,
+            "llm_requests": now.calls - before.calls,
+            "tokens": now.tokens - before.tokens,
             "seconds": time.perf_counter() - started,
             "lessons": lessons,
         }
